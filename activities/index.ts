@@ -1,0 +1,24 @@
+/**
+ * All recflow activities, built from their dependencies. Workflows import the *type* only:
+ * `import type { RecflowActivities } from '../activities'`.
+ */
+import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../lib/constants';
+import type { ActivityDeps } from './deps';
+import { createEnvironmentActivities } from './environment';
+
+/** Activities of the CPU worker (`recflow-cpu`): everything, training included (the GPU fallback). */
+export function createCpuActivities(deps: ActivityDeps) {
+  return {
+    ...createEnvironmentActivities(deps, CPU_TASK_QUEUE),
+  };
+}
+
+/** Activities of the GPU worker (`recflow-gpu`): training and what a GPU host must answer. */
+export function createGpuActivities(deps: ActivityDeps) {
+  return {
+    ...createEnvironmentActivities(deps, GPU_TASK_QUEUE),
+  };
+}
+
+export type RecflowActivities = ReturnType<typeof createCpuActivities>;
+export type GpuActivities = ReturnType<typeof createGpuActivities>;

@@ -1,0 +1,35 @@
+/**
+ * `npx recflow`: the command line of recflow. Each command group lives in clients/commands/ and registers itself
+ * here. Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 a gate or reviewer said no.
+ */
+import { Command, CommanderError } from 'commander';
+import { RecflowError } from '../lib/errors';
+import { registerDevCommands } from './commands/dev';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2, refused: 3 } as const;
+
+export function buildProgram(): Command {
+  const program = new Command('recflow')
+    .description('The life of a recommendation model as durable Temporal workflows.')
+    .version((require('../package.json') as { version: string }).version)
+    .showHelpAfterError()
+    .exitOverride();
+  registerDevCommands(program);
+  return program;
+}
+
+/** Run the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err instanceof RecflowError) {
+      process.stderr.write(`recflow: ${err.message}\n`);
+      return err.type === 'InvalidInput' || err.type === 'InvalidData' ? EXIT.usage : EXIT.failure;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The model bundle: what the exporter writes (activities/export.ts), the registry versions, and serving loads.
+ * A `bundle` artifact folder holds `bundle.json` ({@link BundleManifest}), `vocab.json` (users and items, index to
+ * id, index 0 unknown), `popular.json` (item ids by training popularity: the fallback for unknown users), and the
+ * ONNX files it names.
+ *
+ * ONNX graphs (opset 13):
+ * - score:     inputs `user` int64 [B], `items` int64 [B, N]   -> output `scores` float32 [B, N] (probabilities)
+ * - recommend: inputs `user` int64 [B], `k` int64 [1], `exclude` int64 [B, E] (item indices, 0-padded; E may be 0)
+ *              -> outputs `scores` float32 [B, k], `items` int64 [B, k] (item indices; index 0 never returned)
+ */
+export type Precision = 'fp32' | 'int8';
+
+export interface BundleManifest {
+  modelName: string;
+  /** Registry version this bundle was made for, when known at export time. */
+  version?: string;
+  datasetId: string;
+  checkpointId: string;
+  opset: number;
+  /** File names inside the bundle folder, per precision. */
+  files: Record<Precision, { score: string; recommend: string }>;
+  /** Sizes in bytes, per precision and graph. */
+  sizes: Record<Precision, { score: number; recommend: number }>;
+  /** sha256 of vocab.json: serving refuses a bundle whose vocab does not match. */
+  vocabHash: string;
+  createdAt: string;
+}
+
+/** Input and output names of the graphs. */
+export const ONNX_IO = {
+  user: 'user',
+  items: 'items',
+  k: 'k',
+  exclude: 'exclude',
+  scores: 'scores',
+  topItems: 'items',
+} as const;

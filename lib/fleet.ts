@@ -1,0 +1,42 @@
+/**
+ * The serving fleet's desired and applied state: the contract between the rollout activities (which write the
+ * desired state), the model registry (whose aliases must equal it) and every serving replica (which reconciles to
+ * it and reports what it applied). Stored as JSON files under `<registryDir>/fleets/<fleet>/`.
+ */
+import type { Precision } from './bundle';
+
+export interface SlotState {
+  /** Registry version, e.g. `shop-recs@v3`. */
+  version: string;
+  /** Absolute path of the bundle folder. */
+  bundlePath: string;
+  precision: Precision;
+}
+
+export interface FleetDesiredState {
+  fleet: string;
+  /** Increases by one on every change; replicas report the generation they applied. */
+  generation: number;
+  stable: SlotState | null;
+  canary: SlotState | null;
+  /** Percent of users routed to the canary, 0..100. */
+  canaryWeight: number;
+  updatedAt: string;
+  /** Who changed it last and why (`rollout <workflowId> step 2`, `rollback by alice`). */
+  reason: string;
+}
+
+export interface ReplicaReport {
+  replicaId: string;
+  url: string;
+  pid: number;
+  appliedGeneration: number;
+  stable: string | null;
+  canary: string | null;
+  canaryWeight: number;
+  healthy: boolean;
+  heartbeatAt: string;
+}
+
+/** Default fleet name. */
+export const DEFAULT_FLEET = 'default';

@@ -1,0 +1,63 @@
+import {
+  DefaultLogger,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  type NativeConnection,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import type { Logger } from 'pino';
+
+/** The one `workflowsPath`. */
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+let bundlePromise: Promise<WorkflowBundleWithSourceMap> | undefined;
+
+/** Bundle the workflows once per process (several workers in one process share it). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundlePromise ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  return bundlePromise;
+}
+
+let runtimeInstalled = false;
+
+/** Route the Temporal SDK's own logs (workers, workflows, activities) into a pino logger, once per process. */
+export function installRuntimeLogger(logger: Logger): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  const levels = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+  Runtime.install({
+    logger: new DefaultLogger('INFO', (entry) => {
+      const meta = { ...(entry.meta ?? {}) };
+      logger[levels[entry.level]](meta, entry.message);
+    }),
+  });
+}
+
+export interface WorkerSpec {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  activities: object;
+  /** Poll workflow tasks too (the CPU worker does; the GPU worker runs activities only). */
+  workflows: boolean;
+  /** Concurrent activities. Training is memory-heavy: keep it low on GPU hosts. */
+  maxConcurrentActivityTaskExecutions?: number;
+  identity?: string;
+}
+
+/** Create a worker for one task queue. */
+export async function createWorker(spec: WorkerSpec): Promise<Worker> {
+  return Worker.create({
+    connection: spec.connection,
+    namespace: spec.namespace,
+    taskQueue: spec.taskQueue,
+    activities: spec.activities,
+    workflowBundle: spec.workflows ? await workflowBundle() : undefined,
+    ...(spec.maxConcurrentActivityTaskExecutions
+      ? { maxConcurrentActivityTaskExecutions: spec.maxConcurrentActivityTaskExecutions }
+      : {}),
+    ...(spec.identity ? { identity: spec.identity } : {}),
+    shutdownGraceTime: '10 seconds',
+  });
+}
