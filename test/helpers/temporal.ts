@@ -1,0 +1,79 @@
+/**
+ * Test environments on the Temporal binaries that `npm run setup` installed (never a download, where they exist).
+ * - {@link timeSkippingEnv}: the time-skipping test server, for workflow tests with fake activities.
+ * - {@link devServerEnv}: the real dev server (the `temporal` CLI), for integration tests with real activities.
+ * Both log which binary runs, so the test log shows the server version.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import {
+  DefaultLogger,
+  Runtime,
+  Worker,
+  bundleWorkflowCode,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
+import { SEARCH_ATTRIBUTE_KEYS } from '../../lib/constants';
+import { devServerExecutable, findTemporalBinaries, testServerExecutable } from '../../lib/temporal/binaries';
+import { WORKFLOWS_PATH } from '../../workers/run-worker';
+
+let runtimeInstalled = false;
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflows bundled once per test process. */
+export function testWorkflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  const bins = findTemporalBinaries();
+  console.log(
+    `# time-skipping server: ${bins.testServer ? `${bins.testServer.source} ${bins.testServer.path}` : 'SDK download'}`,
+  );
+  return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable(bins) } });
+}
+
+export async function devServerEnv(opts: { dbFilename?: string } = {}): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  const bins = findTemporalBinaries();
+  console.log(`# dev server: ${bins.cli ? `${bins.cli.version} (${bins.cli.source})` : 'SDK download'}`);
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: devServerExecutable(bins),
+      ip: '127.0.0.1',
+      dbFilename: opts.dbFilename,
+      searchAttributes: SEARCH_ATTRIBUTE_KEYS,
+      log: { format: 'json', level: 'error' },
+    },
+  });
+}
+
+/** A fresh temp folder for a test's artifacts and registry. */
+export function tempHome(prefix = 'recflow-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Run `fn` while a worker for `taskQueue` polls, with the shared workflow bundle. */
+export async function withWorker<T>(
+  env: TestWorkflowEnvironment,
+  opts: { taskQueue: string; activities: object; workflows?: boolean },
+  fn: () => Promise<T>,
+): Promise<T> {
+  const worker = await Worker.create({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue: opts.taskQueue,
+    activities: opts.activities,
+    workflowBundle: opts.workflows === false ? undefined : await testWorkflowBundle(),
+  });
+  return worker.runUntil(fn());
+}
