@@ -5,6 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ArtifactStore } from '../../lib/artifacts';
 import { TITLE_LEN, writeTable, type DatasetManifest, type Vocabularies } from '../../lib/dataset';
 import { writeJsonAtomic } from '../../lib/fs-atomic';
 import {
@@ -12,6 +13,7 @@ import {
   WEIGHT_NAMES,
   userVector,
   weightShapes,
+  writeCheckpoint,
   type ModelConfig,
   type ModelSizes,
   type ModelWeights,
@@ -217,4 +219,26 @@ export async function writeRandomDataset(
   };
   await writeJsonAtomic(join(dir, 'manifest.json'), manifest);
   return manifest;
+}
+
+/** A temp artifact store holding a random dataset and a checkpoint of a random model trained "on" it. */
+export async function storeWithModel(
+  root: string,
+  opts: { seed?: number; datasetId?: string; checkpointId?: string; model?: RandomModel } = {},
+): Promise<{ store: ArtifactStore; model: RandomModel; datasetId: string; checkpointId: string }> {
+  const store = new ArtifactStore(root);
+  const model = opts.model ?? randomModel({ seed: opts.seed ?? 1 });
+  const datasetId = opts.datasetId ?? 'ds-random';
+  const checkpointId = opts.checkpointId ?? `ck-random-${opts.seed ?? 1}`;
+  await store.put('dataset', datasetId, async (dir) => {
+    await writeRandomDataset(dir, model, { id: datasetId });
+  });
+  await store.put('checkpoint', checkpointId, (dir) =>
+    writeCheckpoint(
+      dir,
+      { config: model.config, sizes: model.sizes, datasetId, backend: 'cpu', gpu: false, epoch: 0, history: [] },
+      model.weights,
+    ),
+  );
+  return { store, model, datasetId, checkpointId };
 }
