@@ -20,7 +20,7 @@ import { TITLE_LEN } from '../dataset';
 import { ErrorType, RecflowError } from '../errors';
 import type { ModelConfig, ModelSizes, ModelWeights, TowerFeatures, Weight } from '../model-spec';
 import { DType, GraphBuilder, OPSET, attr, encodeModel } from './builder';
-import { emitInt8Gather, emitInt8MatMul, quantizePerColumn, quantizePerRow, transpose } from './quantize';
+import { MATMUL_QMAX, emitInt8Gather, emitInt8MatMul, quantizePerColumn, quantizePerRow, transpose } from './quantize';
 
 /** Bumped when the graphs change: part of the bundle's idempotency key. */
 export const EXPORTER_VERSION = 'recflow-onnx-1';
@@ -111,7 +111,7 @@ function embed(g: GraphBuilder, p: Precision, name: string, w: Weight, idx: stri
 function dense(g: GraphBuilder, p: Precision, name: string, x: string, k: Weight, b: Weight, relu: boolean): string {
   const [inDim, outDim] = k.shape as [number, number];
   let y: string;
-  if (p === 'int8') y = emitInt8MatMul(g, name, x, quantizePerColumn(k.data, inDim, outDim), b.data);
+  if (p === 'int8') y = emitInt8MatMul(g, name, x, quantizePerColumn(k.data, inDim, outDim, MATMUL_QMAX), b.data);
   else {
     const mm = g.op1('MatMul', [x, g.init(`${name}_kernel`, [inDim, outDim], k.data)]);
     y = g.op1('Add', [mm, g.init(`${name}_bias`, [outDim], b.data)]);
@@ -195,7 +195,7 @@ export function buildRecommendModel(
   const itemT = transpose(itemMatrix, items, d);
   const logits =
     p === 'int8'
-      ? emitInt8MatMul(g, 'item_matrix', u, quantizePerColumn(itemT, d, items))
+      ? emitInt8MatMul(g, 'item_matrix', u, quantizePerColumn(itemT, d, items, MATMUL_QMAX))
       : g.op1('MatMul', [u, g.init('item_matrix_t', [d, items], itemT)]);
   // Mask index 0 (a zero column built from the batch) and the excluded indices with -inf.
   const zeros = g.op1('Mul', [user, g.int64('zero', [0], [])]);

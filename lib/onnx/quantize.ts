@@ -1,7 +1,7 @@
 /**
  * int8 quantization in TypeScript, done at export time from the fp32 weights (no graph rewrite needed):
  * - dense layers and the recommend graph's item matrix: int8 weights with per-column scales (symmetric, zero point
- *   0), applied as `DynamicQuantizeLinear` (activations to uint8, per tensor) + `MatMulInteger` + `Cast` +
+ *   0, 7-bit range: see {@link MATMUL_QMAX}), applied as `DynamicQuantizeLinear` (activations to uint8, per tensor) + `MatMulInteger` + `Cast` +
  *   `Mul(a_scale * b_scale)` [+ `Add(bias)`]: the pattern onnxruntime fuses into `DynamicQuantizeMatMul`;
  * - embedding tables and the score graph's item matrix: int8 rows with one float scale per row
  *   (`Gather` int8 -> `Cast` -> `Mul` by the gathered scale). Per-row scales keep small rows accurate where one
@@ -17,40 +17,48 @@ export interface QuantizedMatrix {
   scales: Float32Array;
 }
 
-function scaleOf(maxAbs: number): number {
-  return maxAbs > 0 ? maxAbs / 127 : 1;
+/**
+ * Largest int8 magnitude of weights fed to `MatMulInteger` (7 bits, like `quantize_dynamic(reduce_range=True)`).
+ * On x86 CPUs without VNNI, onnxruntime's u8 x s8 kernel adds pairs of products in int16 (`vpmaddubsw`), which
+ * saturates when both the uint8 activation and the int8 weight are near full range (255 * 127 * 2 > 32767); with
+ * weights within +-63 it cannot. Measured here (AVX2, no VNNI): full-range weights moved a top-10 probability by 0.3.
+ */
+export const MATMUL_QMAX = 63;
+
+function scaleOf(maxAbs: number, qmax: number): number {
+  return maxAbs > 0 ? maxAbs / qmax : 1;
 }
 
-function q8(v: number, scale: number): number {
+function q8(v: number, scale: number, qmax: number): number {
   const r = Math.round(v / scale);
-  return r > 127 ? 127 : r < -127 ? -127 : r;
+  return r > qmax ? qmax : r < -qmax ? -qmax : r;
 }
 
-/** Symmetric int8 quantization with one scale per row (`scales.length === rows`). */
-export function quantizePerRow(data: Float32Array, rows: number, cols: number): QuantizedMatrix {
+/** Symmetric int8 quantization with one scale per row (`scales.length === rows`), values within +-`qmax`. */
+export function quantizePerRow(data: Float32Array, rows: number, cols: number, qmax = 127): QuantizedMatrix {
   if (data.length !== rows * cols) throw new Error(`quantizePerRow: ${data.length} values for ${rows}x${cols}`);
   const q = new Int8Array(rows * cols);
   const scales = new Float32Array(rows);
   for (let r = 0; r < rows; r++) {
     let m = 0;
     for (let c = 0; c < cols; c++) m = Math.max(m, Math.abs(data[r * cols + c] ?? 0));
-    const s = Math.fround(scaleOf(m));
+    const s = Math.fround(scaleOf(m, qmax));
     scales[r] = s;
-    for (let c = 0; c < cols; c++) q[r * cols + c] = q8(data[r * cols + c] ?? 0, s);
+    for (let c = 0; c < cols; c++) q[r * cols + c] = q8(data[r * cols + c] ?? 0, s, qmax);
   }
   return { rows, cols, q, scales };
 }
 
-/** Symmetric int8 quantization with one scale per column (`scales.length === cols`). */
-export function quantizePerColumn(data: Float32Array, rows: number, cols: number): QuantizedMatrix {
+/** Symmetric int8 quantization with one scale per column (`scales.length === cols`), values within +-`qmax`. */
+export function quantizePerColumn(data: Float32Array, rows: number, cols: number, qmax = 127): QuantizedMatrix {
   if (data.length !== rows * cols) throw new Error(`quantizePerColumn: ${data.length} values for ${rows}x${cols}`);
   const max = new Float64Array(cols);
   for (let r = 0; r < rows; r++)
     for (let c = 0; c < cols; c++) max[c] = Math.max(max[c] ?? 0, Math.abs(data[r * cols + c] ?? 0));
-  const scales = Float32Array.from(max, scaleOf);
+  const scales = Float32Array.from(max, (m) => scaleOf(m, qmax));
   const q = new Int8Array(rows * cols);
   for (let r = 0; r < rows; r++)
-    for (let c = 0; c < cols; c++) q[r * cols + c] = q8(data[r * cols + c] ?? 0, scales[c] ?? 1);
+    for (let c = 0; c < cols; c++) q[r * cols + c] = q8(data[r * cols + c] ?? 0, scales[c] ?? 1, qmax);
   return { rows, cols, q, scales };
 }
 
