@@ -7,6 +7,7 @@ import type { ActivityDeps } from './deps';
 import { createEnvironmentActivities } from './environment';
 import { createEvaluateActivities } from './evaluate';
 import { createExportActivities } from './export';
+import { createRegistryActivities } from './registry';
 
 /** Activities of the CPU worker (`recflow-cpu`): everything, training included (the GPU fallback). */
 export function createCpuActivities(deps: ActivityDeps) {
@@ -14,6 +15,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createEnvironmentActivities(deps, CPU_TASK_QUEUE),
     ...createExportActivities(deps),
     ...createEvaluateActivities(deps),
+    ...createRegistryActivities(deps),
   };
 }
 
