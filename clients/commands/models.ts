@@ -31,7 +31,7 @@ export function flatten(v: ModelVersion): Record<string, string> {
     approver: v.approver ?? '-',
   };
   const l = v.lineage;
-  const simple: Array<keyof typeof l> = [
+  const simple = [
     'datasetId',
     'datasetHash',
     'checkpointId',
@@ -41,8 +41,11 @@ export function flatten(v: ModelVersion): Record<string, string> {
     'evaluationId',
     'workflowId',
     'runId',
-  ];
-  for (const k of simple) if (l[k] !== undefined) out[`lineage.${k}`] = String(l[k]);
+  ] as const;
+  for (const k of simple) {
+    const x = l[k];
+    if (x !== undefined) out[`lineage.${k}`] = String(x);
+  }
   if (l.config) out['lineage.config'] = JSON.stringify(l.config);
   if (l.blessing) {
     out['blessing.blessed'] = String(l.blessing.blessed);

@@ -14,7 +14,7 @@
  *   If `k` exceeds the number of items left after exclusions, the tail holds excluded items with score 0.
  *   Indices outside `[0, items)` are rejected by onnxruntime (serving validates them first).
  */
-import { onnx } from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 import { ONNX_IO, type Precision } from '../bundle';
 import { TITLE_LEN } from '../dataset';
 import { ErrorType, RecflowError } from '../errors';

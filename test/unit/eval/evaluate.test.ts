@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/unbound-method, @typescript-eslint/no-unnecessary-type-assertion -- activity methods do not use `this`; env.run cannot infer results */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +19,7 @@ import { writeBundle } from '../../../lib/onnx/bundle-io';
 import { computeItemMatrix } from '../../../lib/onnx/export';
 import { randomModel, storeWithModel } from '../../helpers/random-model';
 
-describe('evaluateModel and checkServingHealth activities', () => {
+void describe('evaluateModel and checkServingHealth activities', () => {
   let root: string;
   let ctx: Awaited<ReturnType<typeof storeWithModel>>;
   const bundleOf = async (checkpointId: string, id: string) => {
@@ -55,7 +56,7 @@ describe('evaluateModel and checkServingHealth activities', () => {
     beatPopularity: ['ndcg@10'],
   };
 
-  it('evaluates the bundle on the test split; ranking metrics equal an independent reference computation', async () => {
+  void it('evaluates the bundle on the test split; ranking metrics equal an independent reference computation', async () => {
     const env = new MockActivityEnvironment();
     const res = (await env.run(acts().evaluateModel, {
       bundleId: 'bundle-good',
@@ -114,7 +115,7 @@ describe('evaluateModel and checkServingHealth activities', () => {
     assert.equal(again.evaluation.id, res.evaluation.id);
   });
 
-  it('relative gate: a worse candidate than the champion on the same split is not blessed, and says why', async () => {
+  void it('relative gate: a worse candidate than the champion on the same split is not blessed, and says why', async () => {
     const env = new MockActivityEnvironment();
     const res = (await env.run(acts().evaluateModel, {
       bundleId: 'bundle-bad',
@@ -135,7 +136,7 @@ describe('evaluateModel and checkServingHealth activities', () => {
     assert.equal(good.gates.find((g) => g.name === 'champion:int8:ndcg@10')!.passed, true);
   });
 
-  it('infra blessing: loads, answers, p99 within budget; fails on an impossible budget and a broken file', async () => {
+  void it('infra blessing: loads, answers, p99 within budget; fails on an impossible budget and a broken file', async () => {
     const env = new MockActivityEnvironment();
     const ok = (await env.run(acts().checkServingHealth, {
       bundleId: 'bundle-good',

@@ -21,10 +21,10 @@ function report(
   };
 }
 
-describe('model gates', () => {
+void describe('model gates', () => {
   const cand = report({ auc: 0.8, logLoss: 0.5, 'ndcg@10': 0.2 }, { auc: 0.79, logLoss: 0.52, 'ndcg@10': 0.18 });
 
-  it('absolute thresholds read the serving precision, both bounds', () => {
+  void it('absolute thresholds read the serving precision, both bounds', () => {
     const b = blessModel(cand, undefined, {
       absolute: [
         { metric: 'auc', min: 0.795 },
@@ -45,7 +45,7 @@ describe('model gates', () => {
     );
   });
 
-  it('champion gate: drops beyond the allowance fail, log loss counts a rise as a drop, other splits are refused', () => {
+  void it('champion gate: drops beyond the allowance fail, log loss counts a rise as a drop, other splits are refused', () => {
     const champ = report({}, { auc: 0.81, logLoss: 0.49, 'ndcg@10': 0.185 });
     const b = blessModel(cand, champ, {
       champion: [
@@ -64,7 +64,7 @@ describe('model gates', () => {
     assert.match(other.gates[0]!.reason, /different test split/);
   });
 
-  it('int8 drop, popularity baseline, and a misspelt metric fails instead of blessing', () => {
+  void it('int8 drop, popularity baseline, and a misspelt metric fails instead of blessing', () => {
     const b = blessModel(cand, undefined, {
       int8Drop: [
         { metric: 'auc', maxDrop: 0.02 },
@@ -83,7 +83,7 @@ describe('model gates', () => {
     assert.equal(b.blessed, false);
   });
 
-  it('p99 is the nearest-rank percentile', () => {
+  void it('p99 is the nearest-rank percentile', () => {
     const xs = Array.from({ length: 200 }, (_, i) => 200 - i);
     assert.equal(percentile(xs, 0.99), 198);
     assert.equal(percentile([5], 0.99), 5);

@@ -21,13 +21,13 @@ const ref = JSON.parse(readFileSync(join(dir, 'reference.json'), 'utf8')) as {
 const close = (got: number, want: number, what: string) =>
   assert.ok(Math.abs(got - want) <= 1e-9, `${what}: ${got} vs scikit-learn ${want}`);
 
-describe('metrics against scikit-learn reference values', () => {
-  it('AUC (with tied scores) and log loss', () => {
+void describe('metrics against scikit-learn reference values', () => {
+  void it('AUC (with tied scores) and log loss', () => {
     close(auc(fixture.labels, fixture.scores), ref.auc, 'auc');
     close(logLoss(fixture.labels, fixture.scores), ref.logLoss, 'logLoss');
   });
 
-  it('accuracy, precision, recall, F1 at several thresholds (zero division included)', () => {
+  void it('accuracy, precision, recall, F1 at several thresholds (zero division included)', () => {
     for (const r of ref.threshold) {
       const m = thresholdMetrics(fixture.labels, fixture.scores, r.threshold);
       for (const key of ['accuracy', 'precision', 'recall', 'f1'] as const)
@@ -35,7 +35,7 @@ describe('metrics against scikit-learn reference values', () => {
     }
   });
 
-  it('HR@K, NDCG@K, MRR, Recall@K and coverage@K for K = 1, 5, 10, 20', () => {
+  void it('HR@K, NDCG@K, MRR, Recall@K and coverage@K for K = 1, 5, 10, 20', () => {
     const cases = fixture.users.map((u) => ({ ranking: u.ranking, relevant: new Set(u.relevant) }));
     for (const r of ref.ranking) {
       const m = rankingMetrics(cases, r.k);
@@ -53,7 +53,7 @@ describe('metrics against scikit-learn reference values', () => {
     }
   });
 
-  it('edge cases: one class gives NaN AUC, perfect ranking gives 1, mismatched lengths throw', () => {
+  void it('edge cases: one class gives NaN AUC, perfect ranking gives 1, mismatched lengths throw', () => {
     assert.ok(Number.isNaN(auc([1, 1], [0.2, 0.3])));
     close(auc([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.8]), 1, 'perfect auc');
     const m = rankingMetrics([{ ranking: [3, 4, 5], relevant: new Set([3, 4]) }], 2);

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/unbound-method, @typescript-eslint/no-unnecessary-type-assertion -- activity methods do not use `this`; env.run cannot infer results */
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { loadConfig } from '../../../lib/config';
 import { metadataOf, decodeModel } from '../../../lib/onnx/builder';
 import { storeWithModel, writeRandomDataset } from '../../helpers/random-model';
 
-describe('exportModel activity', () => {
+void describe('exportModel activity', () => {
   let root: string;
   let ctx: Awaited<ReturnType<typeof storeWithModel>>;
   before(async () => {
@@ -22,7 +23,7 @@ describe('exportModel activity', () => {
 
   const acts = () => createExportActivities({ config: loadConfig({ RECFLOW_HOME: root }), store: ctx.store });
 
-  it('writes a bundle per lib/bundle.ts, and reuses it for the same inputs', async () => {
+  void it('writes a bundle per lib/bundle.ts, and reuses it for the same inputs', async () => {
     const env = new MockActivityEnvironment();
     const input = { checkpointId: ctx.checkpointId, datasetId: ctx.datasetId };
     const first = (await env.run(acts().exportModel, input)) as ExportModelResult;
@@ -49,7 +50,7 @@ describe('exportModel activity', () => {
     assert.equal(again.bundle.contentHash, first.bundle.contentHash);
   });
 
-  it('fails non-retryably on a missing checkpoint and on a checkpoint of another dataset', async () => {
+  void it('fails non-retryably on a missing checkpoint and on a checkpoint of another dataset', async () => {
     const env = new MockActivityEnvironment();
     await assert.rejects(
       env.run(acts().exportModel, { checkpointId: 'nope', datasetId: ctx.datasetId }),

@@ -34,8 +34,8 @@ function referenceRanking(user: number, exclude: number[]): Array<{ item: number
   return out.sort((a, b) => b.score - a.score);
 }
 
-describe('ONNX export (fp32)', () => {
-  it('item matrix equals the reference item tower', () => {
+void describe('ONNX export (fp32)', () => {
+  void it('item matrix equals the reference item tower', () => {
     const im = computeItemMatrix(m.weights, m.features);
     const d = m.config.outputDim;
     let max = 0;
@@ -46,7 +46,7 @@ describe('ONNX export (fp32)', () => {
     assert.ok(max < 1e-5, `max |delta| ${max}`);
   });
 
-  it('score graph matches referenceScore to 1e-5 on 2000 pairs', async () => {
+  void it('score graph matches referenceScore to 1e-5 on 2000 pairs', async () => {
     const session = await ort.InferenceSession.create(graphs.fp32.score);
     const r = rng(11);
     const B = 200;
@@ -66,7 +66,7 @@ describe('ONNX export (fp32)', () => {
     await session.release();
   });
 
-  it('recommend graph returns the reference top-K, never index 0 nor excluded items', async () => {
+  void it('recommend graph returns the reference top-K, never index 0 nor excluded items', async () => {
     const session = await ort.InferenceSession.create(graphs.fp32.recommend);
     const K = 20;
     const users = [1, 7, 42, 0, 299];
@@ -101,7 +101,7 @@ describe('ONNX export (fp32)', () => {
     await session.release();
   });
 
-  it('recommend works with an empty exclude list and clamps k to the catalog', async () => {
+  void it('recommend works with an empty exclude list and clamps k to the catalog', async () => {
     const session = await ort.InferenceSession.create(graphs.fp32.recommend);
     const out = await session.run({
       user: i64([5], [1]),
@@ -117,7 +117,7 @@ describe('ONNX export (fp32)', () => {
     await session.release();
   });
 
-  it('records metadata_props and opset 13', () => {
+  void it('records metadata_props and opset 13', () => {
     const model = decodeModel(graphs.fp32.score);
     const md = metadataOf(model);
     assert.equal(md['recflow.model_name'], 'two-tower');
@@ -128,7 +128,7 @@ describe('ONNX export (fp32)', () => {
     assert.equal(Number(model.opsetImport[0]!.version), 13);
   });
 
-  it('rejects features that do not fit the weights', () => {
+  void it('rejects features that do not fit the weights', () => {
     assert.throws(
       () => exportGraphs(m.weights, { ...m.features, userSegment: new Int32Array(3) }, meta),
       /userSegment has 3 values, the model expects 300/,

@@ -24,8 +24,8 @@ const INT8_MAX_ABS_DELTA = 0.05;
 const INT8_P99_ABS_DELTA = 0.025;
 const INT8_MEAN_ABS_DELTA = 0.006;
 
-describe('int8 quantization', () => {
-  it('per-row and per-column int8 round-trip within half a step of each scale', () => {
+void describe('int8 quantization', () => {
+  void it('per-row and per-column int8 round-trip within half a step of each scale', () => {
     const r = rng(5);
     const rows = 37;
     const cols = 11;
@@ -42,7 +42,7 @@ describe('int8 quantization', () => {
     }
   });
 
-  it(`int8 scores stay within ${INT8_MAX_ABS_DELTA} (max), ${INT8_P99_ABS_DELTA} (p99), ${INT8_MEAN_ABS_DELTA} (mean) of fp32`, async () => {
+  void it(`int8 scores stay within ${INT8_MAX_ABS_DELTA} (max), ${INT8_P99_ABS_DELTA} (p99), ${INT8_MEAN_ABS_DELTA} (mean) of fp32`, async () => {
     const m = randomModel({ seed: 9 });
     const g = exportGraphs(m.weights, m.features, metaOf(m));
     const fp32 = await ort.InferenceSession.create(g.fp32.score);
@@ -74,7 +74,7 @@ describe('int8 quantization', () => {
     await int8.release();
   });
 
-  it('int8 recommend never returns 0 or excluded items and mostly agrees with fp32 top-10', async () => {
+  void it('int8 recommend never returns 0 or excluded items and mostly agrees with fp32 top-10', async () => {
     const m = randomModel({ seed: 9 });
     const g = exportGraphs(m.weights, m.features, metaOf(m));
     const fp32 = await ort.InferenceSession.create(g.fp32.recommend);
@@ -102,7 +102,7 @@ describe('int8 quantization', () => {
     assert.ok(overlap / (users.length * 10) >= 0.8, `top-10 overlap ${overlap / (users.length * 10)}`);
   });
 
-  it('int8 recommend scores agree with the int8 score graph for every user (no u8s8 int16 saturation)', async () => {
+  void it('int8 recommend scores agree with the int8 score graph for every user (no u8s8 int16 saturation)', async () => {
     const m = randomModel({ seed: 1 });
     const g = exportGraphs(m.weights, m.features, metaOf(m));
     const rec = await ort.InferenceSession.create(g.int8.recommend);
@@ -125,7 +125,7 @@ describe('int8 quantization', () => {
     await sc.release();
   });
 
-  it('the int8 graphs are ~4x smaller and onnxruntime fuses the dense layers into DynamicQuantizeMatMul', async () => {
+  void it('the int8 graphs are ~4x smaller and onnxruntime fuses the dense layers into DynamicQuantizeMatMul', async () => {
     const m = randomModel({
       seed: 2,
       sizes: { users: 3000, items: 2000, segments: 5, regions: 6, categories: 8, brands: 20, tokens: 60 },

@@ -8,7 +8,7 @@ import { FileModelRegistry } from '../../../lib/registry';
 
 const bin = join(__dirname, '..', '..', '..', 'bin', 'recflow.js');
 
-describe('recflow models list|show|diff', () => {
+void describe('recflow models list|show|diff', () => {
   let home: string;
   const cli = (...args: string[]) =>
     spawnSync(process.execPath, [bin, 'models', ...args], {
@@ -37,7 +37,7 @@ describe('recflow models list|show|diff', () => {
   });
   after(() => rm(home, { recursive: true, force: true }));
 
-  it('lists models and versions as tables and JSON', () => {
+  void it('lists models and versions as tables and JSON', () => {
     const t = cli('list');
     assert.equal(t.status, 0, t.stderr);
     assert.match(t.stdout, /MODEL\s+VERSIONS\s+LATEST\s+ALIASES/);
@@ -48,7 +48,7 @@ describe('recflow models list|show|diff', () => {
     assert.match(v.stdout, /v1\s+candidate\s+champion\s+ds1\s+wasm\s+0.71/);
   });
 
-  it('shows by alias and diffs two versions with metric deltas', () => {
+  void it('shows by alias and diffs two versions with metric deltas', () => {
     const s = JSON.parse(cli('show', 'two-tower@champion', '--json').stdout);
     assert.equal(s.version, 1);
     const d = cli('diff', 'two-tower@v1', 'two-tower@v2');
@@ -58,7 +58,7 @@ describe('recflow models list|show|diff', () => {
     assert.ok(dj.fields.some((f: { field: string }) => f.field === 'lineage.datasetId'));
   });
 
-  it('exits 2 on a malformed reference and 1 on a missing version, with a clear message', () => {
+  void it('exits 2 on a malformed reference and 1 on a missing version, with a clear message', () => {
     const bad = cli('show', '../x');
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /invalid model name/);

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/unbound-method, @typescript-eslint/no-unnecessary-type-assertion -- activity methods do not use `this`; env.run cannot infer results */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { loadConfig } from '../../../lib/config';
 import { FileModelRegistry } from '../../../lib/registry';
 import { storeWithModel } from '../../helpers/random-model';
 
-describe('registry activities', () => {
+void describe('registry activities', () => {
   let root: string;
   let deps: Parameters<typeof createRegistryActivities>[0];
   let bundleId: string;
@@ -36,7 +37,7 @@ describe('registry activities', () => {
   });
   after(() => rm(root, { recursive: true, force: true }));
 
-  it('registers with lineage, idempotently within a workflow run; approval, status and aliases', async () => {
+  void it('registers with lineage, idempotently within a workflow run; approval, status and aliases', async () => {
     const acts = createRegistryActivities(deps);
     const env = new MockActivityEnvironment({
       workflowExecution: { workflowId: 'train-1', runId: 'run-1' },

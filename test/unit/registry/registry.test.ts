@@ -30,12 +30,12 @@ function run(cmd: string, args: string[]): Promise<{ code: number | null; out: s
   });
 }
 
-describe('FileModelRegistry', () => {
+void describe('FileModelRegistry', () => {
   let root: string;
   before(async () => (root = await mkdtemp(join(tmpdir(), 'recflow-reg-'))));
   after(() => rm(root, { recursive: true, force: true }));
 
-  it('registers immutable versions idempotently per bundle and workflow run', async () => {
+  void it('registers immutable versions idempotently per bundle and workflow run', async () => {
     const reg = new FileModelRegistry(join(root, 'a'));
     const a = await reg.register(input(1));
     const again = await reg.register(input(1));
@@ -50,7 +50,7 @@ describe('FileModelRegistry', () => {
     assert.equal((await reg.events('two-tower')).filter((e) => e.type === 'registered').length, 2);
   });
 
-  it('status transitions, approvals, aliases and one production version at a time', async () => {
+  void it('status transitions, approvals, aliases and one production version at a time', async () => {
     const reg = new FileModelRegistry(join(root, 'b'));
     await reg.register(input(1));
     await reg.register(input(2));
@@ -95,7 +95,7 @@ describe('FileModelRegistry', () => {
     );
   });
 
-  it('rejects path traversal and malformed references', async () => {
+  void it('rejects path traversal and malformed references', async () => {
     const reg = new FileModelRegistry(join(root, 'c'));
     for (const bad of ['../etc', 'a/b', '..', 'A', ''])
       await assert.rejects(reg.register({ ...input(1), model: bad }), /invalid model name/);
@@ -106,7 +106,7 @@ describe('FileModelRegistry', () => {
     await assert.rejects(reg.get('two-tower@v9'), /not found/);
   });
 
-  it('recovers a stale lock left by a dead process', async () => {
+  void it('recovers a stale lock left by a dead process', async () => {
     const dir = join(root, 'd');
     const reg = new FileModelRegistry(dir, { timeoutMs: 5000 });
     await reg.register(input(1));
@@ -128,7 +128,7 @@ describe('FileModelRegistry', () => {
     await rm(join(dir, 'two-tower', '.lock'));
   });
 
-  it('concurrent writers in 4 child processes get distinct versions and nothing is lost', async () => {
+  void it('concurrent writers in 4 child processes get distinct versions and nothing is lost', async () => {
     const dir = join(root, 'e');
     const procs = 4;
     const each = 6;
