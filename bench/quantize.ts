@@ -142,12 +142,17 @@ async function main(): Promise<void> {
       await score.release();
       await rec.release();
     }
+    const ortVersion = (
+      JSON.parse(await readFile(join(REPO, 'node_modules', 'onnxruntime-node', 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
     const result = {
       command: 'node --import tsx bench/quantize.ts',
       machine: { cpus: 2, note: 'AVX2, no VNNI; 1 intra-op thread' },
       model: { users, items, embeddingDim: dim, featureDim: 16, hiddenUnits: 128, outputDim: dim },
       tsExportSeconds: exportSeconds,
-      onnxruntimeNode: (require('onnxruntime-node/package.json') as { version: string }).version,
+      onnxruntimeNode: ortVersion,
       node,
       python: peer,
       at: new Date().toISOString(),
