@@ -17,7 +17,7 @@ import { rankingMetrics } from '../../../lib/eval/metrics';
 import { readCheckpoint, towerFeatures, userVector } from '../../../lib/model-spec';
 import { writeBundle } from '../../../lib/onnx/bundle-io';
 import { computeItemMatrix } from '../../../lib/onnx/export';
-import { randomModel, storeWithModel } from '../../helpers/random-model';
+import { randomModel, rng, storeWithModel } from '../../helpers/random-model';
 
 void describe('evaluateModel and checkServingHealth activities', () => {
   let root: string;
@@ -134,6 +134,68 @@ void describe('evaluateModel and checkServingHealth activities', () => {
       gates,
     })) as EvaluateModelResult;
     assert.equal(good.gates.find((g) => g.name === 'champion:int8:ndcg@10')!.passed, true);
+  });
+
+  void it('a champion with another vocabulary (permuted indices) is mapped by id: same model, same metrics', async () => {
+    const ds = await loadDataset((await ctx.store.get('dataset', ctx.datasetId)).path);
+    const ck = await readCheckpoint((await ctx.store.get('checkpoint', ctx.checkpointId)).path);
+    const permute = (n: number, seed: number) => {
+      const r = rng(seed);
+      const p = Array.from({ length: n }, (_, i) => i);
+      for (let i = n - 1; i > 1; i--) {
+        const j = 1 + Math.floor(r() * i);
+        [p[i], p[j]] = [p[j]!, p[i]!];
+      }
+      return p; // p[old] = new, p[0] = 0
+    };
+    const pu = permute(ctx.model.sizes.users, 5);
+    const pi = permute(ctx.model.sizes.items, 6);
+    const rows = <T extends Float32Array | Int32Array>(src: T, width: number, perm: number[]): T => {
+      const out = new (src.constructor as new (n: number) => T)(src.length);
+      perm.forEach((to, from) => out.set(src.subarray(from * width, (from + 1) * width), to * width));
+      return out;
+    };
+    const w = { ...ck.weights };
+    const de = ck.meta.config.embeddingDim;
+    w.user_embedding = { shape: w.user_embedding.shape, data: rows(w.user_embedding.data, de, pu) };
+    w.item_embedding = { shape: w.item_embedding.shape, data: rows(w.item_embedding.data, de, pi) };
+    const f = towerFeatures(ds);
+    const features = {
+      userSegment: rows(f.userSegment, 1, pu),
+      userRegion: rows(f.userRegion, 1, pu),
+      itemCategory: rows(f.itemCategory, 1, pi),
+      itemBrand: rows(f.itemBrand, 1, pi),
+      itemPrice: rows(f.itemPrice, 1, pi),
+      itemTitleTokens: rows(f.itemTitleTokens, 8, pi),
+    };
+    const vocab = { users: [...ds.vocab.users], items: [...ds.vocab.items] };
+    pu.forEach((to, from) => (vocab.users[to] = ds.vocab.users[from]!));
+    pi.forEach((to, from) => (vocab.items[to] = ds.vocab.items[from]!));
+    await ctx.store.put('bundle', 'bundle-permuted', async (dir) => {
+      await writeBundle(dir, {
+        modelName: 'two-tower',
+        datasetId: 'older-dataset',
+        checkpointId: 'ck-permuted',
+        weights: w,
+        features,
+        meta: ck.meta,
+        vocab,
+        popularity: rows(ds.items.popularity, 1, pi),
+      });
+    });
+    const env = new MockActivityEnvironment();
+    const res = (await env.run(acts().evaluateModel, {
+      bundleId: 'bundle-good',
+      datasetId: ctx.datasetId,
+      championBundleId: 'bundle-permuted',
+      gates,
+      options: { precisions: ['fp32' as const] },
+    })) as EvaluateModelResult;
+    const art = JSON.parse(await readFile(join(res.evaluation.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
+    const a = art.candidate.models.fp32!.overall;
+    const b = art.champion!.models.fp32!.overall;
+    for (const k of ['auc', 'logLoss', 'hitRate@10', 'ndcg@10', 'mrr', 'recall@50', 'coverage@10', 'users', 'pairs'])
+      assert.ok(Math.abs(a[k]! - b[k]!) < 1e-6, `${k}: ${a[k]} vs champion ${b[k]}`);
   });
 
   void it('infra blessing: loads, answers, p99 within budget; fails on an impossible budget and a broken file', async () => {
