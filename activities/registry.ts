@@ -65,6 +65,8 @@ export interface GetAliasInput {
 export interface GetAliasResult {
   version: number | null;
   bundleId: string | null;
+  /** Dataset the version was trained on (the nightly run compares new data with it). */
+  datasetId: string | null;
   status: ModelStatus | null;
 }
 
@@ -197,8 +199,8 @@ export function createRegistryActivities(
       return withFailures(async () => {
         const v = await registry.find(`${input.model}@${input.alias}`);
         return v
-          ? { version: v.version, bundleId: v.bundle.id, status: v.status }
-          : { version: null, bundleId: null, status: null };
+          ? { version: v.version, bundleId: v.bundle.id, datasetId: v.lineage.datasetId, status: v.status }
+          : { version: null, bundleId: null, datasetId: null, status: null };
       });
     },
 

@@ -1,2 +1,4 @@
 /** Every workflow: the one `workflowsPath` of the workers. Deterministic code only (see eslint.config.mjs). */
 export { smokeWorkflow } from './smoke';
+export { fleetLockWorkflow } from './fleet-lock';
+export { modelLifecycleWorkflow } from './lifecycle';

@@ -8,6 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporal } from '@temporalio/proto';
 import {
   DefaultLogger,
   Runtime,
@@ -39,7 +40,15 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   console.log(
     `# time-skipping server: ${bins.testServer ? `${bins.testServer.source} ${bins.testServer.path}` : 'SDK download'}`,
   );
-  return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable(bins) } });
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable(bins) } });
+  // The time-skipping server has no option for custom search attributes: register them like an operator would.
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      SEARCH_ATTRIBUTE_KEYS.map((k) => [k.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+    ),
+  });
+  return env;
 }
 
 export async function devServerEnv(opts: { dbFilename?: string } = {}): Promise<TestWorkflowEnvironment> {

@@ -1,0 +1,63 @@
+import { Context, log } from '@temporalio/activity';
+import { CPU_TASK_QUEUE } from '../lib/constants';
+import { analyzeWindow, type CanaryAnalysis, type CanaryCriteria, type VariantWindowStats } from '../lib/canary-analysis';
+import { DEFAULT_FLEET } from '../lib/fleet';
+import {
+  acquireFleetLockSignal,
+  fleetLockWorkflow,
+  fleetLockWorkflowId,
+  type FleetLockRequest,
+} from '../workflows/fleet-lock';
+import type { ActivityDeps } from './deps';
+import { withFailures } from './failures';
+
+export interface AnalyzeCanaryInput {
+  stable: VariantWindowStats;
+  canary: VariantWindowStats;
+  criteria?: Partial<CanaryCriteria>;
+  /** For the log line: which rollout step this window belongs to. */
+  step?: number;
+}
+
+export interface RequestFleetLockInput {
+  fleet?: string;
+  /** What asks; defaults to the calling workflow. */
+  workflowId?: string;
+  purpose?: string;
+}
+
+/** Rollout activities: canary analysis and the per-fleet rollout lock. */
+export function createRolloutActivities(_deps: ActivityDeps) {
+  return {
+    /** Compare canary with stable over one bake window (lib/canary-analysis.ts): pass, fail or inconclusive. */
+    async analyzeCanary(input: AnalyzeCanaryInput): Promise<CanaryAnalysis> {
+      return withFailures(async () => {
+        const result = analyzeWindow(input.stable, input.canary, input.criteria);
+        log.info('canary analysis', { step: input.step, verdict: result.verdict, summary: result.summary });
+        return result;
+      });
+    },
+
+    /**
+     * Ask for the fleet's rollout lock: signal-with-start of `fleetLockWorkflow`. The lock answers the calling
+     * workflow with the `fleetLockGranted` signal when it is its turn. Idempotent (the lock ignores a repeat).
+     */
+    async requestFleetLock(input: RequestFleetLockInput): Promise<{ lockWorkflowId: string }> {
+      return withFailures(async () => {
+        const ctx = Context.current();
+        const fleet = input.fleet ?? DEFAULT_FLEET;
+        const workflowId = input.workflowId ?? ctx.info.workflowExecution.workflowId;
+        const lockWorkflowId = fleetLockWorkflowId(fleet);
+        const request: FleetLockRequest = { workflowId, purpose: input.purpose, requestedAt: new Date().toISOString() };
+        await ctx.client.workflow.signalWithStart(fleetLockWorkflow, {
+          workflowId: lockWorkflowId,
+          taskQueue: CPU_TASK_QUEUE,
+          args: [{ fleet }],
+          signal: acquireFleetLockSignal,
+          signalArgs: [request],
+        });
+        return { lockWorkflowId };
+      });
+    },
+  };
+}

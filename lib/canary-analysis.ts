@@ -1,0 +1,178 @@
+/**
+ * Canary analysis: compares the canary variant with the stable one over one bake window, in the spirit of Argo
+ * Rollouts' AnalysisTemplates and Kayenta: each check passes, fails or is inconclusive, and the verdict is the worst
+ * of them (fail > inconclusive > pass). Pure functions, unit-tested; the `analyzeCanary` activity wraps them so the
+ * inputs and the verdict are in the workflow history.
+ */
+
+/** One variant's figures over the analysis window. */
+export interface VariantWindowStats {
+  version: string | null;
+  requests: number;
+  errors: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Recommendations shown (items returned). */
+  impressions: number;
+  /** Feedback clicks (click, add_to_cart, purchase). */
+  clicks: number;
+}
+
+/** Thresholds of the analysis. Every field has a default ({@link DEFAULT_CANARY_CRITERIA}). */
+export interface CanaryCriteria {
+  /** Below this many requests on either variant the window says nothing: inconclusive. */
+  minRequests: number;
+  /** Below this many impressions on either variant the CTR check is inconclusive. */
+  minImpressions: number;
+  /** Canary error rate may exceed stable's by at most this (absolute, 0.01 = one point). */
+  maxErrorRateIncrease: number;
+  /** Canary p99 may be at most this multiple of stable's ... */
+  maxP99Ratio: number;
+  /** ... and, to ignore noise on fast servers, at most this many ms above it before the ratio counts. */
+  p99SlackMs: number;
+  /** One-sided significance level of the CTR test (canary worse than stable). */
+  alpha: number;
+  /** Relative CTR drop that matters: a significant drop smaller than this passes. 0.05 = 5 %. */
+  minCtrDropToFail: number;
+}
+
+export const DEFAULT_CANARY_CRITERIA: CanaryCriteria = {
+  minRequests: 100,
+  minImpressions: 500,
+  maxErrorRateIncrease: 0.01,
+  maxP99Ratio: 1.5,
+  p99SlackMs: 20,
+  alpha: 0.05,
+  minCtrDropToFail: 0.05,
+};
+
+export type Verdict = 'pass' | 'fail' | 'inconclusive';
+
+export interface CheckResult {
+  name: 'traffic' | 'error-rate' | 'latency-p99' | 'ctr';
+  verdict: Verdict;
+  stable: number | null;
+  canary: number | null;
+  /** p-value of the test, when the check is a statistical test. */
+  pValue?: number;
+  reason: string;
+}
+
+export interface CanaryAnalysis {
+  verdict: Verdict;
+  checks: CheckResult[];
+  /** One line for humans: the verdict and the checks that decided it. */
+  summary: string;
+}
+
+/** Standard normal CDF (Abramowitz-Stegun 7.1.26 erf, |error| < 1.5e-7). */
+export function normalCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.3275911 * x);
+  const erf =
+    1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return z >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
+}
+
+/**
+ * One-sided two-proportion z-test that proportion B is lower than proportion A (pooled variance).
+ * Returns the p-value; 1 when there is no evidence at all (no trials, or B >= A with zero variance).
+ */
+export function pValueLower(successA: number, trialsA: number, successB: number, trialsB: number): number {
+  if (trialsA <= 0 || trialsB <= 0) return 1;
+  const pA = successA / trialsA;
+  const pB = successB / trialsB;
+  const pooled = (successA + successB) / (trialsA + trialsB);
+  const se = Math.sqrt(pooled * (1 - pooled) * (1 / trialsA + 1 / trialsB));
+  if (se === 0) return pB < pA ? 0 : 1;
+  return normalCdf((pB - pA) / se);
+}
+
+const rate = (n: number, d: number) => (d > 0 ? n / d : 0);
+const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
+
+/** Analyse one window: the canary against the stable variant. */
+export function analyzeWindow(
+  stable: VariantWindowStats,
+  canary: VariantWindowStats,
+  criteria: Partial<CanaryCriteria> = {},
+): CanaryAnalysis {
+  const c = { ...DEFAULT_CANARY_CRITERIA, ...criteria };
+  const checks: CheckResult[] = [];
+
+  const enoughTraffic = stable.requests >= c.minRequests && canary.requests >= c.minRequests;
+  checks.push({
+    name: 'traffic',
+    verdict: enoughTraffic ? 'pass' : 'inconclusive',
+    stable: stable.requests,
+    canary: canary.requests,
+    reason: enoughTraffic
+      ? `both variants served >= ${c.minRequests} requests`
+      : `too little traffic: stable ${stable.requests}, canary ${canary.requests} requests (need ${c.minRequests} each)`,
+  });
+
+  if (enoughTraffic) {
+    const es = rate(stable.errors, stable.requests);
+    const ec = rate(canary.errors, canary.requests);
+    const pErr = pValueLower(stable.requests - stable.errors, stable.requests, canary.requests - canary.errors, canary.requests);
+    const errFail = ec - es > c.maxErrorRateIncrease && pErr < c.alpha;
+    checks.push({
+      name: 'error-rate',
+      verdict: errFail ? 'fail' : 'pass',
+      stable: fmt(es),
+      canary: fmt(ec),
+      pValue: fmt(pErr, 6),
+      reason: errFail
+        ? `canary error rate ${fmt(ec * 100, 2)}% exceeds stable ${fmt(es * 100, 2)}% by more than ${c.maxErrorRateIncrease * 100} points (p=${fmt(pErr, 4)})`
+        : `error rate ${fmt(ec * 100, 2)}% vs stable ${fmt(es * 100, 2)}%`,
+    });
+
+    const limit = Math.max(stable.p99Ms * c.maxP99Ratio, stable.p99Ms + c.p99SlackMs);
+    const latFail = canary.p99Ms > limit;
+    checks.push({
+      name: 'latency-p99',
+      verdict: latFail ? 'fail' : 'pass',
+      stable: fmt(stable.p99Ms, 2),
+      canary: fmt(canary.p99Ms, 2),
+      reason: latFail
+        ? `canary p99 ${fmt(canary.p99Ms, 1)} ms above the limit ${fmt(limit, 1)} ms (stable ${fmt(stable.p99Ms, 1)} ms)`
+        : `p99 ${fmt(canary.p99Ms, 1)} ms within ${fmt(limit, 1)} ms`,
+    });
+  }
+
+  const enoughImpressions = stable.impressions >= c.minImpressions && canary.impressions >= c.minImpressions;
+  const ctrS = rate(stable.clicks, stable.impressions);
+  const ctrC = rate(canary.clicks, canary.impressions);
+  if (!enoughImpressions) {
+    checks.push({
+      name: 'ctr',
+      verdict: 'inconclusive',
+      stable: fmt(ctrS),
+      canary: fmt(ctrC),
+      reason: `too few impressions for a CTR test: stable ${stable.impressions}, canary ${canary.impressions} (need ${c.minImpressions} each)`,
+    });
+  } else {
+    const p = pValueLower(stable.clicks, stable.impressions, canary.clicks, canary.impressions);
+    const relDrop = ctrS > 0 ? (ctrS - ctrC) / ctrS : 0;
+    const ctrFail = p < c.alpha && relDrop >= c.minCtrDropToFail;
+    checks.push({
+      name: 'ctr',
+      verdict: ctrFail ? 'fail' : 'pass',
+      stable: fmt(ctrS),
+      canary: fmt(ctrC),
+      pValue: fmt(p, 6),
+      reason: ctrFail
+        ? `canary CTR ${fmt(ctrC * 100, 2)}% is significantly below stable ${fmt(ctrS * 100, 2)}% (-${fmt(relDrop * 100, 1)}%, p=${fmt(p, 4)} < ${c.alpha})`
+        : `CTR ${fmt(ctrC * 100, 2)}% vs stable ${fmt(ctrS * 100, 2)}% (p=${fmt(p, 4)} for a drop)`,
+    });
+  }
+
+  const verdict: Verdict = checks.some((x) => x.verdict === 'fail')
+    ? 'fail'
+    : checks.some((x) => x.verdict === 'inconclusive')
+      ? 'inconclusive'
+      : 'pass';
+  const deciding = checks.filter((x) => x.verdict === verdict);
+  const summary = `${verdict}: ${deciding.map((x) => `${x.name}: ${x.reason}`).join('; ')}`;
+  return { verdict, checks, summary };
+}
