@@ -8,6 +8,7 @@ import { createEnvironmentActivities } from './environment';
 import { createEvaluateActivities } from './evaluate';
 import { createExportActivities } from './export';
 import { createRegistryActivities } from './registry';
+import { createServingActivities } from './serving';
 
 /** Activities of the CPU worker (`recflow-cpu`): everything, training included (the GPU fallback). */
 export function createCpuActivities(deps: ActivityDeps) {
@@ -16,6 +17,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createExportActivities(deps),
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
+    ...createServingActivities(deps),
   };
 }
 

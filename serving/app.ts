@@ -73,6 +73,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     requestIdHeader: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
+    disableRequestLogging: true,
   });
   const memory = new Map<string, Remembered>();
   const memoryLimit = opts.feedbackMemory ?? 100_000;

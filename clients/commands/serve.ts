@@ -1,0 +1,112 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../lib/config';
+import { ErrorType, RecflowError } from '../../lib/errors';
+import { DEFAULT_FLEET } from '../../lib/fleet';
+import { FleetStore, REPLICA_LIVE_MS } from '../../lib/fleet-store';
+import { createLogger } from '../../lib/log';
+import { startServer } from '../../serving/server';
+import { untilSignal } from './dev';
+import { table } from './models';
+
+function int(name: string, min: number, max: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new RecflowError(ErrorType.InvalidInput, `${name} ${v} is not an integer in [${min}, ${max}]`);
+    return n;
+  };
+}
+
+/** `recflow serve` (a serving replica) and `recflow fleet status` (desired vs applied state of a fleet). */
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description('run an ONNX serving replica that reconciles to the fleet desired state (or serves one bundle)')
+    .option('--port <port>', 'HTTP port (0: any free port)', int('--port', 0, 65535), 8080)
+    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--fleet <name>', 'fleet whose desired state to follow', DEFAULT_FLEET)
+    .option('--replica-id <id>', 'replica id in the fleet reports (default <hostname>-<port>)')
+    .option('--bundle <dir>', 'serve this bundle folder as stable, without a fleet')
+    .option('--model-version <version>', 'version label of --bundle', 'local')
+    .option('--precision <precision>', 'fp32 or int8 for --bundle', 'fp32')
+    .option('--poll-ms <ms>', 'reconcile poll interval', int('--poll-ms', 50, 60_000), 1000)
+    .option('--threads <n>', 'onnxruntime intra-op threads', int('--threads', 1, 256))
+    .action(
+      async (opts: {
+        port: number;
+        host: string;
+        fleet: string;
+        replicaId?: string;
+        bundle?: string;
+        modelVersion: string;
+        precision: string;
+        pollMs: number;
+        threads?: number;
+      }) => {
+        if (opts.precision !== 'fp32' && opts.precision !== 'int8')
+          throw new RecflowError(ErrorType.InvalidInput, `--precision ${opts.precision} is not fp32 or int8`);
+        const config = loadConfig();
+        const logger = createLogger('serve', config.logLevel);
+        const server = await startServer({
+          port: opts.port,
+          host: opts.host,
+          registryDir: config.registryDir,
+          fleet: opts.fleet,
+          replicaId: opts.replicaId,
+          bundle: opts.bundle,
+          version: opts.modelVersion,
+          precision: opts.precision,
+          pollMs: opts.pollMs,
+          logger,
+          model: opts.threads ? { intraOpThreads: opts.threads } : undefined,
+        });
+        logger.info(
+          { url: server.url, replicaId: server.replicaId, fleet: opts.bundle ? null : opts.fleet },
+          'serving',
+        );
+        console.log(`serving on ${server.url} (replica ${server.replicaId}); Ctrl-C to stop`);
+        const sig = await untilSignal();
+        logger.info({ signal: sig }, 'stopping');
+        await server.close();
+      },
+    );
+
+  const fleet = program.command('fleet').description('the serving fleet: desired state and replicas');
+  fleet
+    .command('status')
+    .description('show the desired state and what each live replica applied')
+    .option('--fleet <name>', 'fleet name', DEFAULT_FLEET)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: { fleet: string; json?: boolean }) => {
+      const store = new FleetStore(loadConfig().registryDir, opts.fleet);
+      const desired = await store.readDesired();
+      const replicas = await store.readReports({ liveWithinMs: REPLICA_LIVE_MS });
+      if (opts.json) return console.log(JSON.stringify({ desired, replicas }, null, 2));
+      if (!desired) console.log(`fleet ${opts.fleet}: no desired state in ${store.dir}`);
+      else {
+        console.log(
+          `fleet ${desired.fleet}  generation ${desired.generation}  (${desired.updatedAt}: ${desired.reason})`,
+        );
+        console.log(`  stable  ${desired.stable ? `${desired.stable.version} [${desired.stable.precision}]` : '-'}`);
+        console.log(
+          `  canary  ${desired.canary ? `${desired.canary.version} [${desired.canary.precision}]` : '-'}  weight ${desired.canaryWeight}%`,
+        );
+      }
+      if (!replicas.length) return console.log('no live replicas');
+      console.log(
+        table(
+          ['REPLICA', 'URL', 'APPLIED', 'STABLE', 'CANARY', 'WEIGHT', 'HEALTHY', 'HEARTBEAT'],
+          replicas.map((r) => [
+            r.replicaId,
+            r.url,
+            String(r.appliedGeneration) + (desired && r.appliedGeneration < desired.generation ? ' (behind)' : ''),
+            r.stable ?? '-',
+            r.canary ?? '-',
+            `${r.canaryWeight}%`,
+            String(r.healthy),
+            r.heartbeatAt,
+          ]),
+        ),
+      );
+    });
+}
