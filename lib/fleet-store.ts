@@ -4,7 +4,7 @@
  * every reconcile tick). Every write is atomic (temp file + rename); changes of the desired state hold a lock so two
  * writers never lose an update.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertSafeId } from './artifacts';
 import { ErrorType, RecflowError } from './errors';
@@ -64,6 +64,7 @@ export class FleetStore {
    */
   async updateDesired(patch: FleetPatch): Promise<{ desired: FleetDesiredState; changed: boolean }> {
     validatePatch(patch);
+    await mkdir(this.dir, { recursive: true });
     return withLock(join(this.dir, '.lock'), async () => {
       const cur = await this.readDesired();
       const next: FleetDesiredState = {
