@@ -4,7 +4,13 @@
  * over real HTTP or `inject`.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { RecflowError } from '../lib/errors';
 import type { FleetPatch } from '../lib/fleet-store';
@@ -73,7 +79,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     requestIdHeader: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   });
   const memory = new Map<string, Remembered>();
   const memoryLimit = opts.feedbackMemory ?? 100_000;
