@@ -14,7 +14,7 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { RecflowError } from '../lib/errors';
 import type { FleetPatch } from '../lib/fleet-store';
-import { ServingMetrics } from './metrics';
+import { type ServingMetrics } from './metrics';
 import type { LoadedModel, ModelSlots, Variant } from './model-slot';
 import type { Reconciler } from './reconcile';
 import {
@@ -120,9 +120,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   );
 
   const unavailable = (req: FastifyRequest, reply: FastifyReply) =>
-    reply
-      .code(503)
-      .send({ error: 'Service Unavailable', message: 'no model loaded yet', requestId: req.id } as unknown);
+    reply.code(503).send({ error: 'Service Unavailable', message: 'no model loaded yet', requestId: req.id });
 
   app.post<{ Body: RecommendBody }>('/v1/recommend', { schema: recommendSchema }, async (req, reply) => {
     const picked = slots.pick(req.body.userId);
@@ -225,14 +223,14 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         error: 'Not Found',
         message: `requestId ${req.body.requestId} is unknown to this replica (never served here, or too old)`,
         requestId: req.id,
-      } as unknown);
+      });
     req.served = { variant: r.variant, version: r.version };
     if (!r.items.has(req.body.itemId))
       return reply.code(400).send({
         error: 'Bad Request',
         message: `itemId ${req.body.itemId} was not in the response to ${req.body.requestId}`,
         requestId: req.id,
-      } as unknown);
+      });
     metrics.feedback.inc({ variant: r.variant, version: r.version, event: req.body.event });
     return {
       requestId: req.id,

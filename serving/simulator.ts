@@ -92,7 +92,7 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
       body: JSON.stringify(body),
       signal: opts.signal,
     });
-    const json = (await resp.json()) as unknown;
+    const json = await resp.json();
     if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status}`);
     return json;
   };

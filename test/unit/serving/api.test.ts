@@ -134,9 +134,9 @@ void describe('serving API over HTTP with a real onnxruntime session', () => {
 
   void it('batches concurrent requests into fewer onnxruntime runs, each answered with its own result', async () => {
     const batchCount = async () =>
-      ((await server.metrics.batchSize.get()).values.find(
+      (await server.metrics.batchSize.get()).values.find(
         (v) => v.metricName === 'recflow_inference_batch_size_count' && v.labels.graph === 'recommend',
-      )?.value ?? 0) as number;
+      )?.value ?? 0;
     const before = await batchCount();
     const users = Array.from({ length: 64 }, (_, i) => `u${i + 1}`);
     const solo = await Promise.all(users.slice(0, 4).map((u) => post(url('/v1/recommend'), { userId: u, k: 3 })));

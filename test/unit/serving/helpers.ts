@@ -44,12 +44,15 @@ export async function makeBundle(root: string, name: string, seed = 1): Promise<
   };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON answers
+type AnyJson = any;
+
 /** POST JSON over real HTTP; returns status, headers and parsed body. */
 export async function post(
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+): Promise<{ status: number; headers: Headers; body: AnyJson }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
