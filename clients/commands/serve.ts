@@ -1,4 +1,6 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import type { Precision } from '../../lib/bundle';
 import { loadConfig } from '../../lib/config';
 import { ErrorType, RecflowError } from '../../lib/errors';
 import { DEFAULT_FLEET } from '../../lib/fleet';
@@ -72,6 +74,54 @@ export function registerServeCommands(program: Command): void {
     );
 
   const fleet = program.command('fleet').description('the serving fleet: desired state and replicas');
+  fleet
+    .command('set')
+    .description('change the desired state by hand (replicas apply it on their next poll); unset fields are kept')
+    .option('--fleet <name>', 'fleet name', DEFAULT_FLEET)
+    .option('--stable-version <version>', 'version for the stable slot (with --stable-bundle)')
+    .option('--stable-bundle <dir>', 'bundle folder for the stable slot')
+    .option('--stable-precision <p>', 'fp32 or int8', 'fp32')
+    .option('--canary-version <version>', 'version for the canary slot (with --canary-bundle)')
+    .option('--canary-bundle <dir>', 'bundle folder for the canary slot')
+    .option('--canary-precision <p>', 'fp32 or int8', 'fp32')
+    .option('--no-canary', 'empty the canary slot (and set the weight to 0)')
+    .option('--weight <percent>', 'canary weight 0..100', int('--weight', 0, 100))
+    .requiredOption('--reason <text>', 'who and why, kept in desired.json')
+    .action(
+      async (o: {
+        fleet: string;
+        stableVersion?: string;
+        stableBundle?: string;
+        stablePrecision: string;
+        canaryVersion?: string;
+        canaryBundle?: string;
+        canaryPrecision: string;
+        canary: boolean;
+        weight?: number;
+        reason: string;
+      }) => {
+        const slot = (name: string, version?: string, bundle?: string, precision?: string) => {
+          if (!version && !bundle) return undefined;
+          if (!version || !bundle)
+            throw new RecflowError(ErrorType.InvalidInput, `--${name}-version and --${name}-bundle go together`);
+          if (precision !== 'fp32' && precision !== 'int8')
+            throw new RecflowError(ErrorType.InvalidInput, `--${name}-precision ${precision} is not fp32 or int8`);
+          return { version, bundlePath: resolve(bundle), precision: precision };
+        };
+        const store = new FleetStore(loadConfig().registryDir, o.fleet);
+        const { desired, changed } = await store.updateDesired({
+          stable: slot('stable', o.stableVersion, o.stableBundle, o.stablePrecision),
+          canary: o.canary ? slot('canary', o.canaryVersion, o.canaryBundle, o.canaryPrecision) : null,
+          canaryWeight: o.canary ? o.weight : 0,
+          reason: o.reason,
+        });
+        console.log(
+          changed
+            ? `fleet ${desired.fleet}: generation ${desired.generation}`
+            : `fleet ${desired.fleet}: unchanged (generation ${desired.generation})`,
+        );
+      },
+    );
   fleet
     .command('status')
     .description('show the desired state and what each live replica applied')
