@@ -1,9 +1,8 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { Precision } from '../../lib/bundle';
 import { loadConfig } from '../../lib/config';
 import { ErrorType, RecflowError } from '../../lib/errors';
-import { DEFAULT_FLEET } from '../../lib/fleet';
+import { DEFAULT_FLEET, type SlotState } from '../../lib/fleet';
 import { FleetStore, REPLICA_LIVE_MS } from '../../lib/fleet-store';
 import { createLogger } from '../../lib/log';
 import { startServer } from '../../serving/server';
@@ -100,7 +99,7 @@ export function registerServeCommands(program: Command): void {
         weight?: number;
         reason: string;
       }) => {
-        const slot = (name: string, version?: string, bundle?: string, precision?: string) => {
+        const slot = (name: string, version?: string, bundle?: string, precision?: string): SlotState | undefined => {
           if (!version && !bundle) return undefined;
           if (!version || !bundle)
             throw new RecflowError(ErrorType.InvalidInput, `--${name}-version and --${name}-bundle go together`);
