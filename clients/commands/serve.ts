@@ -5,7 +5,7 @@ import { ErrorType, RecflowError } from '../../lib/errors';
 import { DEFAULT_FLEET, type SlotState } from '../../lib/fleet';
 import { FleetStore, REPLICA_LIVE_MS } from '../../lib/fleet-store';
 import { createLogger } from '../../lib/log';
-import { startServer } from '../../serving/server';
+import type { startServer as StartServer } from '../../serving/server';
 import { untilSignal } from './dev';
 import { table } from './models';
 
@@ -48,6 +48,8 @@ export function registerServeCommands(program: Command): void {
           throw new RecflowError(ErrorType.InvalidInput, `--precision ${opts.precision} is not fp32 or int8`);
         const config = loadConfig();
         const logger = createLogger('serve', config.logLevel);
+        // Loaded here so other commands do not pay for onnxruntime and fastify.
+        const { startServer } = require('../../serving/server') as { startServer: typeof StartServer };
         const server = await startServer({
           port: opts.port,
           host: opts.host,
