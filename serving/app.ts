@@ -93,7 +93,13 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     req.served = { variant: 'none', version: 'none' };
     void reply.header('x-request-id', req.id);
   });
+  // While closing, answer in-flight requests with `connection: close` so keep-alive sockets do not hold close().
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onSend', async (req, reply) => {
+    if (closing) void reply.header('connection', 'close');
     if (req.served.variant !== 'none') {
       void reply.header('x-model-version', req.served.version);
       void reply.header('x-model-variant', req.served.variant);

@@ -181,3 +181,42 @@ void describe('stable/canary slots over HTTP', () => {
     assert.equal(r.body.model.version, before);
   });
 });
+
+void describe('graceful close', () => {
+  void it('finishes requests in flight, then releases the model', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'recflow-serve-close-'));
+    try {
+      const b = await makeBundle(root, 'b', 4);
+      const server = await startServer({
+        port: 0,
+        bundle: b.dir,
+        version: 'm@v1',
+        logger: false,
+        processMetrics: false,
+      });
+      const model = server.slots.get('stable');
+      assert.ok(model);
+      const submit = model.recommendBatcher.submit.bind(model.recommendBatcher);
+      model.recommendBatcher.submit = async (x) => {
+        await new Promise((r) => setTimeout(r, 400));
+        return submit(x);
+      };
+      const inflight = post(`${server.url}/v1/recommend`, { userId: 'u1', k: 3 });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(model.inFlight, 1);
+      const t0 = Date.now();
+      const closed = server.close();
+      const r = await inflight;
+      assert.equal(r.status, 200);
+      assert.equal(r.body.items.length, 3);
+      await closed;
+      // The keep-alive socket of the finished request does not hold close() for its 65 s timeout.
+      assert.ok(Date.now() - t0 < 5000, `close took ${Date.now() - t0} ms`);
+      assert.equal(model.inFlight, 0);
+      assert.throws(() => model.acquire(), /closed/);
+      await assert.rejects(fetch(`${server.url}/healthz`));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
