@@ -47,6 +47,7 @@ export class LoadedModel {
   private inflight = 0;
   private drained: (() => void) | undefined;
   private closed = false;
+  private closing: Promise<void> | undefined;
   readonly recommendBatcher: Batcher<RecommendInput, RecommendOutput>;
   readonly scoreBatcher: Batcher<ScoreInput, number[]>;
 
@@ -146,12 +147,14 @@ export class LoadedModel {
   }
 
   /** Wait for the requests in flight to finish, then release the sessions. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    if (this.inflight > 0) await new Promise<void>((r) => (this.drained = r));
-    this.closed = true;
-    await this.scoreSession.release();
-    await this.recommendSession.release();
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.inflight > 0) await new Promise<void>((r) => (this.drained = r));
+      this.closed = true;
+      await this.scoreSession.release();
+      await this.recommendSession.release();
+    })();
+    return this.closing;
   }
 
   private async runRecommend(xs: RecommendInput[]): Promise<RecommendOutput[]> {
