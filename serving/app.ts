@@ -38,7 +38,7 @@ export interface AppOptions {
   adminToken?: string;
   /** pino logger (fastify's request logger derives from it); false for silence. @default false */
   logger?: Logger | false;
-  /** How many recent responses `/v1/feedback` can refer to. @default 100000 */
+  /** How many recent responses `/v1/feedback` can refer to. @default 50000 */
   feedbackMemory?: number;
 }
 
@@ -57,7 +57,7 @@ interface Remembered {
   variant: Variant;
   version: string;
   precision: string;
-  items: Set<string>;
+  items: string[];
 }
 
 const REQUEST_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
@@ -82,7 +82,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
   });
   const memory = new Map<string, Remembered>();
-  const memoryLimit = opts.feedbackMemory ?? 100_000;
+  const memoryLimit = opts.feedbackMemory ?? 50_000;
   const remember = (id: string, r: Remembered) => {
     memory.set(id, r);
     if (memory.size > memoryLimit) memory.delete(memory.keys().next().value as string);
@@ -164,7 +164,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         variant,
         version: model.version,
         precision: model.precision,
-        items: new Set(items.map((x) => x.itemId)),
+        items: items.map((x) => x.itemId),
       });
       return {
         requestId: req.id,
@@ -208,7 +208,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         variant,
         version: model.version,
         precision: model.precision,
-        items: new Set(known.map((x) => x.id)),
+        items: known.map((x) => x.id),
       });
       return {
         requestId: req.id,
@@ -231,7 +231,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         requestId: req.id,
       });
     req.served = { variant: r.variant, version: r.version };
-    if (!r.items.has(req.body.itemId))
+    if (!r.items.includes(req.body.itemId))
       return reply.code(400).send({
         error: 'Bad Request',
         message: `itemId ${req.body.itemId} was not in the response to ${req.body.requestId}`,
