@@ -8,6 +8,8 @@
  * keep-alive HTTP), `c` workers, known users, k = 10.
  *
  *   node --import tsx bench/serve.ts [--users 50000] [--items 20000] [--seconds 3] [--conc 1,8,32]
+ *     [--systems limit,recflow,peer[,recflow-nobatch]] [--precisions fp32,int8] [--out serve.json]
+ * (`recflow-nobatch`: the recflow server with `--max-batch 1`, to see what micro-batching adds.)
  *
  * The Python venv is `.tools/bench-venv` (fastapi, uvicorn[standard], onnxruntime, numpy from PyPI), made if
  * missing; `RECFLOW_BENCH_VENV` points elsewhere. Results: bench/results/serve.json.
@@ -47,7 +49,7 @@ function ensureVenv(): void {
 }
 
 interface Point {
-  system: 'limit' | 'limit-batched' | 'recflow' | 'peer';
+  system: 'limit' | 'limit-batched' | 'recflow' | 'recflow-nobatch' | 'peer';
   precision: Precision;
   concurrency: number;
   requests: number;
@@ -141,6 +143,9 @@ async function main(): Promise<void> {
   const items = Number(arg('items', '20000'));
   const seconds = Number(arg('seconds', '3'));
   const concs = arg('conc', '1,8,32').split(',').map(Number);
+  const systems = new Set(arg('systems', 'limit,recflow,peer').split(','));
+  const precisions = arg('precisions', 'fp32,int8').split(',') as Precision[];
+  const out = arg('out', 'serve.json');
   ensureVenv();
   const work = await mkdtemp(join(tmpdir(), 'recflow-bench-serve-'));
   const bundleDir = join(work, 'bundle');
@@ -173,7 +178,7 @@ async function main(): Promise<void> {
     );
   };
 
-  for (const precision of ['fp32', 'int8'] as const) {
+  for (const precision of precisions) {
     // The limit: raw session.run, 1 thread, same inputs.
     const session = await ort.InferenceSession.create(bundle.paths[precision].recommend, {
       intraOpNumThreads: 1,
@@ -185,7 +190,7 @@ async function main(): Promise<void> {
       k: new ort.Tensor('int64', BigInt64Array.of(10n), [1]),
       exclude: new ort.Tensor('int64', new BigInt64Array(0), [us.length, 0]),
     });
-    for (const c of concs) {
+    for (const c of systems.has('limit') ? concs : []) {
       const one = await closedLoop(c, ms, async (w, i) => {
         await session.run(feeds([userIdx[(w * 131 + i) % userIdx.length] ?? 1]));
         return true;
@@ -209,33 +214,41 @@ async function main(): Promise<void> {
     }
     await session.release();
 
-    const servers: Array<{ system: 'recflow' | 'peer'; port: number; start: () => ChildProcess }> = [
-      {
-        system: 'recflow',
-        port: 18711,
-        start: () =>
-          spawn(
-            process.execPath,
-            [
-              join(REPO, 'bin', 'recflow.js'),
-              'serve',
-              '--port',
-              '18711',
-              '--bundle',
-              bundleDir,
-              '--precision',
-              precision,
-              '--model-version',
-              'bench',
-              '--threads',
-              '1',
-            ],
-            {
-              stdio: ['ignore', 'ignore', 'inherit'],
-              env: { ...process.env, RECFLOW_HOME: work, RECFLOW_LOG_LEVEL: 'warn' },
-            },
-          ),
-      },
+    const recflow = (system: 'recflow' | 'recflow-nobatch', port: number) => ({
+      system,
+      port,
+      start: () =>
+        spawn(
+          process.execPath,
+          [
+            join(REPO, 'bin', 'recflow.js'),
+            'serve',
+            '--port',
+            String(port),
+            '--bundle',
+            bundleDir,
+            '--precision',
+            precision,
+            '--model-version',
+            'bench',
+            '--threads',
+            '1',
+            '--max-batch',
+            system === 'recflow' ? '64' : '1',
+          ],
+          {
+            stdio: ['ignore', 'ignore', 'inherit'],
+            env: { ...process.env, RECFLOW_HOME: work, RECFLOW_LOG_LEVEL: 'warn' },
+          },
+        ),
+    });
+    const servers: Array<{
+      system: 'recflow' | 'recflow-nobatch' | 'peer';
+      port: number;
+      start: () => ChildProcess;
+    }> = [
+      recflow('recflow', 18711),
+      recflow('recflow-nobatch', 18713),
       {
         system: 'peer',
         port: 18712,
@@ -245,7 +258,7 @@ async function main(): Promise<void> {
           }),
       },
     ];
-    for (const s of servers) {
+    for (const s of servers.filter((x) => systems.has(x.system))) {
       const proc = s.start();
       try {
         await waitReady(s.port, proc, s.system);
@@ -282,7 +295,7 @@ async function main(): Promise<void> {
     });
   const result = {
     createdAt: new Date().toISOString(),
-    command: `node --import tsx bench/serve.ts --users ${users} --items ${items} --seconds ${seconds} --conc ${concs.join(',')}`,
+    command: `node --import tsx bench/serve.ts --users ${users} --items ${items} --seconds ${seconds} --conc ${concs.join(',')} --systems ${[...systems].join(',')} --precisions ${precisions.join(',')} --out ${out}`,
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, loadavgAtStart: loadavg(), node: process.version },
     model: {
       users,
@@ -302,8 +315,8 @@ async function main(): Promise<void> {
   };
   console.table(ratios);
   await mkdir(join(REPO, 'bench', 'results'), { recursive: true });
-  await writeFile(join(REPO, 'bench', 'results', 'serve.json'), `${JSON.stringify(result, null, 2)}\n`);
-  console.log('wrote bench/results/serve.json');
+  await writeFile(join(REPO, 'bench', 'results', out), `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`wrote bench/results/${out}`);
   await rm(work, { recursive: true, force: true });
 }
 

@@ -32,6 +32,7 @@ export function registerServeCommands(program: Command): void {
     .option('--precision <precision>', 'fp32 or int8 for --bundle', 'fp32')
     .option('--poll-ms <ms>', 'reconcile poll interval', int('--poll-ms', 50, 60_000), 1000)
     .option('--threads <n>', 'onnxruntime intra-op threads', int('--threads', 1, 256))
+    .option('--max-batch <n>', 'largest micro-batch (1 turns batching off)', int('--max-batch', 1, 1024), 64)
     .action(
       async (opts: {
         port: number;
@@ -43,6 +44,7 @@ export function registerServeCommands(program: Command): void {
         precision: string;
         pollMs: number;
         threads?: number;
+        maxBatch: number;
       }) => {
         if (opts.precision !== 'fp32' && opts.precision !== 'int8')
           throw new RecflowError(ErrorType.InvalidInput, `--precision ${opts.precision} is not fp32 or int8`);
@@ -61,7 +63,7 @@ export function registerServeCommands(program: Command): void {
           precision: opts.precision,
           pollMs: opts.pollMs,
           logger,
-          model: opts.threads ? { intraOpThreads: opts.threads } : undefined,
+          model: { intraOpThreads: opts.threads, maxBatch: opts.maxBatch },
         });
         logger.info(
           { url: server.url, replicaId: server.replicaId, fleet: opts.bundle ? null : opts.fleet },
