@@ -9,6 +9,7 @@ import { createEvaluateActivities } from './evaluate';
 import { createExportActivities } from './export';
 import { createRegistryActivities } from './registry';
 import { createRolloutActivities } from './rollout';
+import { createServingActivities } from './serving';
 
 /** Activities of the CPU worker (`recflow-cpu`): everything, training included (the GPU fallback). */
 export function createCpuActivities(deps: ActivityDeps) {
@@ -18,6 +19,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
     ...createRolloutActivities(deps),
+    ...createServingActivities(deps),
   };
 }
 

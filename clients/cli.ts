@@ -6,6 +6,7 @@ import { Command, CommanderError } from 'commander';
 import { RecflowError } from '../lib/errors';
 import { registerDevCommands } from './commands/dev';
 import { registerModelsCommands } from './commands/models';
+import { registerServeCommands } from './commands/serve';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, refused: 3 } as const;
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDevCommands(program);
   registerModelsCommands(program);
+  registerServeCommands(program);
   return program;
 }
 

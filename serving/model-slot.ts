@@ -1,0 +1,292 @@
+/**
+ * Loaded models and the two slots (stable, canary). A model is loaded and warmed before it takes traffic; a swap
+ * points the slot at the new model at once, then the old one is released only when its last request in flight has
+ * finished (reference counting), so a swap never fails a request.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { ONNX_IO, type Precision } from '../lib/bundle';
+import { ErrorType, RecflowError } from '../lib/errors';
+import type { SlotState } from '../lib/fleet';
+import { loadBundle } from '../lib/onnx/bundle-io';
+import { Batcher } from './batcher';
+import { routeUser } from './router';
+
+/** The two slots of a replica. */
+export type Variant = 'stable' | 'canary';
+export const VARIANTS: readonly Variant[] = ['stable', 'canary'];
+
+/** Options of model loading. */
+export interface ModelOptions {
+  /** onnxruntime intra-op threads. @default onnxruntime's choice */
+  intraOpThreads?: number;
+  /** Largest micro-batch. @default 64 */
+  maxBatch?: number;
+  /** Batch observer (metrics). */
+  onBatch?: (graph: 'score' | 'recommend', version: string, size: number, seconds: number) => void;
+}
+
+export interface RecommendInput {
+  user: number;
+  k: number;
+  exclude: number[];
+}
+export interface RecommendOutput {
+  items: number[];
+  scores: number[];
+}
+export interface ScoreInput {
+  user: number;
+  items: number[];
+}
+
+/** One bundle at one precision, with its two sessions, vocabularies and batchers. */
+export class LoadedModel {
+  private inflight = 0;
+  private drained: (() => void) | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  readonly recommendBatcher: Batcher<RecommendInput, RecommendOutput>;
+  readonly scoreBatcher: Batcher<ScoreInput, number[]>;
+
+  private constructor(
+    readonly slot: SlotState,
+    readonly userIndex: Map<string, number>,
+    readonly itemIds: string[],
+    readonly itemIndex: Map<string, number>,
+    /** Item indices by popularity (the fallback for unknown users). */
+    readonly popular: number[],
+    private readonly scoreSession: ort.InferenceSession,
+    private readonly recommendSession: ort.InferenceSession,
+    opts: ModelOptions,
+  ) {
+    const batch = { maxBatch: opts.maxBatch ?? 64 };
+    this.recommendBatcher = new Batcher((xs) => this.runRecommend(xs), {
+      ...batch,
+      onBatch: (n, s) => opts.onBatch?.('recommend', slot.version, n, s),
+    });
+    this.scoreBatcher = new Batcher((xs) => this.runScore(xs), {
+      ...batch,
+      onBatch: (n, s) => opts.onBatch?.('score', slot.version, n, s),
+    });
+  }
+
+  get version(): string {
+    return this.slot.version;
+  }
+  get precision(): Precision {
+    return this.slot.precision;
+  }
+  /** Key of what is loaded: same key, same model. */
+  get key(): string {
+    return slotKey(this.slot);
+  }
+
+  /**
+   * Load a bundle folder (lib/bundle.ts) at the slot's precision and warm both graphs.
+   * @throws {RecflowError} `ArtifactMissing` (missing or truncated files) or `InvalidData` (vocab hash mismatch).
+   */
+  static async load(slot: SlotState, opts: ModelOptions = {}): Promise<LoadedModel> {
+    const bundle = await loadBundle(slot.bundlePath);
+    const vocabText = await readFile(join(slot.bundlePath, 'vocab.json'), 'utf8');
+    const hash = createHash('sha256').update(vocabText).digest('hex');
+    if (hash !== bundle.manifest.vocabHash)
+      throw new RecflowError(
+        ErrorType.InvalidData,
+        `bundle ${slot.bundlePath}: vocab.json sha256 ${hash} does not match bundle.json vocabHash ${bundle.manifest.vocabHash}`,
+      );
+    const vocab = JSON.parse(vocabText) as { users: string[]; items: string[] };
+    const popularIds = JSON.parse(await readFile(join(slot.bundlePath, 'popular.json'), 'utf8')) as string[];
+    const userIndex = new Map<string, number>();
+    vocab.users.forEach((u, i) => i > 0 && userIndex.set(u, i));
+    const itemIndex = new Map<string, number>();
+    vocab.items.forEach((it, i) => i > 0 && itemIndex.set(it, i));
+    const popular = popularIds.map((id) => itemIndex.get(id)).filter((i): i is number => i !== undefined);
+    const so: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
+    if (opts.intraOpThreads) so.intraOpNumThreads = opts.intraOpThreads;
+    const paths = bundle.paths[slot.precision];
+    const score = await ort.InferenceSession.create(paths.score, so);
+    const recommend = await ort.InferenceSession.create(paths.recommend, so).catch(async (err: unknown) => {
+      await score.release();
+      throw err;
+    });
+    const m = new LoadedModel(slot, userIndex, vocab.items, itemIndex, popular, score, recommend, opts);
+    await m.warm();
+    return m;
+  }
+
+  /** Number of catalog items (index 0 excluded). */
+  get itemCount(): number {
+    return this.itemIds.length - 1;
+  }
+
+  /** Run both graphs once so the first request does not pay for lazy initialisation. */
+  async warm(): Promise<void> {
+    const user = Math.min(1, this.userIndex.size);
+    await this.runRecommend([{ user, k: Math.min(10, this.itemCount), exclude: [] }]);
+    await this.runScore([{ user, items: [Math.min(1, this.itemCount)] }]);
+  }
+
+  /** Take a reference for one request; pair with {@link release}. */
+  acquire(): this {
+    if (this.closed) throw new Error(`model ${this.version} is closed`);
+    this.inflight++;
+    return this;
+  }
+
+  release(): void {
+    this.inflight--;
+    if (this.inflight === 0) this.drained?.();
+  }
+
+  /** Requests holding this model. */
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  /** Wait for the requests in flight to finish, then release the sessions. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.inflight > 0) await new Promise<void>((r) => (this.drained = r));
+      this.closed = true;
+      await this.scoreSession.release();
+      await this.recommendSession.release();
+    })();
+    return this.closing;
+  }
+
+  private async runRecommend(xs: RecommendInput[]): Promise<RecommendOutput[]> {
+    const b = xs.length;
+    const k = Math.max(1, Math.min(this.itemCount, Math.max(...xs.map((x) => x.k))));
+    const e = Math.max(0, ...xs.map((x) => x.exclude.length));
+    const user = BigInt64Array.from(xs, (x) => BigInt(x.user));
+    const exclude = new BigInt64Array(b * e);
+    xs.forEach((x, r) => x.exclude.forEach((it, c) => (exclude[r * e + c] = BigInt(it))));
+    const out = await this.recommendSession.run({
+      [ONNX_IO.user]: new ort.Tensor('int64', user, [b]),
+      [ONNX_IO.k]: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
+      [ONNX_IO.exclude]: new ort.Tensor('int64', exclude, [b, e]),
+    });
+    const scores = out[ONNX_IO.scores]?.data as Float32Array;
+    const items = out[ONNX_IO.topItems]?.data as BigInt64Array;
+    return xs.map((x, r) => {
+      const n = Math.min(x.k, k);
+      return {
+        items: Array.from(items.subarray(r * k, r * k + n), Number),
+        scores: Array.from(scores.subarray(r * k, r * k + n)),
+      };
+    });
+  }
+
+  private async runScore(xs: ScoreInput[]): Promise<number[][]> {
+    const b = xs.length;
+    const n = Math.max(1, ...xs.map((x) => x.items.length));
+    const items = new BigInt64Array(b * n);
+    xs.forEach((x, r) => x.items.forEach((it, c) => (items[r * n + c] = BigInt(it))));
+    const out = await this.scoreSession.run({
+      [ONNX_IO.user]: new ort.Tensor(
+        'int64',
+        BigInt64Array.from(xs, (x) => BigInt(x.user)),
+        [b],
+      ),
+      [ONNX_IO.items]: new ort.Tensor('int64', items, [b, n]),
+    });
+    const scores = out[ONNX_IO.scores]?.data as Float32Array;
+    return xs.map((x, r) => Array.from(scores.subarray(r * n, r * n + x.items.length)));
+  }
+}
+
+/** Key of a slot state: same key, same loaded model. */
+export function slotKey(s: SlotState): string {
+  return `${s.bundlePath}|${s.precision}|${s.version}`;
+}
+
+/** What a replica wants loaded (the fleet's desired state, or a single bundle). */
+export interface SlotsTarget {
+  generation: number;
+  stable: SlotState | null;
+  canary: SlotState | null;
+  canaryWeight: number;
+}
+
+/** The stable and canary slots of a replica, the canary weight and the generation applied. */
+export class ModelSlots {
+  private models: Record<Variant, LoadedModel | null> = { stable: null, canary: null };
+  canaryWeight = 0;
+  generation = 0;
+  private applying: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly opts: ModelOptions = {},
+    private readonly onChange?: (slots: ModelSlots) => void,
+  ) {}
+
+  /** The model in a slot (no reference taken). */
+  get(variant: Variant): LoadedModel | null {
+    return this.models[variant];
+  }
+
+  /** True when a stable model is loaded and warmed. */
+  get ready(): boolean {
+    return this.models.stable !== null;
+  }
+
+  /**
+   * Route a user and take a reference on the model that serves them (release it with `model.release()`).
+   * Null when no model is loaded.
+   */
+  pick(userId: string): { variant: Variant; model: LoadedModel } | null {
+    let variant = routeUser(userId, this.canaryWeight, this.models.canary !== null);
+    if (!this.models[variant]) variant = variant === 'canary' ? 'stable' : 'canary';
+    const model = this.models[variant];
+    return model ? { variant, model: model.acquire() } : null;
+  }
+
+  /**
+   * Make the slots equal to `target`: new models are loaded and warmed first (a model already loaded in either
+   * slot is reused), then swapped in together with the weight; the replaced models are closed once drained.
+   * Calls are serialised. On a load failure nothing changes and the error is thrown.
+   */
+  apply(target: SlotsTarget): Promise<void> {
+    const run = this.applying.then(() => this.applyNow(target));
+    this.applying = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(target: SlotsTarget): Promise<void> {
+    const loaded = [this.models.stable, this.models.canary].filter((m): m is LoadedModel => m !== null);
+    const fresh: LoadedModel[] = [];
+    const resolve = async (s: SlotState | null): Promise<LoadedModel | null> => {
+      if (!s) return null;
+      const have = [...loaded, ...fresh].find((m) => m.key === slotKey(s));
+      if (have) return have;
+      const m = await LoadedModel.load(s, this.opts);
+      fresh.push(m);
+      return m;
+    };
+    let next: Record<Variant, LoadedModel | null>;
+    try {
+      next = { stable: await resolve(target.stable), canary: await resolve(target.canary) };
+    } catch (err) {
+      await Promise.all(fresh.map((m) => m.close()));
+      throw err;
+    }
+    const old = loaded.filter((m) => m !== next.stable && m !== next.canary);
+    this.models = next;
+    this.canaryWeight = target.canaryWeight;
+    this.generation = target.generation;
+    this.onChange?.(this);
+    await Promise.all(old.map((m) => m.close()));
+  }
+
+  /** Close every model (after draining). */
+  async close(): Promise<void> {
+    await this.applying;
+    const ms = [this.models.stable, this.models.canary].filter((m): m is LoadedModel => m !== null);
+    this.models = { stable: null, canary: null };
+    this.onChange?.(this);
+    await Promise.all([...new Set(ms)].map((m) => m.close()));
+  }
+}

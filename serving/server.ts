@@ -1,0 +1,135 @@
+/**
+ * The serving process: builds the app, listens, runs the reconcile loop, closes gracefully (stop taking
+ * connections, finish requests in flight, release the models, remove the replica report).
+ */
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { Precision } from '../lib/bundle';
+import { ErrorType, RecflowError } from '../lib/errors';
+import { DEFAULT_FLEET } from '../lib/fleet';
+import { buildApp } from './app';
+import { ServingMetrics } from './metrics';
+import { ModelSlots, type ModelOptions } from './model-slot';
+import { FleetSource, MemorySource, Reconciler, type DesiredSource } from './reconcile';
+
+/** Options of {@link startServer}. */
+export interface ServerOptions {
+  /** 0 picks a free port. */
+  port: number;
+  /** @default 127.0.0.1 */
+  host?: string;
+  /** Model registry dir holding `fleets/<fleet>/` (fleet mode). */
+  registryDir?: string;
+  /** @default `default` */
+  fleet?: string;
+  /** @default `<hostname>-<port>` */
+  replicaId?: string;
+  /** Serve this bundle folder as stable, without a fleet. */
+  bundle?: string;
+  /** Version label of `bundle`. @default `local` */
+  version?: string;
+  /** Precision of `bundle`. @default `fp32` */
+  precision?: Precision;
+  /** Reconcile poll interval. @default 1000 */
+  pollMs?: number;
+  /** Admin API bearer token. @default `RECFLOW_ADMIN_TOKEN` */
+  adminToken?: string;
+  logger?: Logger | false;
+  model?: ModelOptions;
+  /** Collect process metrics (off in tests that start many apps). @default true */
+  processMetrics?: boolean;
+}
+
+/** A running replica. */
+export interface RunningServer {
+  url: string;
+  replicaId: string;
+  app: FastifyInstance;
+  slots: ModelSlots;
+  reconciler: Reconciler;
+  metrics: ServingMetrics;
+  close(): Promise<void>;
+}
+
+/**
+ * Start a replica: listen, then reconcile to the desired state (the single bundle at once, or the fleet's state on
+ * the first tick and every `pollMs` after).
+ * @throws {RecflowError} `InvalidInput` when neither a bundle nor a registry dir is given.
+ */
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const log = opts.logger === undefined ? pino({ level: 'info' }) : opts.logger;
+  const metrics = new ServingMetrics({ processMetrics: opts.processMetrics });
+  const slots = new ModelSlots(
+    {
+      ...opts.model,
+      onBatch: (graph, version, size, seconds) => {
+        metrics.batchSize.observe({ graph }, size);
+        opts.model?.onBatch?.(graph, version, size, seconds);
+      },
+    },
+    (s) => metrics.observeSlots(s),
+  );
+  let source: DesiredSource;
+  if (opts.bundle) {
+    source = new MemorySource({
+      fleet: 'local',
+      generation: 1,
+      stable: {
+        version: opts.version ?? 'local',
+        bundlePath: resolve(opts.bundle),
+        precision: opts.precision ?? 'fp32',
+      },
+      canary: null,
+      canaryWeight: 0,
+      updatedAt: new Date().toISOString(),
+      reason: 'serve --bundle',
+    });
+  } else if (opts.registryDir) {
+    source = new FleetSource(opts.registryDir, opts.fleet ?? DEFAULT_FLEET);
+  } else {
+    throw new RecflowError(ErrorType.InvalidInput, 'serve: give --bundle DIR, or a registry dir for fleet mode');
+  }
+  const replicaIdArg = opts.replicaId;
+  const reconciler = new Reconciler({
+    source,
+    slots,
+    replicaId: replicaIdArg ?? 'pending',
+    intervalMs: opts.pollMs,
+    log: log || undefined,
+  });
+  const app = buildApp({
+    slots,
+    metrics,
+    reconciler,
+    adminToken: opts.adminToken ?? process.env.RECFLOW_ADMIN_TOKEN,
+    logger: log,
+  });
+  app.server.keepAliveTimeout = 65_000;
+  app.server.requestTimeout = 30_000;
+  const host = opts.host ?? '127.0.0.1';
+  await app.listen({ port: opts.port, host });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const replicaId = replicaIdArg ?? `${hostname()}-${port}`.toLowerCase().replace(/[^a-z0-9._-]/g, '-');
+  reconciler.replicaId = replicaId;
+  reconciler.url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  if (opts.bundle) await reconciler.tick();
+  reconciler.start();
+  let closing: Promise<void> | undefined;
+  return {
+    url: reconciler.url,
+    replicaId,
+    app,
+    slots,
+    reconciler,
+    metrics,
+    close: () =>
+      (closing ??= (async () => {
+        await reconciler.stop();
+        await app.close();
+        await slots.close();
+      })()),
+  };
+}

@@ -1,0 +1,145 @@
+/**
+ * Traffic simulator: replays shop users against the serving replicas at a fixed request rate (open loop), and for
+ * each recommended item draws a click from a click model, sent back as `/v1/feedback` to the replica that served
+ * it. The click model is a parameter: the ground truth of a synthetic shop when there is one, else
+ * {@link scoreClickModel} (clicks follow the served score).
+ */
+/** Deterministic PRNG (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Probability (0..1) that `userId` clicks `itemId`, shown at `rank` with the served `score` (null: popularity). */
+export type ClickModel = (userId: string, itemId: string, score: number | null, rank: number) => number;
+
+/** Clicks follow the served score, damped by rank; popularity fallbacks get `base`. */
+export function scoreClickModel(opts: { scale?: number; base?: number } = {}): ClickModel {
+  const scale = opts.scale ?? 0.3;
+  const base = opts.base ?? 0.02;
+  return (_u, _i, score, rank) => (score === null ? base : Math.min(1, Math.max(0, score)) * scale) / (1 + 0.1 * rank);
+}
+
+/** Options of {@link simulateTraffic}. */
+export interface SimulateOptions {
+  /** Replica base URLs; requests go round-robin. */
+  urls: string[];
+  /** Known user ids to replay (popular users more often). */
+  users: string[];
+  durationMs: number;
+  /** Recommend requests per second. */
+  rps: number;
+  /** @default 1 */
+  seed?: number;
+  /** Items per request. @default 10 */
+  k?: number;
+  /** Share of requests from users the model never saw. @default 0.05 */
+  newUserFraction?: number;
+  /** @default {@link scoreClickModel}() */
+  clickModel?: ClickModel;
+  /** Most requests in flight; beyond it a due request is counted as dropped. @default 256 */
+  maxInFlight?: number;
+  /** Called about every `progressMs` (heartbeats). */
+  onProgress?: (stats: SimulateResult) => void;
+  /** @default 1000 */
+  progressMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Totals of a simulation; `byVariant` as reported by the replicas. */
+export interface SimulateResult {
+  requests: number;
+  errors: number;
+  dropped: number;
+  impressions: number;
+  clicks: number;
+  byVariant: Record<string, { requests: number; impressions: number; clicks: number }>;
+}
+
+interface RecommendResponse {
+  requestId: string;
+  model: { variant: string; version: string };
+  items: Array<{ itemId: string; score: number | null }>;
+}
+
+/** Drive recommend + feedback traffic for `durationMs`. Resolves when every request sent has finished. */
+export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateResult> {
+  if (!opts.urls.length) throw new Error('simulateTraffic: no replica URLs');
+  if (!(opts.rps > 0)) throw new Error(`simulateTraffic: rps ${opts.rps} must be > 0`);
+  const r = rng(opts.seed ?? 1);
+  const click = opts.clickModel ?? scoreClickModel();
+  const k = opts.k ?? 10;
+  const newShare = opts.newUserFraction ?? 0.05;
+  const maxInFlight = opts.maxInFlight ?? 256;
+  const res: SimulateResult = { requests: 0, errors: 0, dropped: 0, impressions: 0, clicks: 0, byVariant: {} };
+  const inflight = new Set<Promise<void>>();
+  let next = 0;
+
+  const pickUser = (): string => {
+    if (!opts.users.length || r() < newShare) return `sim-new-${Math.floor(r() * 1e9)}`;
+    return opts.users[Math.floor(opts.users.length * r() * r())] ?? opts.users[0] ?? 'sim-user';
+  };
+  const postJson = async (url: string, body: unknown): Promise<unknown> => {
+    const resp = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: opts.signal,
+    });
+    const json = await resp.json();
+    if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status}`);
+    return json;
+  };
+  const one = async (): Promise<void> => {
+    const url = opts.urls[next++ % opts.urls.length] ?? '';
+    const userId = pickUser();
+    // Draw the click decisions before awaiting so the random stream does not depend on response timing.
+    const draws = Array.from({ length: k }, () => r());
+    res.requests++;
+    try {
+      const body = (await postJson(`${url}/v1/recommend`, { userId, k })) as RecommendResponse;
+      const v = (res.byVariant[body.model.variant] ??= { requests: 0, impressions: 0, clicks: 0 });
+      v.requests++;
+      v.impressions += body.items.length;
+      res.impressions += body.items.length;
+      for (const [rank, it] of body.items.entries()) {
+        if ((draws[rank] ?? 1) >= click(userId, it.itemId, it.score, rank)) continue;
+        await postJson(`${url}/v1/feedback`, { requestId: body.requestId, itemId: it.itemId, event: 'click' });
+        res.clicks++;
+        v.clicks++;
+      }
+    } catch {
+      res.errors++;
+    }
+  };
+
+  const t0 = Date.now();
+  let due = 0;
+  let lastProgress = t0;
+  while (Date.now() - t0 < opts.durationMs && !opts.signal?.aborted) {
+    const target = Math.floor(((Date.now() - t0) * opts.rps) / 1000);
+    while (due < target) {
+      due++;
+      if (inflight.size >= maxInFlight) {
+        res.dropped++;
+        continue;
+      }
+      const p = one().finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+    if (opts.onProgress && Date.now() - lastProgress >= (opts.progressMs ?? 1000)) {
+      lastProgress = Date.now();
+      opts.onProgress({ ...res });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await Promise.all(inflight);
+  opts.onProgress?.({ ...res });
+  return res;
+}

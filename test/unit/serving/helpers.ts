@@ -1,0 +1,69 @@
+/**
+ * Real bundles for the serving tests: a random two-tower model (test/helpers/random-model.ts) exported by the real
+ * exporter (lib/onnx/bundle-io.ts writeBundle) into a folder, fp32 and int8 graphs.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { SlotState } from '../../../lib/fleet';
+import { writeBundle } from '../../../lib/onnx/bundle-io';
+import { randomModel, type RandomModel } from '../../helpers/random-model';
+
+export interface TestBundle {
+  dir: string;
+  model: RandomModel;
+  users: string[];
+  items: string[];
+  slot: (version: string, precision?: 'fp32' | 'int8') => SlotState;
+}
+
+/** Write a bundle of a random model (seed) under `root/<name>`. Users `u1..`, items `i1..`. */
+export async function makeBundle(root: string, name: string, seed = 1): Promise<TestBundle> {
+  const model = randomModel({ seed });
+  const dir = join(root, name);
+  await mkdir(dir, { recursive: true });
+  const ids = (p: string, n: number) => ['<unk>', ...Array.from({ length: n - 1 }, (_, i) => `${p}${i + 1}`)];
+  const users = ids('u', model.sizes.users);
+  const items = ids('i', model.sizes.items);
+  const popularity = Float32Array.from({ length: model.sizes.items }, (_, i) => (i === 0 ? 0 : 1000 - i));
+  await writeBundle(dir, {
+    modelName: 'two-tower',
+    datasetId: 'ds-test',
+    checkpointId: `ck-${seed}`,
+    weights: model.weights,
+    features: model.features,
+    meta: { config: model.config, sizes: model.sizes },
+    vocab: { users, items },
+    popularity,
+  });
+  return {
+    dir,
+    model,
+    users: users.slice(1),
+    items: items.slice(1),
+    slot: (version, precision = 'fp32') => ({ version, bundlePath: dir, precision }),
+  };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests read arbitrary JSON answers
+type AnyJson = any;
+
+/** POST JSON over real HTTP; returns status, headers and parsed body. */
+export async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Headers; body: AnyJson }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
