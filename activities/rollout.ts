@@ -1,6 +1,12 @@
 import { Context, log } from '@temporalio/activity';
 import { CPU_TASK_QUEUE } from '../lib/constants';
-import { analyzeWindow, type CanaryAnalysis, type CanaryCriteria, type VariantWindowStats } from '../lib/canary-analysis';
+import {
+  analyzeWindow,
+  type CanaryAnalysis,
+  type CanaryCriteria,
+  type VariantWindowStats,
+} from '../lib/canary-analysis';
+import { ErrorType, RecflowError } from '../lib/errors';
 import { DEFAULT_FLEET } from '../lib/fleet';
 import {
   acquireFleetLockSignal,
@@ -46,7 +52,12 @@ export function createRolloutActivities(_deps: ActivityDeps) {
       return withFailures(async () => {
         const ctx = Context.current();
         const fleet = input.fleet ?? DEFAULT_FLEET;
-        const workflowId = input.workflowId ?? ctx.info.workflowExecution.workflowId;
+        const workflowId = input.workflowId ?? ctx.info.workflowExecution?.workflowId;
+        if (!workflowId)
+          throw new RecflowError(
+            ErrorType.InvalidInput,
+            'requestFleetLock: no workflowId and not called from a workflow',
+          );
         const lockWorkflowId = fleetLockWorkflowId(fleet);
         const request: FleetLockRequest = { workflowId, purpose: input.purpose, requestedAt: new Date().toISOString() };
         await ctx.client.workflow.signalWithStart(fleetLockWorkflow, {

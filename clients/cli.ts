@@ -4,11 +4,15 @@
  */
 import { Command, CommanderError } from 'commander';
 import { RecflowError } from '../lib/errors';
+import { registerLifecycleCommands } from './commands/lifecycle';
+import { registerWorkerCommand } from './commands/worker';
+import { EXIT } from './exit';
+import { registerDemoCommand } from './commands/demo';
 import { registerDevCommands } from './commands/dev';
 import { registerModelsCommands } from './commands/models';
 import { registerServeCommands } from './commands/serve';
 
-export const EXIT = { ok: 0, failure: 1, usage: 2, refused: 3 } as const;
+export { EXIT };
 
 export function buildProgram(): Command {
   const program = new Command('recflow')
@@ -17,6 +21,9 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDevCommands(program);
+  registerDemoCommand(program);
+  registerLifecycleCommands(program);
+  registerWorkerCommand(program);
   registerModelsCommands(program);
   registerServeCommands(program);
   return program;

@@ -70,7 +70,8 @@ export function normalCdf(z: number): number {
   const x = Math.abs(z) / Math.SQRT2;
   const t = 1 / (1 + 0.3275911 * x);
   const erf =
-    1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
   return z >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
 }
 
@@ -114,7 +115,12 @@ export function analyzeWindow(
   if (enoughTraffic) {
     const es = rate(stable.errors, stable.requests);
     const ec = rate(canary.errors, canary.requests);
-    const pErr = pValueLower(stable.requests - stable.errors, stable.requests, canary.requests - canary.errors, canary.requests);
+    const pErr = pValueLower(
+      stable.requests - stable.errors,
+      stable.requests,
+      canary.requests - canary.errors,
+      canary.requests,
+    );
     const errFail = ec - es > c.maxErrorRateIncrease && pErr < c.alpha;
     checks.push({
       name: 'error-rate',

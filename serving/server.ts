@@ -32,6 +32,8 @@ export interface ServerOptions {
   version?: string;
   /** Precision of `bundle`. @default `fp32` */
   precision?: Precision;
+  /** URL other hosts reach this replica at (reported to the fleet). @default `http://<host>:<port>` */
+  advertiseUrl?: string;
   /** Reconcile poll interval. @default 1000 */
   pollMs?: number;
   /** Admin API bearer token. @default `RECFLOW_ADMIN_TOKEN` */
@@ -114,7 +116,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const replicaId = replicaIdArg ?? `${hostname()}-${port}`.toLowerCase().replace(/[^a-z0-9._-]/g, '-');
   reconciler.replicaId = replicaId;
-  reconciler.url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  reconciler.url = opts.advertiseUrl ?? `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   if (opts.bundle) await reconciler.tick();
   reconciler.start();
   let closing: Promise<void> | undefined;

@@ -91,15 +91,7 @@ export type LifecycleStage =
   | 'done';
 
 export type LifecycleOutcome =
-  | 'promoted'
-  | 'rolled_back'
-  | 'aborted'
-  | 'rejected'
-  | 'expired'
-  | 'gate_failed'
-  | 'approved'
-  | 'failed'
-  | 'cancelled';
+  'promoted' | 'rolled_back' | 'aborted' | 'rejected' | 'expired' | 'gate_failed' | 'approved' | 'failed' | 'cancelled';
 
 export interface StepRecord {
   name: string;

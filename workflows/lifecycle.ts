@@ -95,7 +95,8 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     // Idempotent: the same decision by the same reviewer is accepted again (and changes nothing).
     const same = (a.state === 'approved' && kind === 'approve') || (a.state === 'rejected' && kind === 'reject');
     if (same && a.reviewer === d.reviewer) return undefined;
-    if (a.state !== 'waiting') return `the run is not awaiting approval (approval is ${a.state}, stage ${status.stage})`;
+    if (a.state !== 'waiting')
+      return `the run is not awaiting approval (approval is ${a.state}, stage ${status.stage})`;
     if (d.reviewer === requestedBy) return `four-eyes rule: ${d.reviewer} requested this run and cannot review it`;
     if (reviewers.length > 0 && !reviewers.includes(d.reviewer))
       return `${d.reviewer} is not a reviewer of ${modelName} (reviewers: ${reviewers.join(', ')})`;
@@ -153,8 +154,11 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     upsertSearchAttributes([{ key: STAGE_SA, value: stage }]);
   };
   const step = async <T>(name: string, run: () => Promise<T>, detail?: (r: T) => string): Promise<T> => {
-    const rec = { name, state: 'running' as 'running' | 'done' | 'failed', startedAt: new Date().toISOString() } as
-      LifecycleStatus['steps'][number];
+    const rec = {
+      name,
+      state: 'running' as 'running' | 'done' | 'failed',
+      startedAt: new Date().toISOString(),
+    } as LifecycleStatus['steps'][number];
     status.steps.push(rec);
     try {
       const r = await run();
@@ -191,7 +195,11 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     let dataSource: { kind: 'shop'; id: string } | { kind: 'dir'; path: string; format?: 'recflow' | 'movielens' };
     if (source.kind === 'synthetic') {
       const { kind: _kind, ...params } = source;
-      const shop = await step('generate-shop', () => data.generateShop(params), (r) => `shop ${r.shop.id}`);
+      const shop = await step(
+        'generate-shop',
+        () => data.generateShop(params),
+        (r) => `shop ${r.shop.id}`,
+      );
       shopId = shop.shop.id;
       dataSource = { kind: 'shop', id: shopId };
     } else {
@@ -282,7 +290,13 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
           championBundleId: champion.bundleId ?? undefined,
           gates: input.gates ?? {},
         }),
-      (r) => (r.blessed ? 'blessed' : `not blessed: ${r.gates.filter((g) => !g.passed).map((g) => g.name).join(', ')}`),
+      (r) =>
+        r.blessed
+          ? 'blessed'
+          : `not blessed: ${r.gates
+              .filter((g) => !g.passed)
+              .map((g) => g.name)
+              .join(', ')}`,
     );
     status.evaluation = {
       id: evaluation.evaluation.id,

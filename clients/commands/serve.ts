@@ -26,6 +26,7 @@ export function registerServeCommands(program: Command): void {
     .option('--port <port>', 'HTTP port (0: any free port)', int('--port', 0, 65535), 8080)
     .option('--host <host>', 'interface to listen on', '127.0.0.1')
     .option('--fleet <name>', 'fleet whose desired state to follow', DEFAULT_FLEET)
+    .option('--advertise-url <url>', 'URL the fleet reaches this replica at (behind NAT or in containers)')
     .option('--replica-id <id>', 'replica id in the fleet reports (default <hostname>-<port>)')
     .option('--bundle <dir>', 'serve this bundle folder as stable, without a fleet')
     .option('--model-version <version>', 'version label of --bundle', 'local')
@@ -39,6 +40,7 @@ export function registerServeCommands(program: Command): void {
         host: string;
         fleet: string;
         replicaId?: string;
+        advertiseUrl?: string;
         bundle?: string;
         modelVersion: string;
         precision: string;
@@ -58,6 +60,7 @@ export function registerServeCommands(program: Command): void {
           registryDir: config.registryDir,
           fleet: opts.fleet,
           replicaId: opts.replicaId,
+          advertiseUrl: opts.advertiseUrl,
           bundle: opts.bundle,
           version: opts.modelVersion,
           precision: opts.precision,

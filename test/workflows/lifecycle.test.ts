@@ -216,8 +216,14 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
         h.executeUpdate(approveUpdate, { args: [{ reviewer: 'alice' }] }),
         refused(/four-eyes rule: alice requested this run/),
       );
-      await assert.rejects(h.executeUpdate(approveUpdate, { args: [{ reviewer: 'mallory' }] }), refused(/not a reviewer/));
-      await assert.rejects(h.executeUpdate(rejectUpdate, { args: [{ reviewer: 'carol' }] }), refused(/needs a comment/));
+      await assert.rejects(
+        h.executeUpdate(approveUpdate, { args: [{ reviewer: 'mallory' }] }),
+        refused(/not a reviewer/),
+      );
+      await assert.rejects(
+        h.executeUpdate(rejectUpdate, { args: [{ reviewer: 'carol' }] }),
+        refused(/needs a comment/),
+      );
       const first = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'bob', comment: 'lgtm' }] });
       assert.equal(first.state, 'approved');
       // Idempotent: the same decision again is accepted and changes nothing; the opposite one is refused.
@@ -244,7 +250,9 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
       [2, 'production'],
       [1, 'archived'],
     ]);
-    assert.deepEqual(world.approvals, [{ model: 'shop-recs', version: 2, approved: true, approver: 'bob', comment: 'lgtm' }]);
+    assert.deepEqual(world.approvals, [
+      { model: 'shop-recs', version: 2, approved: true, approver: 'bob', comment: 'lgtm' },
+    ]);
   });
 
   it('expires after 72 hours without a review (in skipped time)', async () => {
@@ -301,7 +309,7 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
     const world = new FakeWorld('quiet');
     const result = await run(world, { ...baseInput, approval: { autoApprove: true } }, async (h) => {
       await waitFor(h, (x) => x.rollout?.steps[0]?.state === 'baking');
-      await env.sleep("25 minutes"); // the bake and its one extension (10 minutes each), in skipped time
+      await env.sleep('25 minutes'); // the bake and its one extension (10 minutes each), in skipped time
       const s = await waitFor(h, (x) => x.stage === 'awaiting_decision');
       assert.equal(s.rollout!.steps[0]!.extensions, 1);
       assert.equal(s.rollout!.steps[0]!.analyses.length, 2);
