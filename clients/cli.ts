@@ -10,6 +10,7 @@ import { EXIT } from './exit';
 import { registerDemoCommand } from './commands/demo';
 import { registerDevCommands } from './commands/dev';
 import { registerModelsCommands } from './commands/models';
+import { registerScheduleCommands } from './commands/schedule';
 import { registerServeCommands } from './commands/serve';
 
 export { EXIT };
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerWorkerCommand(program);
   registerModelsCommands(program);
   registerServeCommands(program);
+  registerScheduleCommands(program);
   return program;
 }
 

@@ -2,3 +2,4 @@
 export { smokeWorkflow } from './smoke';
 export { fleetLockWorkflow } from './fleet-lock';
 export { modelLifecycleWorkflow } from './lifecycle';
+export { nightlyRetrainWorkflow } from './nightly';
