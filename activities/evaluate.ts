@@ -5,7 +5,7 @@ import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import type { Precision } from '../lib/bundle';
 import { loadDataset } from '../lib/dataset';
 import { evaluateBundle, type EvaluateOptions, type EvaluationReport } from '../lib/eval/evaluate';
-import { blessModel, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
+import { blessModel, DEFAULT_GATES, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
 import { checkBundleHealth, type ServingHealthOptions } from '../lib/eval/serving-health';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
@@ -18,7 +18,8 @@ export interface EvaluateModelInput {
   datasetId: string;
   /** The production model's bundle: evaluated on the SAME test split for the relative gates. */
   championBundleId?: string;
-  gates: GateConfig;
+  /** @default DEFAULT_GATES (lib/eval/gates.ts); `{}` means no gate at all. */
+  gates?: GateConfig;
   options?: EvaluateOptions;
 }
 
@@ -57,8 +58,9 @@ export function createEvaluateActivities(deps: ActivityDeps) {
      * Evaluate a bundle (fp32 and int8) and the champion on the dataset's test split, apply the gates, write an
      * `evaluation` artifact. Idempotent: the same bundle, dataset, champion, gates and options reuse the artifact.
      */
-    async evaluateModel(input: EvaluateModelInput): Promise<EvaluateModelResult> {
+    async evaluateModel(raw: EvaluateModelInput): Promise<EvaluateModelResult> {
       return withFailures(async () => {
+        const input = { ...raw, gates: raw.gates ?? DEFAULT_GATES };
         const id = hashInputs({ ...input, evaluatorVersion: EVALUATOR_VERSION });
         const bundleRef = await deps.store.get('bundle', input.bundleId);
         const datasetRef = await deps.store.get('dataset', input.datasetId);

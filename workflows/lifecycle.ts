@@ -61,6 +61,13 @@ const quick = acts({ startToCloseTimeout: '1 minute' });
 const data = acts({ startToCloseTimeout: '2 hours', heartbeatTimeout: '2 minutes' });
 const heavy = acts({ startToCloseTimeout: '1 hour', heartbeatTimeout: '2 minutes' });
 
+/** Thrown inside the workflow when `abort` arrives before the review: ends the run as `aborted`. */
+class AbortedBeforeReview extends Error {
+  constructor(readonly by: { actor: string; reason?: string }) {
+    super(`aborted by ${by.actor}`);
+  }
+}
+
 /**
  * The whole life of one candidate model: data -> validation and preprocessing -> (hyperparameter search) -> training
  * on the GPU queue with CPU fallback -> ONNX export with int8 -> evaluation and gates against the champion ->
@@ -85,6 +92,7 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
   };
   let aborted: { actor: string; reason?: string } | undefined;
   let promotedByHuman: { actor: string; reason?: string } | undefined;
+  const earlySignals: Array<{ d: ApprovalDecision; kind: 'approve' | 'reject' }> = [];
 
   setHandler(statusQuery, () => status);
 
@@ -132,6 +140,11 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     [rejectSignal, 'reject'],
   ] as const) {
     setHandler(signal, (d) => {
+      // A signal sent before the review opens (e.g. right after `temporal workflow start`) waits for it.
+      if (status.approval.state === 'not_requested') {
+        earlySignals.push({ d, kind });
+        return;
+      }
       const why = refusal(d, kind);
       if (why) {
         status.approval.refused.push({ reviewer: String(d?.reviewer), reason: why, at: new Date().toISOString() });
@@ -154,6 +167,8 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     upsertSearchAttributes([{ key: STAGE_SA, value: stage }]);
   };
   const step = async <T>(name: string, run: () => Promise<T>, detail?: (r: T) => string): Promise<T> => {
+    // `abort` before the review: stop before the next step (the rollout handles abort itself).
+    if (aborted && status.approval.state === 'not_requested') throw new AbortedBeforeReview(aborted);
     const rec = {
       name,
       state: 'running' as 'running' | 'done' | 'failed',
@@ -288,7 +303,7 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
           bundleId: exported.bundle.id,
           datasetId,
           championBundleId: champion.bundleId ?? undefined,
-          gates: input.gates ?? {},
+          gates: input.gates,
         }),
       (r) =>
         r.blessed
@@ -353,7 +368,19 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
         decidedAt: new Date().toISOString(),
       };
     }
-    const decided = await condition(() => status.approval.state !== 'waiting', timeoutMs);
+    for (const { d, kind } of earlySignals.splice(0)) {
+      const why = refusal(d, kind);
+      if (why)
+        status.approval.refused.push({ reviewer: String(d?.reviewer), reason: why, at: new Date().toISOString() });
+      else decide(d, kind, 'signal');
+    }
+    const decided = await condition(() => status.approval.state !== 'waiting' || aborted !== undefined, timeoutMs);
+    if (aborted && status.approval.state === 'waiting') {
+      const why = `aborted by ${aborted.actor} while awaiting approval${aborted.reason ? `: ${aborted.reason}` : ''}`;
+      status.approval.state = 'skipped';
+      await quick.setModelStatus({ model: modelName, version, status: 'rejected', actor: aborted.actor, reason: why });
+      return finish('aborted', why);
+    }
     if (!decided) {
       status.approval.state = 'expired';
       const reason = `no review within ${input.approval?.timeout ?? '72 hours'}`;
@@ -374,6 +401,11 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
       return finish('rejected', `rejected by ${approval.reviewer}: ${approval.comment ?? ''}`);
     }
     if (input.rollout?.skip) return finish('approved', `approved by ${approval.reviewer}; rollout skipped`);
+    if (aborted) {
+      const why = `aborted by ${aborted.actor} before the rollout${aborted.reason ? `: ${aborted.reason}` : ''}`;
+      await quick.setModelStatus({ model: modelName, version, status: 'archived', actor: aborted.actor, reason: why });
+      return finish('aborted', why);
+    }
 
     // ---- canary rollout ---------------------------------------------------------------------------------------------
     const fleet = input.rollout?.fleet ?? 'default';
@@ -576,6 +608,18 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
       }
     }
   } catch (err) {
+    if (err instanceof AbortedBeforeReview) {
+      const why = `aborted by ${err.by.actor} before the review${err.by.reason ? `: ${err.by.reason}` : ''}`;
+      if (status.registered)
+        await quick.setModelStatus({
+          model: modelName,
+          version: status.registered.version,
+          status: 'rejected',
+          actor: err.by.actor,
+          reason: why,
+        });
+      return finish('aborted', why);
+    }
     if (isCancellation(err)) {
       finish('cancelled', 'the run was cancelled');
       throw err;

@@ -1,0 +1,122 @@
+/**
+ * The README's raw Temporal CLI examples, run verbatim (plus `--address`) with the real `temporal` binary against the
+ * real dev server and real activities: start, query, the approve Update, the reject signal twin, abort.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { createCpuActivities, createGpuActivities } from '../../activities';
+import { defaultDeps } from '../../activities/deps';
+import { loadConfig } from '../../lib/config';
+import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
+import { findTemporalBinaries } from '../../lib/temporal/binaries';
+import type { LifecycleResult, LifecycleStatus } from '../../workflows/lifecycle-types';
+import { maybeRecordHistory } from '../helpers/histories';
+import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
+
+const run = promisify(execFile);
+
+/** The `temporal workflow ...` lines of the README, in order, split into argv like a POSIX shell would. */
+function readmeCommands(): string[][] {
+  const readme = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
+  return readme
+    .split('\n')
+    .filter((l) => l.startsWith('temporal workflow '))
+    .map((line) => {
+      const argv: string[] = [];
+      const re = /'([^']*)'|(\S+)/g;
+      for (let m = re.exec(line); m; m = re.exec(line)) argv.push(m[1] ?? m[2]!);
+      return argv.slice(1);
+    });
+}
+
+describe('README Temporal CLI examples, with the real temporal binary', () => {
+  let env: TestWorkflowEnvironment;
+  let cpu: Worker;
+  let gpu: Worker;
+  let running: Promise<unknown>;
+  const cli = findTemporalBinaries().cli?.path;
+
+  before(async () => {
+    env = await devServerEnv();
+    const deps = defaultDeps(loadConfig({ RECFLOW_HOME: tempHome(), RECFLOW_LOG_LEVEL: 'warn' }));
+    cpu = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: CPU_TASK_QUEUE,
+      activities: createCpuActivities(deps),
+      workflowBundle: await testWorkflowBundle(),
+    });
+    gpu = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: GPU_TASK_QUEUE,
+      activities: createGpuActivities(deps),
+    });
+    running = Promise.all([cpu.run(), gpu.run()]);
+  });
+  after(async () => {
+    cpu?.shutdown();
+    gpu?.shutdown();
+    await running?.catch(() => undefined);
+    await env?.teardown();
+  });
+
+  async function temporal(argv: string[]): Promise<string> {
+    assert.ok(cli, 'the temporal CLI is installed by npm run setup');
+    const { stdout } = await run(cli, [...argv, '--address', env.address, '-o', 'json'], { timeout: 300_000 });
+    return stdout;
+  }
+
+  async function status(workflowId: string): Promise<LifecycleStatus> {
+    return env.client.workflow.getHandle(workflowId).query<LifecycleStatus>('status');
+  }
+
+  async function waitForStage(workflowId: string, stage: string): Promise<void> {
+    for (let i = 0; i < 600; i++) {
+      if ((await status(workflowId)).stage === stage) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.fail(`${workflowId} never reached ${stage}`);
+  }
+
+  it('runs every README example verbatim', async () => {
+    const cmds = readmeCommands();
+    assert.ok(cmds.length >= 10, `expected the README examples, found ${cmds.length}`);
+    const outcomes = new Map<string, LifecycleResult>();
+    for (const argv of cmds) {
+      const id = argv[argv.indexOf('--workflow-id') + 1]!;
+      const verb = argv.slice(1, argv[1] === 'update' ? 3 : 2).join(' ');
+      // A person waits for the review to open before approving; the query example needs a started run.
+      if (verb === 'update execute') await waitForStage(id, 'awaiting_approval');
+      const out = await temporal(argv);
+      if (verb === 'query') {
+        const parsed = JSON.parse(out) as { queryResult: LifecycleStatus[] };
+        assert.equal(parsed.queryResult[0]!.workflowId, id);
+      }
+      if (verb === 'update execute') assert.match(out, /approved/);
+      if (verb === 'result') {
+        const parsed = JSON.parse(out) as { result: LifecycleResult; status: string };
+        assert.equal(parsed.status, 'COMPLETED', out);
+        outcomes.set(id, parsed.result);
+      }
+    }
+    const one = outcomes.get('recflow-lifecycle-cli-1')!;
+    assert.equal(one.outcome, 'approved', one.reason);
+    assert.equal(one.status.approval.reviewer, 'bob');
+    assert.equal(one.status.approval.via, 'update');
+    const two = outcomes.get('recflow-lifecycle-cli-2')!;
+    assert.equal(two.outcome, 'rejected', two.reason);
+    assert.equal(two.status.approval.via, 'signal');
+    assert.match(two.reason, /carol: not this week/);
+    const three = outcomes.get('recflow-lifecycle-cli-3')!;
+    assert.equal(three.outcome, 'aborted', three.reason);
+    assert.match(three.reason, /oncall/);
+    // Each run registered what it trained, with the review in the registry.
+    assert.ok(one.version && two.version);
+    await maybeRecordHistory(env.client.workflow.getHandle('recflow-lifecycle-cli-1'), 'modelLifecycleWorkflow', 'cli-approved');
+  });
+});
