@@ -3,6 +3,7 @@
  * `import type { RecflowActivities } from '../activities'`.
  */
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../lib/constants';
+import { createDataActivities } from './data';
 import type { ActivityDeps } from './deps';
 import { createEnvironmentActivities } from './environment';
 import { createEvaluateActivities } from './evaluate';
@@ -13,6 +14,7 @@ import { createRegistryActivities } from './registry';
 export function createCpuActivities(deps: ActivityDeps) {
   return {
     ...createEnvironmentActivities(deps, CPU_TASK_QUEUE),
+    ...createDataActivities(deps),
     ...createExportActivities(deps),
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),

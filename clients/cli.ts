@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { RecflowError } from '../lib/errors';
+import { registerDataCommands } from './commands/data';
 import { registerDevCommands } from './commands/dev';
 import { registerModelsCommands } from './commands/models';
 
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDevCommands(program);
   registerModelsCommands(program);
+  registerDataCommands(program);
   return program;
 }
 
