@@ -6,13 +6,13 @@ import { ArtifactStore } from '../../lib/artifacts';
 import { loadConfig } from '../../lib/config';
 import { generateShop } from '../../lib/data/generator';
 import { compareDatasets, prepareDataset, validateData, type DataSource } from '../../lib/data/pipeline';
-import type { SourceFormat } from '../../lib/data/validate';
 import { ErrorType, RecflowError } from '../../lib/errors';
 
 function int(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new RecflowError(ErrorType.InvalidInput, `--${name} ${v}: expected an integer >= 0`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new RecflowError(ErrorType.InvalidInput, `--${name} ${v}: expected an integer >= 0`);
     return n;
   };
 }
@@ -21,7 +21,7 @@ function source(dir: string, format?: string): DataSource {
   if (format !== undefined && format !== 'recflow' && format !== 'movielens') {
     throw new RecflowError(ErrorType.InvalidInput, `--format ${format}: expected recflow or movielens`);
   }
-  return { kind: 'dir', path: resolve(dir), format: format as SourceFormat | undefined };
+  return { kind: 'dir', path: resolve(dir), format: format };
 }
 
 const store = () => new ArtifactStore(loadConfig().artifactsDir);
@@ -38,26 +38,28 @@ export function registerDataCommands(program: Command): void {
     .option('--events <n>', 'clean events (dirt rows come on top)', int('events'))
     .option('--seed <n>', 'seed', int('seed'))
     .option('--dirt <rate>', 'share of dirty rows in [0, 0.5]', Number)
-    .action(async (opts: { out: string; users?: number; items?: number; events?: number; seed?: number; dirt?: number }) => {
-      const out = resolve(opts.out);
-      if (existsSync(out) && (await readdir(out)).length) {
-        throw new RecflowError(ErrorType.InvalidInput, `--out ${out} exists and is not empty`);
-      }
-      const tmp = `${out}.tmp-${process.pid}`;
-      try {
-        const t0 = Date.now();
-        const counts = await generateShop(tmp, opts, (p) => {
-          process.stderr.write(`\r${p.events}/${p.total} events`);
-        });
-        if (existsSync(out)) await rm(out, { recursive: true });
-        await rename(tmp, out);
-        process.stderr.write('\n');
-        console.log(JSON.stringify({ out, ...counts, seconds: (Date.now() - t0) / 1000 }, null, 2));
-      } catch (err) {
-        await rm(tmp, { recursive: true, force: true });
-        throw err;
-      }
-    });
+    .action(
+      async (opts: { out: string; users?: number; items?: number; events?: number; seed?: number; dirt?: number }) => {
+        const out = resolve(opts.out);
+        if (existsSync(out) && (await readdir(out)).length) {
+          throw new RecflowError(ErrorType.InvalidInput, `--out ${out} exists and is not empty`);
+        }
+        const tmp = `${out}.tmp-${process.pid}`;
+        try {
+          const t0 = Date.now();
+          const counts = await generateShop(tmp, opts, (p) => {
+            process.stderr.write(`\r${p.events}/${p.total} events`);
+          });
+          if (existsSync(out)) await rm(out, { recursive: true });
+          await rename(tmp, out);
+          process.stderr.write('\n');
+          console.log(JSON.stringify({ out, ...counts, seconds: (Date.now() - t0) / 1000 }, null, 2));
+        } catch (err) {
+          await rm(tmp, { recursive: true, force: true });
+          throw err;
+        }
+      },
+    );
 
   const data = program.command('data').description('validate and prepare interaction data');
   data
@@ -69,7 +71,9 @@ export function registerDataCommands(program: Command): void {
       try {
         const res = await validateData(store(), { source: source(dir, opts.format) });
         if (opts.json) return console.log(JSON.stringify(res.details, null, 2));
-        console.log(`ok: ${JSON.stringify(res.rows)}; ${res.soft} soft anomalies; report ${res.report.path}/report.json`);
+        console.log(
+          `ok: ${JSON.stringify(res.rows)}; ${res.soft} soft anomalies; report ${res.report.path}/report.json`,
+        );
         for (const a of res.details.soft) console.log(`  soft: ${a.message}`);
       } catch (err) {
         if (err instanceof RecflowError && err.type === ErrorType.InvalidData) {

@@ -48,7 +48,9 @@ class ByteGuard extends Transform {
     if (this.first) {
       this.first = false;
       if ((chunk[0] === 0xff && chunk[1] === 0xfe) || (chunk[0] === 0xfe && chunk[1] === 0xff)) {
-        return cb(invalid(`${this.file}: bad encoding, the file is UTF-16 (byte order mark at line 1); save it as UTF-8`));
+        return cb(
+          invalid(`${this.file}: bad encoding, the file is UTF-16 (byte order mark at line 1); save it as UTF-8`),
+        );
       }
     }
     // Line lengths: jump from newline to newline.
@@ -87,7 +89,9 @@ class ByteGuard extends Transform {
         } catch {
           const text = part.toString('utf8');
           const at = Math.max(0, Buffer.byteLength(text.slice(0, Math.max(0, text.indexOf('\uFFFD')))));
-          const bad = [...part.subarray(Math.max(0, at - 4), at + 4)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
+          const bad = [...part.subarray(Math.max(0, at - 4), at + 4)]
+            .map((b) => b.toString(16).padStart(2, '0'))
+            .join(' ');
           return cb(
             invalid(
               `${this.file} line ${firstLine}, byte ${at + 1}: bad encoding, not valid UTF-8 (bytes near: ${bad}); save it as UTF-8`,
@@ -154,13 +158,24 @@ export async function readCsv(
   const expected = opts.required.join(',');
   if (size === 0) throw invalid(`${file} is empty (0 bytes): expected a header line with the columns ${expected}`);
   const head = await firstLine(path, maxLineBytes);
-  const headText = head.toString('utf8').replace(/^\uFEFF/, '').replace(/\r$/, '');
+  const headText = head
+    .toString('utf8')
+    .replace(/^\uFEFF/, '')
+    .replace(/\r$/, '');
   if (headText.trim() === '' && size <= head.length + 2) {
     throw invalid(`${file} is empty (blank header line): expected the columns ${expected}`);
   }
   if (!headText.includes(',')) {
     for (const [d, name] of OTHER_DELIMITERS) {
-      if (headText.split(d).length > 1 && opts.required.every((c) => headText.split(d).map((s) => s.trim()).includes(c))) {
+      if (
+        headText.split(d).length > 1 &&
+        opts.required.every((c) =>
+          headText
+            .split(d)
+            .map((s) => s.trim())
+            .includes(c),
+        )
+      ) {
         throw invalid(
           `${file} line 1: wrong delimiter, the header is ${name}-separated ('${headText.slice(0, 80)}'); recflow reads comma-separated files`,
           { file, line: 1 },

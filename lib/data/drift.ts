@@ -85,9 +85,12 @@ export function compareStats(
   const newUserRate = newRate(base.vocab.users, cand.vocab.users);
   const newItemRate = newRate(base.vocab.items, cand.vocab.items);
   const reasons: string[] = [];
-  for (const [k, v] of Object.entries(out)) if (v > th.maxPsi) reasons.push(`PSI of ${k} is ${v.toFixed(3)} > ${th.maxPsi}`);
-  if (newUserRate > th.maxNewUserRate) reasons.push(`new users ${(100 * newUserRate).toFixed(1)}% > ${100 * th.maxNewUserRate}%`);
-  if (newItemRate > th.maxNewItemRate) reasons.push(`new items ${(100 * newItemRate).toFixed(1)}% > ${100 * th.maxNewItemRate}%`);
+  for (const [k, v] of Object.entries(out))
+    if (v > th.maxPsi) reasons.push(`PSI of ${k} is ${v.toFixed(3)} > ${th.maxPsi}`);
+  if (newUserRate > th.maxNewUserRate)
+    reasons.push(`new users ${(100 * newUserRate).toFixed(1)}% > ${100 * th.maxNewUserRate}%`);
+  if (newItemRate > th.maxNewItemRate)
+    reasons.push(`new items ${(100 * newItemRate).toFixed(1)}% > ${100 * th.maxNewItemRate}%`);
   return { maxPsi, psi: out, newUserRate, newItemRate, drifted: reasons.length > 0, reasons };
 }
 

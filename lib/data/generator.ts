@@ -209,7 +209,12 @@ export async function generateShop(
     userActivity[u] = Math.exp(gauss(r));
     const newUser = r() < 0.1;
     userSignup[u] = newUser ? start + r() * 0.8 * (end - start) : start - r() * 730 * DAY_MS;
-    const fields = [`u${u + 1}`, SEGMENTS[seg] ?? '', REGIONS[Math.floor(r() * REGIONS.length)] ?? '', iso(Math.floor(userSignup[u] ?? 0))];
+    const fields = [
+      `u${u + 1}`,
+      SEGMENTS[seg] ?? '',
+      REGIONS[Math.floor(r() * REGIONS.length)] ?? '',
+      iso(Math.floor(userSignup[u] ?? 0)),
+    ];
     if (r() < o.dirt) {
       fields[1 + Math.floor(r() * 3)] = '';
       dirt.missingUserField = (dirt.missingUserField ?? 0) + 1;
@@ -230,7 +235,11 @@ export async function generateShop(
     const nWords = 2 + Math.floor(r() * 4);
     const title: string[] = [];
     for (let w = 0; w < nWords; w++) {
-      title.push(r() < 0.75 ? (words[Math.floor(r() * words.length)] ?? '') : (COMMON_WORDS[Math.floor(r() * COMMON_WORDS.length)] ?? ''));
+      title.push(
+        r() < 0.75
+          ? (words[Math.floor(r() * words.length)] ?? '')
+          : (COMMON_WORDS[Math.floor(r() * COMMON_WORDS.length)] ?? ''),
+      );
     }
     let price = ((catPrice[c] ?? 10) * Math.exp(gauss(r) * 0.4)).toFixed(2);
     const brands = catBrands[c] ?? [];
@@ -247,7 +256,9 @@ export async function generateShop(
         dirt.missingItemField = (dirt.missingItemField ?? 0) + 1;
       }
     }
-    itemsOut.line([`i${i + 1}`, category, brand, price, title.join(' '), iso(Math.floor(itemLaunch[i] ?? 0))].join(','));
+    itemsOut.line(
+      [`i${i + 1}`, category, brand, price, title.join(' '), iso(Math.floor(itemLaunch[i] ?? 0))].join(','),
+    );
     if (itemsOut.full) await itemsOut.flush();
   }
   await itemsOut.close();

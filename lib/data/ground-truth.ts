@@ -186,7 +186,10 @@ export async function loadGroundTruth(shopDir: string): Promise<GroundTruth> {
       dir = shopDir;
       metaText = await readFile(join(dir, 'meta.json'), 'utf8');
     } catch {
-      throw new RecflowError(ErrorType.ArtifactMissing, `no ground truth in ${shopDir} (expected ground-truth/meta.json)`);
+      throw new RecflowError(
+        ErrorType.ArtifactMissing,
+        `no ground truth in ${shopDir} (expected ground-truth/meta.json)`,
+      );
     }
   }
   const meta = JSON.parse(metaText) as GroundTruthMeta;

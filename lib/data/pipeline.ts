@@ -127,7 +127,13 @@ export async function validateData(
   store: ArtifactStore,
   input: ValidateInput,
   progress?: Progress,
-): Promise<{ report: ArtifactRef; hard: number; soft: number; rows: Record<string, number>; details: ValidationReport }> {
+): Promise<{
+  report: ArtifactRef;
+  hard: number;
+  soft: number;
+  rows: Record<string, number>;
+  details: ValidationReport;
+}> {
   const src = await resolveSource(store, input.source);
   const prev = await previousEvents(store, input.previousDatasetId);
   const { report } = await validateSource(src.dir, {
@@ -137,7 +143,9 @@ export async function validateData(
     onProgress: (p) => progress?.({ step: 'validate', ...p }),
   });
   const id = `validation-${hashInputs({ v: VALIDATOR_VERSION, inputs: src.inputsHash, prev, policy: input.policy }).slice(0, 24)}`;
-  const { reused: _r, ...ref } = await store.put('report', id, (dir) => writeJsonAtomic(join(dir, 'report.json'), report));
+  const { reused: _r, ...ref } = await store.put('report', id, (dir) =>
+    writeJsonAtomic(join(dir, 'report.json'), report),
+  );
   assertNoHardAnomalies(report, join(ref.path, 'report.json'));
   return { report: ref, hard: report.hard.length, soft: report.soft.length, rows: report.rows, details: report };
 }

@@ -58,7 +58,10 @@ function lookup(vocab: string[]): (v: string) => number {
 
 /** Title tokens: lowercase runs of letters and digits. */
 export function tokenize(title: string): string[] {
-  return title.toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(Boolean);
+  return title
+    .toLowerCase()
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
 }
 
 /**
@@ -81,11 +84,13 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
     {
       segment: data.hasUsers ? data.users.segment.map((s) => s || null) : userIds.map(() => null),
       region: data.hasUsers ? data.users.region.map((s) => s || null) : userIds.map(() => null),
-      signup: data.hasUsers ? data.users.signupTime.map((x) => (Number.isFinite(x) ? x : null)) : userIds.map(() => null),
+      signup: data.hasUsers
+        ? data.users.signupTime.map((x) => (Number.isFinite(x) ? x : null))
+        : userIds.map(() => null),
     },
     { columns: ['segment', 'region', 'signup'] },
   );
-  const usersClean = usersDf.fillNa([UNK, UNK, 0], { columns: ['segment', 'region', 'signup'] }) as dfd.DataFrame;
+  const usersClean = usersDf.fillNa([UNK, UNK, 0], { columns: ['segment', 'region', 'signup'] });
   const segCol = (usersClean.column('segment').values as string[]).map(String);
   const regCol = (usersClean.column('region').values as string[]).map(String);
   const signupCol = usersClean.column('signup').values as number[];
@@ -118,11 +123,13 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
     { columns: ['category', 'brand', 'price'] },
   );
   const validPrices = (itemsDf.column('price').dropNa() as dfd.Series).values as number[];
-  const priceMedian = validPrices.length ? (new dfd.Series(validPrices).median() as number) : 1;
-  const itemsClean = itemsDf.fillNa([UNK, UNK, priceMedian], { columns: ['category', 'brand', 'price'] }) as dfd.DataFrame;
+  const priceMedian = validPrices.length ? new dfd.Series(validPrices).median() : 1;
+  const itemsClean = itemsDf.fillNa([UNK, UNK, priceMedian], {
+    columns: ['category', 'brand', 'price'],
+  });
   const logPrice = itemsClean.column('price').apply((p: number) => Math.log1p(p)) as dfd.Series;
-  const logMean = itemIds.length ? (logPrice.mean() as number) : 0;
-  const logStdRaw = itemIds.length > 1 ? (logPrice.std() as number) : 1;
+  const logMean = itemIds.length ? logPrice.mean() : 0;
+  const logStdRaw = itemIds.length > 1 ? logPrice.std() : 1;
   const logStd = logStdRaw > 1e-9 ? logStdRaw : 1;
   const scaled = logPrice.values as number[];
   const catCol = (itemsClean.column('category').values as string[]).map(String);
@@ -193,7 +200,10 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
   }
   const m = kept.length;
   if (m < 10) {
-    throw new RecflowError(ErrorType.InvalidData, `only ${m} clean events after validation and deduplication: too few to split`);
+    throw new RecflowError(
+      ErrorType.InvalidData,
+      `only ${m} clean events after validation and deduplication: too few to split`,
+    );
   }
 
   // ---------------- time split: train < trainEnd <= validation < validationEnd <= test (no future in train).

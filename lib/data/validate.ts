@@ -153,7 +153,7 @@ class Col<T extends Int32Array | Int8Array | Float64Array> {
   push(v: number): void {
     if (this.length === this.data.length) {
       const next = new this.Ctor(this.data.length * 2);
-      (next as Int32Array).set(this.data as Int32Array);
+      (next as Int32Array).set(this.data);
       this.data = next;
     }
     this.data[this.length++] = v;
@@ -174,9 +174,11 @@ class Tally {
     this.counts.set(kind, (this.counts.get(kind) ?? 0) + 1);
     if (!this.first.has(kind)) this.first.set(kind, { row, value, column, note });
   }
-  null(column: string, row: number): void {
+  /** Count an empty value; returns false (the row is not usable). */
+  null(column: string, row: number): false {
     this.nulls[column] = (this.nulls[column] ?? 0) + 1;
     this.hit(`null:${column}`, row, '', 'empty value', column);
+    return false;
   }
   bad(column: string, row: number, value: string, note: string): void {
     this.invalid[column] = (this.invalid[column] ?? 0) + 1;
@@ -408,19 +410,19 @@ export async function validateSource(
       const tsRaw = get('timestamp');
       let type = -1;
       let ok = true;
-      if (!u) (t.null(cols.user, row), (ok = false));
-      if (!i) (t.null(cols.item, row), (ok = false));
+      if (!u) ok = t.null(cols.user, row);
+      if (!i) ok = t.null(cols.item, row);
       if (ml) {
         const raw = get('rating');
         const rating = Number(raw);
-        if (!raw) (t.null('rating', row), (ok = false));
+        if (!raw) ok = t.null('rating', row);
         else if (!Number.isFinite(rating) || rating < 0 || rating > 10) {
           t.bad('rating', row, raw, 'not a rating in [0, 10]');
           ok = false;
         } else type = typeIndex.get(ratingToEventType(rating)) ?? 0;
       } else {
         const raw = get('event_type');
-        if (!raw) (t.null('event_type', row), (ok = false));
+        if (!raw) ok = t.null('event_type', row);
         else {
           type = typeIndex.get(raw.toLowerCase()) ?? -1;
           if (type < 0) {
@@ -430,7 +432,7 @@ export async function validateSource(
         }
       }
       let ts = NaN;
-      if (!tsRaw) (t.null('timestamp', row), (ok = false));
+      if (!tsRaw) ok = t.null('timestamp', row);
       else {
         ts = parseTimestamp(tsRaw, ml);
         if (!Number.isFinite(ts)) {

@@ -88,7 +88,10 @@ describe('data activities on the real dev server', () => {
     assert.ok(cause instanceof ApplicationFailure, String(err.cause));
     assert.equal(cause.type, 'InvalidData');
     assert.equal(cause.nonRetryable, true);
-    assert.match(cause.message, /^events\.csv row 3, column item_id, value 'i3': unknown item id \(not in items\.csv\);/);
+    assert.match(
+      cause.message,
+      /^events\.csv row 3, column item_id, value 'i3': unknown item id \(not in items\.csv\);/,
+    );
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);
     assert.equal(started.length, 1);

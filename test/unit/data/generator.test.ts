@@ -87,8 +87,14 @@ describe('synthetic shop generator', () => {
       const [u, i, type] = l.split(',') as [string, string, string];
       const p = clickProbability(gt, u, i);
       assert.ok(p > 0 && p < 1);
-      if (type === 'click') (clicked += p), nc++;
-      if (type === 'view') (viewed += p), nv++;
+      if (type === 'click') {
+        clicked += p;
+        nc++;
+      }
+      if (type === 'view') {
+        viewed += p;
+        nv++;
+      }
     }
     assert.ok(clicked / nc > viewed / nv + 0.02, `clicked ${clicked / nc} vs viewed ${viewed / nv}`);
     const top = oracleTopK(gt, 'u1', 10);

@@ -10,7 +10,10 @@ import { tempHome } from '../../helpers/temporal';
 
 const SHOP = { users: 400, items: 250, events: 10_000, seed: 5, dirt: 0.02 };
 
-async function prepared(store: ArtifactStore, shop = SHOP): Promise<{ ds: LoadedDataset; shopDir: string; reused: boolean }> {
+async function prepared(
+  store: ArtifactStore,
+  shop = SHOP,
+): Promise<{ ds: LoadedDataset; shopDir: string; reused: boolean }> {
   const { shop: ref } = await makeShop(store, shop);
   const res = await prepareDataset(store, { source: { kind: 'shop', id: ref.id } });
   return { ds: await loadDataset(res.dataset.path), shopDir: ref.path, reused: res.reused };
@@ -100,10 +103,12 @@ describe('preprocessing', () => {
     const dir = join(tempHome(), 'ml');
     mkdirSync(dir);
     const lines = ['userId,movieId,rating,timestamp'];
-    for (let k = 0; k < 600; k++) lines.push(`${(k % 30) + 1},${((k * 13) % 45) + 1},${1 + (k % 9) * 0.5},${1_700_000_000 + k * 600}`);
+    for (let k = 0; k < 600; k++)
+      lines.push(`${(k % 30) + 1},${((k * 13) % 45) + 1},${1 + (k % 9) * 0.5},${1_700_000_000 + k * 600}`);
     writeFileSync(join(dir, 'ratings.csv'), `${lines.join('\n')}\n`);
     const movies = ['movieId,title,genres'];
-    for (let m = 1; m <= 45; m++) movies.push(`${m},"Movie ${m}, The (199${m % 10})",${m % 2 ? 'Comedy|Drama' : 'Action'}`);
+    for (let m = 1; m <= 45; m++)
+      movies.push(`${m},"Movie ${m}, The (199${m % 10})",${m % 2 ? 'Comedy|Drama' : 'Action'}`);
     writeFileSync(join(dir, 'movies.csv'), `${movies.join('\n')}\n`);
     const store = new ArtifactStore(join(tempHome(), 'd'));
     const res = await prepareDataset(store, { source: { kind: 'dir', path: dir } });
@@ -112,7 +117,10 @@ describe('preprocessing', () => {
     assert.equal(ds.vocab.users.length, 31);
     assert.deepEqual(ds.vocab.categories.slice().sort(), ['<unk>', 'Action', 'Comedy']);
     assert.ok(ds.vocab.tokens.includes('movie'));
-    assert.equal(res.rows.train + res.rows.validation + res.rows.test, ds.manifest.counts.train + ds.manifest.counts.validation + ds.manifest.counts.test);
+    assert.equal(
+      res.rows.train + res.rows.validation + res.rows.test,
+      ds.manifest.counts.train + ds.manifest.counts.validation + ds.manifest.counts.test,
+    );
     // rating 5 -> purchase (label 1), rating 1 -> view (0.25)
     const all = SPLITS.flatMap((s) => [...ds.splits[s].label]);
     assert.ok(all.includes(1) && all.includes(0.25));

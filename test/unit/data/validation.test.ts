@@ -12,7 +12,10 @@ import { tempHome } from '../../helpers/temporal';
 const USERS = ['user_id,segment,region', ...Array.from({ length: 50 }, (_, k) => `u${k + 1},seg${k % 3},reg${k % 4}`)];
 const ITEMS = [
   'item_id,category,brand,price,title',
-  ...Array.from({ length: 40 }, (_, k) => `i${k + 1},cat${k % 5},brand${k % 7},${(5 + k * 1.5).toFixed(2)},Blue thing ${k}`),
+  ...Array.from(
+    { length: 40 },
+    (_, k) => `i${k + 1},cat${k % 5},brand${k % 7},${(5 + k * 1.5).toFixed(2)},Blue thing ${k}`,
+  ),
 ];
 const TYPES = ['view', 'click', 'add_to_cart', 'purchase'];
 function events(n = 400): string[] {
@@ -27,7 +30,9 @@ function events(n = 400): string[] {
 }
 
 /** A valid folder; `edit` changes one file's lines before writing. */
-function folder(edit: Partial<Record<'users' | 'items' | 'events', (lines: string[]) => string[] | Buffer>> = {}): string {
+function folder(
+  edit: Partial<Record<'users' | 'items' | 'events', (lines: string[]) => string[] | Buffer>> = {},
+): string {
   const dir = join(tempHome(), 'data');
   mkdirSync(dir);
   const files = { users: USERS, items: ITEMS, events: events() };
@@ -41,7 +46,10 @@ function folder(edit: Partial<Record<'users' | 'items' | 'events', (lines: strin
 async function hardMessage(dir: string): Promise<string> {
   try {
     const { report } = await validateSource(dir);
-    assert.ok(report.hard.length > 0, `expected a hard anomaly, got soft: ${report.soft.map((a) => a.message).join('; ')}`);
+    assert.ok(
+      report.hard.length > 0,
+      `expected a hard anomaly, got soft: ${report.soft.map((a) => a.message).join('; ')}`,
+    );
     return report.hard[0]?.message ?? '';
   } catch (err) {
     assert.ok(err instanceof RecflowError, String(err));
@@ -60,7 +68,10 @@ describe('validation gate', () => {
 
   it('empty file (0 bytes)', async () => {
     const msg = await hardMessage(folder({ events: () => Buffer.alloc(0) }));
-    assert.match(msg, /^events\.csv is empty \(0 bytes\): expected a header line with the columns user_id,item_id,event_type,timestamp/);
+    assert.match(
+      msg,
+      /^events\.csv is empty \(0 bytes\): expected a header line with the columns user_id,item_id,event_type,timestamp/,
+    );
   });
 
   it('a header and no rows', async () => {
@@ -92,17 +103,23 @@ describe('validation gate', () => {
   });
 
   it('a 1 MB line', async () => {
-    const msg = await hardMessage(folder({ items: (l) => [...l.slice(0, 3), `i99,c,b,1,${'x'.repeat(1 << 20)}`, ...l.slice(3)] }));
+    const msg = await hardMessage(
+      folder({ items: (l) => [...l.slice(0, 3), `i99,c,b,1,${'x'.repeat(1 << 20)}`, ...l.slice(3)] }),
+    );
     assert.match(msg, /^items\.csv line 4 is longer than 65536 bytes/);
   });
 
   it('malformed quotes', async () => {
-    const msg = await hardMessage(folder({ items: (l) => [...l.slice(0, 2), 'i98,c,b,1,"unclosed title', ...l.slice(2)] }));
+    const msg = await hardMessage(
+      folder({ items: (l) => [...l.slice(0, 2), 'i98,c,b,1,"unclosed title', ...l.slice(2)] }),
+    );
     assert.match(msg, /^items\.csv line \d+: malformed CSV/);
   });
 
   it('unknown ids above the limit name the first row, column and value', async () => {
-    const dir = folder({ events: (l) => l.map((x, k) => (k > 0 && k % 10 === 0 ? x.replace(/^u\d+/, `ghost${k}`) : x)) });
+    const dir = folder({
+      events: (l) => l.map((x, k) => (k > 0 && k % 10 === 0 ? x.replace(/^u\d+/, `ghost${k}`) : x)),
+    });
     const msg = await hardMessage(dir);
     assert.equal(
       msg,
@@ -118,26 +135,41 @@ describe('validation gate', () => {
     const msg = await hardMessage(
       folder({ items: (l) => l.map((x, k) => (k > 0 && k % 4 === 0 ? x.replace(/,[0-9.]+,Blue/, ',-3,Blue') : x)) }),
     );
-    assert.match(msg, /^items\.csv row 4, column price, value '-3': price outlier \(outside \(0, 10000\]\); 25\.0% of rows/);
-    const big = await hardMessage(folder({ items: (l) => l.map((x, k) => (k % 3 === 1 ? x.replace(/,[0-9.]+,Blue/, ',25000,Blue') : x)) }));
+    assert.match(
+      msg,
+      /^items\.csv row 4, column price, value '-3': price outlier \(outside \(0, 10000\]\); 25\.0% of rows/,
+    );
+    const big = await hardMessage(
+      folder({ items: (l) => l.map((x, k) => (k % 3 === 1 ? x.replace(/,[0-9.]+,Blue/, ',25000,Blue') : x)) }),
+    );
     assert.match(big, /value '25000': price outlier/);
   });
 
   it('null rates, bad types and enum values', async () => {
     assert.match(
-      await hardMessage(folder({ events: (l) => l.map((x, k) => (k > 0 && k % 5 === 0 ? x.replace(/,[a-z_]+,/, ',,') : x)) })),
+      await hardMessage(
+        folder({ events: (l) => l.map((x, k) => (k > 0 && k % 5 === 0 ? x.replace(/,[a-z_]+,/, ',,') : x)) }),
+      ),
       /^events\.csv row 5, column event_type, value '': empty value; 20\.0% of rows \(80 of 400\) exceed the 5\.0% limit/,
     );
     assert.match(
-      await hardMessage(folder({ events: (l) => l.map((x, k) => (k % 40 === 3 ? x.replace(/,[a-z_]+,/, ',like,') : x)) })),
+      await hardMessage(
+        folder({ events: (l) => l.map((x, k) => (k % 40 === 3 ? x.replace(/,[a-z_]+,/, ',like,') : x)) }),
+      ),
       /^events\.csv row 3, column event_type, value 'like': not one of view, click, add_to_cart, purchase/,
     );
     assert.match(
-      await hardMessage(folder({ events: (l) => l.map((x, k) => (k > 0 && k % 20 === 0 ? x.replace(/,[^,]+$/, ',yesterday') : x)) })),
+      await hardMessage(
+        folder({ events: (l) => l.map((x, k) => (k > 0 && k % 20 === 0 ? x.replace(/,[^,]+$/, ',yesterday') : x)) }),
+      ),
       /^events\.csv row 20, column timestamp, value 'yesterday': not an ISO 8601 date or epoch ms/,
     );
     assert.match(
-      await hardMessage(folder({ items: (l) => l.map((x, k) => (k > 0 && k % 2 === 0 ? x.replace(/,[0-9.]+,Blue/, ',cheap,Blue') : x)) })),
+      await hardMessage(
+        folder({
+          items: (l) => l.map((x, k) => (k > 0 && k % 2 === 0 ? x.replace(/,[0-9.]+,Blue/, ',cheap,Blue') : x)),
+        }),
+      ),
       /^items\.csv row 2, column price, value 'cheap': not a number/,
     );
   });
@@ -158,7 +190,9 @@ describe('validation gate', () => {
       validateData(store, { source: { kind: 'dir', path: small }, previousDatasetId: big.dataset.id }),
       (err: RecflowError) =>
         err.type === 'InvalidData' &&
-        /^events\.csv: 100 rows is 0\.25x the previous dataset's 400 \(below the 0\.5x minimum\); report: /.test(err.message),
+        /^events\.csv: 100 rows is 0\.25x the previous dataset's 400 \(below the 0\.5x minimum\); report: /.test(
+          err.message,
+        ),
     );
     await assert.rejects(
       prepareDataset(store, { source: { kind: 'dir', path: small }, previousDatasetId: big.dataset.id }),
@@ -171,10 +205,14 @@ describe('validation gate', () => {
   it('CLI: `data validate` exits 1 with the message on hard anomalies, 0 with --json on a clean folder', () => {
     const bin = resolve(__dirname, '../../../bin/recflow.js');
     const env = { ...process.env, RECFLOW_HOME: tempHome() };
-    const bad = spawnSync(process.execPath, [bin, 'data', 'validate', folder({ events: (l) => l.map((x) => x.replaceAll(',', '\t')) })], {
-      encoding: 'utf8',
-      env,
-    });
+    const bad = spawnSync(
+      process.execPath,
+      [bin, 'data', 'validate', folder({ events: (l) => l.map((x) => x.replaceAll(',', '\t')) })],
+      {
+        encoding: 'utf8',
+        env,
+      },
+    );
     assert.equal(bad.status, 1, bad.stderr);
     assert.match(bad.stderr, /recflow: invalid data: events\.csv line 1: wrong delimiter, the header is tab-separated/);
     const good = spawnSync(process.execPath, [bin, 'data', 'validate', folder(), '--json'], { encoding: 'utf8', env });
