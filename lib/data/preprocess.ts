@@ -11,7 +11,7 @@ import * as dfd from 'danfojs-node';
 import { TITLE_LEN, writeTable, type DatasetManifest, type FeatureStats, type Vocabularies } from '../dataset';
 import { ErrorType, RecflowError } from '../errors';
 import { writeJsonAtomic } from '../fs-atomic';
-import { EDGES, categoricalStats, numericStats } from './stats';
+import { EDGES, categoricalFromCounts, categoricalStats, numericStats } from './stats';
 import { EVENT_TYPES, PRICE_MAX, type CollectedData } from './validate';
 
 /** Bump when the output for the same inputs changes (part of the dataset id). */
@@ -221,8 +221,9 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
   const popularity = new Float32Array(nItems);
   const perUser = new Float64Array(nUsers);
   const perItem = new Float64Array(nItems);
-  const hours: number[] = [];
-  const typeNames: string[] = [];
+  const hours = new Uint8Array(m);
+  const typeCounts = new Array<number>(EVENT_TYPES.length).fill(0);
+  let row = 0;
   type Agg = { user: number[]; item: number[]; label: number[]; ts: number[]; key: Map<number, number> };
   const agg = (): Agg => ({ user: [], item: [], label: [], ts: [], key: new Map() });
   const splits = { train: agg(), validation: agg(), test: agg() };
@@ -235,8 +236,8 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
     if (s === splits.train) popularity[i] = (popularity[i] ?? 0) + 1;
     perUser[u] = (perUser[u] ?? 0) + 1;
     perItem[i] = (perItem[i] ?? 0) + 1;
-    hours.push(new Date(t).getUTCHours());
-    typeNames.push(EVENT_TYPES[type] ?? 'view');
+    hours[row++] = Math.floor((((t % 86_400_000) + 86_400_000) % 86_400_000) / 3_600_000);
+    typeCounts[type] = (typeCounts[type] ?? 0) + 1;
     // Aggregate per (user, item) within the split: strongest label, time of the last event.
     const key = u * nItems + i;
     const at = s.key.get(key);
@@ -297,7 +298,7 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
     'items.category': categoricalStats(catCol),
     'items.brand': categoricalStats(brandCol),
     'items.price': numericStats(rawPrice, EDGES.price),
-    'events.event_type': categoricalStats(typeNames),
+    'events.event_type': categoricalFromCounts(EVENT_TYPES, typeCounts),
     'events.hour': numericStats(hours, EDGES.hour),
     'events.per_user': numericStats(activeUsers, EDGES.perEntity),
     'events.per_item': numericStats(activeItems, EDGES.perEntity),

@@ -74,3 +74,9 @@ export const EDGES = {
   perEntity: [1, 2, 3, 5, 10, 20, 50, 100, 1000, 1e12],
   label: [0, 0.3, 0.6, 0.8, 1.01],
 };
+
+/** Categorical statistics from label counts (no nulls). */
+export function categoricalFromCounts(labels: readonly string[], counts: readonly number[]): FeatureStats {
+  const total = counts.reduce((s, c) => s + c, 0);
+  return { count: total, nullRate: 0, histogram: { labels: [...labels], counts: [...counts] } };
+}
