@@ -8,6 +8,11 @@ import { ArtifactStore } from '../../../lib/artifacts';
 import { loadConfig } from '../../../lib/config';
 import { tempHome } from '../../helpers/temporal';
 
+/** `MockActivityEnvironment.run`, typed by the activity. */
+function runIn<I, O>(env: MockActivityEnvironment, fn: (input: I) => Promise<O>, input: I): Promise<O> {
+  return env.run<[I], O, (input: I) => Promise<O>>(fn, input);
+}
+
 function acts(home: string) {
   const config = loadConfig({ RECFLOW_HOME: home });
   return createDataActivities({ config, store: new ArtifactStore(config.artifactsDir) });
@@ -20,7 +25,12 @@ describe('data activities (mock activity environment)', () => {
     const env = new MockActivityEnvironment();
     const beats: Array<Record<string, unknown>> = [];
     env.on('heartbeat', (d: Record<string, unknown>) => beats.push(d));
-    const shop = await env.run(a.generateShop, { users: 500, items: 200, events: 210_000, seed: 4 });
+    const shop = await runIn(env, a.generateShop, {
+      users: 500,
+      items: 200,
+      events: 210_000,
+      seed: 4,
+    });
     assert.equal(shop.reused, false);
     assert.equal(shop.shop.kind, 'shop');
     assert.deepEqual(Object.keys(shop.counts).sort(), ['events', 'items', 'users']);
@@ -32,7 +42,9 @@ describe('data activities (mock activity environment)', () => {
       ],
     );
     beats.length = 0;
-    const v = await env.run(a.validateData, { source: { kind: 'shop', id: shop.shop.id } });
+    const v = await runIn(env, a.validateData, {
+      source: { kind: 'shop' as const, id: shop.shop.id },
+    });
     assert.equal(v.hard, 0);
     assert.equal(v.rows.events, shop.counts.events);
     assert.deepEqual(
@@ -43,7 +55,12 @@ describe('data activities (mock activity environment)', () => {
       ],
     );
     assert.ok(JSON.stringify(v).length < 2000, 'a reference, not the report');
-    const again = await env.run(a.generateShop, { users: 500, items: 200, events: 210_000, seed: 4 });
+    const again = await runIn(env, a.generateShop, {
+      users: 500,
+      items: 200,
+      events: 210_000,
+      seed: 4,
+    });
     assert.equal(again.reused, true);
     assert.equal(again.shop.contentHash, shop.shop.contentHash);
   });
@@ -57,7 +74,7 @@ describe('data activities (mock activity environment)', () => {
     writeFileSync(join(dir, 'items.csv'), 'item_id,category,brand,price,title\n');
     writeFileSync(join(dir, 'events.csv'), 'user_id;item_id;event_type;timestamp\nu1;i1;view;2026-01-01T00:00:00Z\n');
     await assert.rejects(
-      env.run(a.prepareDataset, { source: { kind: 'dir', path: dir } }),
+      env.run(a.prepareDataset, { source: { kind: 'dir' as const, path: dir } }),
       (err: Error & { type?: string; nonRetryable?: boolean }) => {
         assert.equal(err.type, 'InvalidData');
         assert.equal(err.nonRetryable, true);
@@ -66,7 +83,7 @@ describe('data activities (mock activity environment)', () => {
       },
     );
     await assert.rejects(
-      env.run(a.validateData, { source: { kind: 'dir', path: join(home, 'nope') } }),
+      env.run(a.validateData, { source: { kind: 'dir' as const, path: join(home, 'nope') } }),
       (err: Error & { type?: string; nonRetryable?: boolean }) =>
         err.type === 'InvalidInput' && err.nonRetryable === true,
     );
