@@ -142,7 +142,7 @@ export async function validateData(
     policy: input.policy,
     onProgress: (p) => progress?.({ step: 'validate', ...p }),
   });
-  const id = `validation-${hashInputs({ v: VALIDATOR_VERSION, inputs: src.inputsHash, prev, policy: input.policy }).slice(0, 24)}`;
+  const id = `validation-${hashInputs({ v: VALIDATOR_VERSION, inputs: src.inputsHash, format: src.format, prev, policy: input.policy }).slice(0, 24)}`;
   const { reused: _r, ...ref } = await store.put('report', id, (dir) =>
     writeJsonAtomic(join(dir, 'report.json'), report),
   );

@@ -113,7 +113,7 @@ export interface ValidateOptions {
 const MIN_TS = Date.UTC(2000, 0, 1);
 
 /**
- * Parse a timestamp: ISO 8601 (`2026-01-31T12:00:00Z`, `2026-01-31 12:00:00`, a date) or epoch milliseconds
+ * Parse a timestamp: ISO 8601 (`2026-01-31T12:00:00Z`, `2026-01-31 12:00:00` read as UTC, a date) or epoch milliseconds
  * (`epochSeconds` reads a plain number as seconds, MovieLens). NaN when unparseable.
  */
 export function parseTimestamp(s: string, epochSeconds = false): number {
@@ -122,7 +122,10 @@ export function parseTimestamp(s: string, epochSeconds = false): number {
     return epochSeconds && n < 1e11 ? n * 1000 : n;
   }
   if (!/^\d{4}-\d{2}-\d{2}/.test(s)) return NaN;
-  return Date.parse(s.includes(' ') && !s.includes('T') ? s.replace(' ', 'T') : s);
+  let iso = s.length > 10 && s[10] === ' ' ? `${s.slice(0, 10)}T${s.slice(11)}` : s;
+  // No offset: UTC (Date.parse would read local time), so results do not depend on the machine's time zone.
+  if (/T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(iso)) iso += 'Z';
+  return Date.parse(iso);
 }
 
 /** Map a MovieLens rating (0.5..5) to an event type: >= 4.5 purchase, >= 4 add_to_cart, >= 3 click, else view. */

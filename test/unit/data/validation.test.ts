@@ -177,6 +177,10 @@ describe('validation gate', () => {
   it('timestamps: ISO 8601 and epoch ms', () => {
     assert.equal(parseTimestamp('2026-01-02T03:04:05Z'), Date.UTC(2026, 0, 2, 3, 4, 5));
     assert.equal(parseTimestamp('2026-01-02 03:04:05Z'), Date.UTC(2026, 0, 2, 3, 4, 5));
+    assert.equal(parseTimestamp('2026-01-02 03:04:05'), Date.UTC(2026, 0, 2, 3, 4, 5));
+    assert.equal(parseTimestamp('2026-01-02T03:04:05.250'), Date.UTC(2026, 0, 2, 3, 4, 5, 250));
+    assert.equal(parseTimestamp('2026-01-02T03:04:05+02:00'), Date.UTC(2026, 0, 2, 1, 4, 5));
+    assert.equal(parseTimestamp('2026-01-02'), Date.UTC(2026, 0, 2));
     assert.equal(parseTimestamp('1767225600000'), 1767225600000);
     assert.equal(parseTimestamp('1767225600', true), 1767225600000);
     assert.ok(Number.isNaN(parseTimestamp('soon')));
