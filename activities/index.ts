@@ -3,6 +3,7 @@
  * `import type { RecflowActivities } from '../activities'`.
  */
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../lib/constants';
+import { createDataActivities } from './data';
 import type { ActivityDeps } from './deps';
 import { createEnvironmentActivities } from './environment';
 import { createEvaluateActivities } from './evaluate';
@@ -15,6 +16,7 @@ import { createServingActivities } from './serving';
 export function createCpuActivities(deps: ActivityDeps) {
   return {
     ...createEnvironmentActivities(deps, CPU_TASK_QUEUE),
+    ...createDataActivities(deps),
     ...createExportActivities(deps),
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),

@@ -8,6 +8,7 @@ import { registerLifecycleCommands } from './commands/lifecycle';
 import { registerWorkerCommand } from './commands/worker';
 import { EXIT } from './exit';
 import { registerDemoCommand } from './commands/demo';
+import { registerDataCommands } from './commands/data';
 import { registerDevCommands } from './commands/dev';
 import { registerModelsCommands } from './commands/models';
 import { registerScheduleCommands } from './commands/schedule';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerModelsCommands(program);
   registerServeCommands(program);
   registerScheduleCommands(program);
+  registerDataCommands(program);
   return program;
 }
 

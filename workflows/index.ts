@@ -3,3 +3,4 @@ export { smokeWorkflow } from './smoke';
 export { fleetLockWorkflow } from './fleet-lock';
 export { modelLifecycleWorkflow } from './lifecycle';
 export { nightlyRetrainWorkflow } from './nightly';
+export { prepareDataWorkflow } from './data-smoke';

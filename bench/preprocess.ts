@@ -1,0 +1,137 @@
+/**
+ * Preprocessing benchmark: recflow's validation + danfojs preprocessing vs pandas doing the same steps, on the SAME
+ * synthetic shop export, side by side in one run.
+ *
+ *   node --import tsx bench/preprocess.ts [--events 1000000] [--users 50000] [--items 10000] [--seed 1]
+ *
+ * 1. Generates the shop (streamed) into a temp folder and times it.
+ * 2. Runs lib/data (validateSource with collect, then preprocess) in a child process, so its peak RSS is its own.
+ * 3. Makes `.tools/bench-venv` (pandas, numpy from PyPI) if needed and runs bench/preprocess_peer.py.
+ * 4. Prints rows/s and peak memory of both and the ratio; writes bench/results/preprocess.json.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { generateShop } from '../lib/data/generator';
+import { preprocess } from '../lib/data/preprocess';
+import { validateSource } from '../lib/data/validate';
+
+const REPO = resolve(__dirname, '..');
+const VENV = join(REPO, '.tools', 'bench-venv');
+const PY = join(VENV, 'bin', 'python');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** Idempotent: create the venv and install the peer's packages only when missing. */
+function ensureVenv(): void {
+  const ok = existsSync(PY) && spawnSync(PY, ['-c', 'import pandas, numpy'], { stdio: 'ignore' }).status === 0;
+  if (ok) return;
+  console.log(`creating ${VENV} (pandas, numpy from PyPI)`);
+  if (!existsSync(PY)) execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
+  execFileSync(PY, ['-m', 'pip', 'install', '-q', 'pandas', 'numpy'], { stdio: 'inherit' });
+}
+
+interface Run {
+  impl: string;
+  seconds: number;
+  inputRows: number;
+  rowsPerSecond: number;
+  peakRssMB: number;
+  rows: Record<string, number>;
+  events: number;
+}
+
+/** The child: validate + preprocess one shop, print one JSON line. */
+async function child(shop: string, out: string): Promise<void> {
+  const t0 = performance.now();
+  const { report, data } = await validateSource(shop, { collect: true });
+  if (!data) throw new Error('no data');
+  const tValidate = (performance.now() - t0) / 1000;
+  const m = await preprocess(data, out, { id: 'bench', source: { kind: 'synthetic', dir: shop, inputsHash: 'bench' } });
+  const seconds = (performance.now() - t0) / 1000;
+  const run: Run & { validateSeconds: number } = {
+    impl: `recflow (csv-parse + danfojs-node ${(require('danfojs-node/package.json') as { version: string }).version})`,
+    seconds,
+    validateSeconds: tValidate,
+    inputRows: report.rows.events ?? 0,
+    rowsPerSecond: (report.rows.events ?? 0) / seconds,
+    peakRssMB: process.resourceUsage().maxRSS / 1024,
+    rows: { train: m.counts.train, validation: m.counts.validation, test: m.counts.test },
+    events: m.counts.events,
+  };
+  console.log(JSON.stringify(run));
+}
+
+function lastJson<T>(stdout: string): T {
+  const line = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
+  if (!line) throw new Error(`no JSON in output:\n${stdout}`);
+  return JSON.parse(line) as T;
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === '--child') return child(process.argv[3] ?? '', process.argv[4] ?? '');
+  const events = arg('events', 1_000_000);
+  const users = arg('users', 50_000);
+  const items = arg('items', 10_000);
+  const seed = arg('seed', 1);
+  const work = await mkdtemp(join(tmpdir(), 'recflow-bench-preprocess-'));
+  try {
+    const shop = join(work, 'shop');
+    const t0 = performance.now();
+    const counts = await generateShop(shop, { events, users, items, seed, dirt: 0.01 });
+    const generateSeconds = (performance.now() - t0) / 1000;
+    console.log(`shop: ${counts.events} event rows, ${users} users, ${items} items in ${generateSeconds.toFixed(1)} s`);
+
+    const ts = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', shop, join(work, 'ts-out')], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    if (ts.status !== 0) throw new Error(`recflow run failed:\n${ts.stderr}`);
+    const recflow = lastJson<Run>(ts.stdout);
+
+    ensureVenv();
+    const py = spawnSync(PY, [join(__dirname, 'preprocess_peer.py'), shop, join(work, 'py-out')], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    if (py.status !== 0) throw new Error(`pandas run failed:\n${py.stderr}`);
+    const pandas = lastJson<Run>(py.stdout);
+
+    const ratio = pandas.rowsPerSecond / recflow.rowsPerSecond;
+    const line = (r: Run) =>
+      `${r.impl.padEnd(44)} ${r.seconds.toFixed(2).padStart(7)} s  ${Math.round(r.rowsPerSecond).toLocaleString('en').padStart(10)} rows/s  peak ${Math.round(r.peakRssMB)} MB  -> ${JSON.stringify(r.rows)}`;
+    console.log(line(recflow));
+    console.log(line(pandas));
+    console.log(
+      `pandas is ${ratio.toFixed(2)}x recflow's throughput; recflow peak memory is ${(recflow.peakRssMB / pandas.peakRssMB).toFixed(2)}x pandas'`,
+    );
+    const result = {
+      command: 'node --import tsx bench/preprocess.ts',
+      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+      shop: { events, users, items, seed, dirt: 0.01, eventRows: counts.events, generateSeconds },
+      recflow,
+      pandas,
+      ratio: { pandasOverRecflowThroughput: ratio, recflowOverPandasPeakMemory: recflow.peakRssMB / pandas.peakRssMB },
+      date: new Date().toISOString(),
+    };
+    await mkdir(join(REPO, 'bench', 'results'), { recursive: true });
+    await writeFile(join(REPO, 'bench', 'results', 'preprocess.json'), `${JSON.stringify(result, null, 2)}\n`);
+    console.log('wrote bench/results/preprocess.json');
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
