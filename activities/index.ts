@@ -5,11 +5,17 @@
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../lib/constants';
 import type { ActivityDeps } from './deps';
 import { createEnvironmentActivities } from './environment';
+import { createEvaluateActivities } from './evaluate';
+import { createExportActivities } from './export';
+import { createRegistryActivities } from './registry';
 
 /** Activities of the CPU worker (`recflow-cpu`): everything, training included (the GPU fallback). */
 export function createCpuActivities(deps: ActivityDeps) {
   return {
     ...createEnvironmentActivities(deps, CPU_TASK_QUEUE),
+    ...createExportActivities(deps),
+    ...createEvaluateActivities(deps),
+    ...createRegistryActivities(deps),
   };
 }
 

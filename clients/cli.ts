@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { RecflowError } from '../lib/errors';
 import { registerDevCommands } from './commands/dev';
+import { registerModelsCommands } from './commands/models';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, refused: 3 } as const;
 
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .showHelpAfterError()
     .exitOverride();
   registerDevCommands(program);
+  registerModelsCommands(program);
   return program;
 }
 

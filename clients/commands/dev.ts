@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/log';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
+import type { smokeWorkflow } from '../../workflows/smoke';
 import { startStack } from '../stack';
 
 /** Wait for Ctrl-C or SIGTERM. */
@@ -46,7 +47,7 @@ export function registerDevCommands(program: Command): void {
       const logger = createLogger('doctor', config.logLevel);
       const stack = await startStack(config, logger, { port: 0 });
       try {
-        const result = await stack.client.workflow.execute('smokeWorkflow', {
+        const result = await stack.client.workflow.execute<typeof smokeWorkflow>('smokeWorkflow', {
           taskQueue: CPU_TASK_QUEUE,
           workflowId: `recflow-doctor-${Date.now()}`,
           args: [{ requestedBy: 'recflow doctor', gpuScheduleToStartTimeout: '5 seconds' }],

@@ -1,4 +1,4 @@
-import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { RecflowConfig } from '../config';
@@ -51,7 +51,7 @@ export function requireTemporalTarget(config: RecflowConfig): TemporalTarget {
 
 /** A client for a target. */
 export async function connectClient(target: TemporalTarget): Promise<Client> {
-  const connection = await Connection.connect(target.connectionOptions as ConnectionOptions);
+  const connection = await Connection.connect(target.connectionOptions);
   return new Client({ connection, namespace: target.namespace });
 }
 

@@ -6,6 +6,7 @@ import { createCpuActivities } from '../../activities';
 import { defaultDeps } from '../../activities/deps';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
+import { maybeRecordHistory } from '../helpers/histories';
 import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
 
 describe('smokeWorkflow on the real dev server', () => {
@@ -40,7 +41,9 @@ describe('smokeWorkflow on the real dev server', () => {
     assert.equal(result.gpuPlacement.taskQueue, CPU_TASK_QUEUE);
     assert.match(result.gpuPlacement.reason ?? '', /no recflow-gpu worker/);
     // The history shows the GPU attempt timed out on schedule-to-start before the CPU attempt.
-    const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
+    const handle = env.client.workflow.getHandle(workflowId);
+    await maybeRecordHistory(handle, 'smokeWorkflow', 'gpu-fallback');
+    const history = await handle.fetchHistory();
     const timeouts = (history.events ?? []).filter((e) => e.activityTaskTimedOutEventAttributes);
     assert.equal(timeouts.length, 1);
   });

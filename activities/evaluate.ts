@@ -1,0 +1,111 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Context, log } from '@temporalio/activity';
+import { hashInputs, type ArtifactRef } from '../lib/artifacts';
+import type { Precision } from '../lib/bundle';
+import { loadDataset } from '../lib/dataset';
+import { evaluateBundle, type EvaluateOptions, type EvaluationReport } from '../lib/eval/evaluate';
+import { blessModel, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
+import { checkBundleHealth, type ServingHealthOptions } from '../lib/eval/serving-health';
+import type { ActivityDeps } from './deps';
+import { withFailures } from './failures';
+
+/** Bumped when evaluation changes: part of the evaluation artifact's key. */
+export const EVALUATOR_VERSION = 'recflow-eval-1';
+
+export interface EvaluateModelInput {
+  bundleId: string;
+  datasetId: string;
+  /** The production model's bundle: evaluated on the SAME test split for the relative gates. */
+  championBundleId?: string;
+  gates: GateConfig;
+  options?: EvaluateOptions;
+}
+
+export interface EvaluateModelResult {
+  /** `evaluation` artifact: evaluation.json holds the candidate, champion and popularity reports and the blessing. */
+  evaluation: ArtifactRef;
+  reused: boolean;
+  blessed: boolean;
+  gates: GateResult[];
+  /** A few headline numbers of the gated precision (the full report is in the artifact). */
+  headline: Record<string, number>;
+}
+
+export interface CheckServingHealthInput extends ServingHealthOptions {
+  bundleId: string;
+}
+
+export type CheckServingHealthResult = Blessing & { p99Ms: number | null };
+
+/** What evaluation.json holds. */
+export interface EvaluationArtifact {
+  bundleId: string;
+  datasetId: string;
+  championBundleId?: string;
+  candidate: EvaluationReport;
+  champion?: EvaluationReport;
+  blessing: Blessing;
+}
+
+const HEADLINE = ['auc', 'logLoss', 'ndcg@10', 'hitRate@10', 'recall@10', 'mrr', 'coverage@10'];
+
+/** Evaluation activities: the model blessing (on the exported bundle) and the infra blessing. */
+export function createEvaluateActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * Evaluate a bundle (fp32 and int8) and the champion on the dataset's test split, apply the gates, write an
+     * `evaluation` artifact. Idempotent: the same bundle, dataset, champion, gates and options reuse the artifact.
+     */
+    async evaluateModel(input: EvaluateModelInput): Promise<EvaluateModelResult> {
+      return withFailures(async () => {
+        const id = hashInputs({ ...input, evaluatorVersion: EVALUATOR_VERSION });
+        const bundleRef = await deps.store.get('bundle', input.bundleId);
+        const datasetRef = await deps.store.get('dataset', input.datasetId);
+        const championRef = input.championBundleId ? await deps.store.get('bundle', input.championBundleId) : undefined;
+        const ref = await deps.store.put('evaluation', id, async (dir) => {
+          const ds = await loadDataset(datasetRef.path);
+          const beat = (what: string) => Context.current().heartbeat({ bundleId: input.bundleId, step: what });
+          const candidate = await evaluateBundle(bundleRef.path, ds, input.options, (w) => beat(`candidate ${w}`));
+          const champion = championRef
+            ? await evaluateBundle(championRef.path, ds, input.options, (w) => beat(`champion ${w}`))
+            : undefined;
+          const blessing = blessModel(candidate, champion, input.gates);
+          const artifact: EvaluationArtifact = {
+            bundleId: input.bundleId,
+            datasetId: input.datasetId,
+            ...(input.championBundleId ? { championBundleId: input.championBundleId } : {}),
+            candidate,
+            ...(champion ? { champion } : {}),
+            blessing,
+          };
+          await writeFile(join(dir, 'evaluation.json'), `${JSON.stringify(artifact, null, 2)}\n`);
+          log.info('evaluated model', {
+            bundleId: input.bundleId,
+            datasetId: input.datasetId,
+            blessed: blessing.blessed,
+            failed: blessing.gates.filter((g) => !g.passed).map((g) => g.name),
+          });
+        });
+        const artifact = JSON.parse(await readFile(join(ref.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
+        const precision: Precision = input.gates.precision ?? 'int8';
+        const overall = artifact.candidate.models[precision]?.overall ?? {};
+        const headline: Record<string, number> = {};
+        for (const k of HEADLINE) if (typeof overall[k] === 'number') headline[k] = overall[k];
+        const { reused, ...evaluation } = ref;
+        return { evaluation, reused, blessed: artifact.blessing.blessed, gates: artifact.blessing.gates, headline };
+      });
+    },
+
+    /** The infra blessing of a bundle: loads fresh, answers smoke requests, p99 within budget. */
+    async checkServingHealth(input: CheckServingHealthInput): Promise<CheckServingHealthResult> {
+      return withFailures(async () => {
+        const ref = await deps.store.get('bundle', input.bundleId);
+        const { bundleId: _id, ...opts } = input;
+        const result = await checkBundleHealth(ref.path, opts);
+        log.info('checked serving health', { bundleId: input.bundleId, blessed: result.blessed, p99Ms: result.p99Ms });
+        return result;
+      });
+    },
+  };
+}

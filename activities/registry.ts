@@ -1,0 +1,218 @@
+import { execFileSync } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Context, log } from '@temporalio/activity';
+import type { BundleManifest } from '../lib/bundle';
+import { ErrorType, RecflowError } from '../lib/errors';
+import { readCheckpoint } from '../lib/model-spec';
+import { FileModelRegistry, type Lineage, type ModelRegistry, type ModelStatus } from '../lib/registry';
+import type { ActivityDeps } from './deps';
+import type { EvaluationArtifact } from './evaluate';
+import { withFailures } from './failures';
+
+export interface RegisterModelInput {
+  modelName: string;
+  bundleId: string;
+  /** The `evaluation` artifact whose metrics and blessing go into the lineage. */
+  evaluationId?: string;
+  /** Defaults to the calling workflow's id and run id (the idempotency key with the bundle's content hash). */
+  workflowId?: string;
+  runId?: string;
+  /** Training configuration to record beside the checkpoint's (e.g. the training workflow input). */
+  config?: Record<string, unknown>;
+  /** @default 'candidate' */
+  status?: ModelStatus;
+}
+
+export interface RegisterModelResult {
+  model: string;
+  version: number;
+  /** `model@vN` */
+  ref: string;
+  status: ModelStatus;
+  /** False when the same bundle was already registered by the same workflow run. */
+  created: boolean;
+}
+
+export interface SetModelStatusInput {
+  model: string;
+  version: number;
+  status: ModelStatus;
+  actor?: string;
+  reason?: string;
+}
+export interface SetModelStatusResult {
+  model: string;
+  version: number;
+  status: ModelStatus;
+}
+
+export interface SetAliasInput {
+  model: string;
+  alias: string;
+  /** null removes the alias. */
+  version: number | null;
+  actor?: string;
+}
+export interface SetAliasResult {
+  previous: number | null;
+}
+
+export interface GetAliasInput {
+  model: string;
+  alias: string;
+}
+export interface GetAliasResult {
+  version: number | null;
+  bundleId: string | null;
+  status: ModelStatus | null;
+}
+
+export interface RecordApprovalInput {
+  model: string;
+  version: number;
+  approved: boolean;
+  approver: string;
+  comment?: string;
+}
+export interface RecordApprovalResult {
+  status: ModelStatus;
+  approver: string;
+}
+
+/** Git sha of the working directory, or `RECFLOW_CODE_VERSION`, when either is known. */
+export function codeVersion(): string | undefined {
+  if (process.env.RECFLOW_CODE_VERSION) return process.env.RECFLOW_CODE_VERSION;
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+function workflowOf(): { workflowId?: string; runId?: string } {
+  try {
+    const w = Context.current().info.workflowExecution as { workflowId?: string; runId?: string } | undefined;
+    return { workflowId: w?.workflowId, runId: w?.runId };
+  } catch {
+    return {};
+  }
+}
+
+/** Registry activities. `registry` defaults to the embedded {@link FileModelRegistry} at `config.registryDir`. */
+export function createRegistryActivities(
+  deps: ActivityDeps,
+  registry: ModelRegistry = new FileModelRegistry(deps.config.registryDir),
+) {
+  return {
+    /** Register a bundle as a new immutable version with its lineage. Idempotent per bundle and workflow run. */
+    async registerModel(input: RegisterModelInput): Promise<RegisterModelResult> {
+      return withFailures(async () => {
+        const bundle = await deps.store.get('bundle', input.bundleId);
+        const manifest = JSON.parse(await readFile(join(bundle.path, 'bundle.json'), 'utf8')) as BundleManifest;
+        const dataset = await deps.store.get('dataset', manifest.datasetId);
+        const ck = await deps.store.find('checkpoint', manifest.checkpointId);
+        const ckMeta = ck ? (await readCheckpoint(ck.path)).meta : undefined;
+        let evaluation: EvaluationArtifact | undefined;
+        if (input.evaluationId) {
+          const ev = await deps.store.get('evaluation', input.evaluationId);
+          evaluation = JSON.parse(await readFile(join(ev.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
+          if (evaluation.bundleId !== input.bundleId)
+            throw new RecflowError(
+              ErrorType.InvalidInput,
+              `evaluation ${input.evaluationId} is of bundle ${evaluation.bundleId}, not ${input.bundleId}`,
+            );
+        }
+        const metrics: Record<string, number> = {};
+        for (const [p, m] of Object.entries(evaluation?.candidate.models ?? {}))
+          for (const [k, v] of Object.entries(m.overall)) if (Number.isFinite(v)) metrics[`${p}.${k}`] = v;
+        const lineage: Lineage = {
+          datasetId: manifest.datasetId,
+          datasetHash: dataset.contentHash,
+          checkpointId: manifest.checkpointId,
+          codeVersion: codeVersion(),
+          config: { ...(ckMeta ? { model: ckMeta.config, sizes: ckMeta.sizes } : {}), ...input.config },
+          trainingBackend: ckMeta?.backend,
+          gpu: ckMeta?.gpu,
+          evaluationId: input.evaluationId,
+          ...(evaluation
+            ? {
+                metrics,
+                blessing: {
+                  blessed: evaluation.blessing.blessed,
+                  gates: evaluation.blessing.gates.map((g) => ({ name: g.name, passed: g.passed, reason: g.reason })),
+                },
+              }
+            : {}),
+        };
+        const wf = workflowOf();
+        const { version, created } = await registry.register({
+          model: input.modelName,
+          bundle: { id: bundle.id, contentHash: bundle.contentHash },
+          lineage,
+          workflowId: input.workflowId ?? wf.workflowId,
+          runId: input.runId ?? wf.runId,
+          status: input.status,
+        });
+        log.info('registered model', {
+          model: input.modelName,
+          version: version.version,
+          created,
+          bundleId: bundle.id,
+        });
+        return {
+          model: version.model,
+          version: version.version,
+          ref: `${version.model}@v${version.version}`,
+          status: version.status,
+          created,
+        };
+      });
+    },
+
+    /** Move a version to a status (allowed transitions only; idempotent when already there). */
+    async setModelStatus(input: SetModelStatusInput): Promise<SetModelStatusResult> {
+      return withFailures(async () => {
+        const v = await registry.setStatus(input.model, input.version, input.status, {
+          actor: input.actor,
+          reason: input.reason,
+          workflowId: workflowOf().workflowId,
+        });
+        return { model: v.model, version: v.version, status: v.status };
+      });
+    },
+
+    /** Point an alias (`champion`, `canary`) at a version, or remove it. Idempotent. */
+    async setAlias(input: SetAliasInput): Promise<SetAliasResult> {
+      return withFailures(async () => ({
+        previous: await registry.setAlias(input.model, input.alias, input.version, {
+          actor: input.actor,
+          workflowId: workflowOf().workflowId,
+        }),
+      }));
+    },
+
+    /** The version an alias points at, with its bundle (nulls when the alias is not set). */
+    async getAlias(input: GetAliasInput): Promise<GetAliasResult> {
+      return withFailures(async () => {
+        const v = await registry.find(`${input.model}@${input.alias}`);
+        return v
+          ? { version: v.version, bundleId: v.bundle.id, status: v.status }
+          : { version: null, bundleId: null, status: null };
+      });
+    },
+
+    /** Record a reviewer's decision: approved or rejected, with who and why. Idempotent for the same decision. */
+    async recordApproval(input: RecordApprovalInput): Promise<RecordApprovalResult> {
+      return withFailures(async () => {
+        const v = await registry.recordApproval(
+          input.model,
+          input.version,
+          { approved: input.approved, approver: input.approver, comment: input.comment },
+          { workflowId: workflowOf().workflowId },
+        );
+        return { status: v.status, approver: v.approver ?? input.approver };
+      });
+    },
+  };
+}

@@ -1,0 +1,385 @@
+/**
+ * Evaluate a model BUNDLE with onnxruntime-node on a dataset's test split: what is evaluated is what serves.
+ *
+ * - Pointwise: each test interaction is a positive, with `negativesPerPositive` items sampled (seeded) among the
+ *   items the user never interacted with; the score graph scores them; AUC, log loss, accuracy / precision / recall /
+ *   F1 at `threshold`.
+ * - Ranking: for each test user, the recommend graph ranks the whole catalog with the user's training items excluded;
+ *   relevant items are the user's test items not seen in training; HR@K, NDCG@K, Recall@K, coverage@K, MRR (over the
+ *   top max(K) list).
+ * - Segments: `users:new` (no training events), `users:returning`, and `category:<name>` for the most frequent
+ *   test categories (pairs grouped by the positive's category; ranking relevance restricted to that category).
+ * - The popularity baseline (training counts) gets the same metrics: it ranks by popularity, and its pointwise
+ *   scores are popularity / max popularity.
+ *
+ * A bundle made on another dataset (the champion) is evaluated through its own vocab.json: dataset ids are mapped to
+ * the bundle's indices (unknown users and items to index 0), its recommended indices back to the dataset's.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { hashInputs } from '../artifacts';
+import type { Precision } from '../bundle';
+import type { LoadedDataset } from '../dataset';
+import { loadBundle } from '../onnx/bundle-io';
+import { auc, catalogCoverage, logLoss, rankingMetrics, thresholdMetrics, type RankedCase } from './metrics';
+
+/** Evaluation settings. */
+export interface EvaluateOptions {
+  /** Cut-offs of the ranking metrics. @default [10, 50] */
+  ks?: number[];
+  /** Sampled negatives per test positive for the pointwise metrics. @default 4 */
+  negativesPerPositive?: number;
+  /** Decision threshold of accuracy, precision, recall, F1. @default 0.5 */
+  threshold?: number;
+  /** Seed of the negative sampling. @default 42 */
+  seed?: number;
+  /** Evaluate at most this many test users (the first by index), for quick runs. @default all */
+  maxUsers?: number;
+  /** Precisions to evaluate. @default ['fp32', 'int8'] */
+  precisions?: Precision[];
+  /** Categories reported as segments (most frequent in the test split). @default 5 */
+  topCategories?: number;
+  /** Users per onnxruntime call. @default 256 */
+  batchSize?: number;
+}
+
+/**
+ * Flat metrics: `auc`, `logLoss`, `accuracy`, `precision`, `recall`, `f1`, `mrr`, `hitRate@K`, `ndcg@K`,
+ * `recall@K`, `coverage@K`, `users` (ranked users), `pairs` (scored pairs).
+ */
+export type Metrics = Record<string, number>;
+
+export interface ModelEvaluation {
+  overall: Metrics;
+  segments: Record<string, Metrics>;
+}
+
+export interface EvaluationReport {
+  datasetId: string;
+  /** Hash of the test split and the evaluation settings: two reports are comparable when it is equal. */
+  testSplitKey: string;
+  options: Required<Omit<EvaluateOptions, 'maxUsers'>> & { maxUsers?: number };
+  bundle: { dir: string; modelName: string; checkpointId: string; datasetId: string };
+  models: Partial<Record<Precision, ModelEvaluation>>;
+  popularity: ModelEvaluation;
+  seconds: number;
+}
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+interface Plan {
+  /** Pointwise rows: user, then 1 positive and `neg` negatives. */
+  rowUser: Int32Array;
+  rowItems: Int32Array;
+  rowSegments: string[][];
+  /** Ranking users, their excluded (train) items and relevant (test, unseen) items. */
+  rankUsers: number[];
+  rankExclude: number[][];
+  rankRelevant: Array<Set<number>>;
+  userSegment: Map<number, string>;
+  categoryName: Map<number, string>;
+  itemCategory: Int32Array;
+}
+
+function plan(ds: LoadedDataset, o: Required<Omit<EvaluateOptions, 'maxUsers'>> & { maxUsers?: number }): Plan {
+  const nItems = ds.vocab.items.length;
+  const train = ds.splits.train;
+  const test = ds.splits.test;
+  const seen = new Map<number, Set<number>>();
+  for (let i = 0; i < train.user.length; i++) {
+    const u = train.user[i] ?? 0;
+    let s = seen.get(u);
+    if (!s) seen.set(u, (s = new Set()));
+    s.add(train.item[i] ?? 0);
+  }
+  const testItems = new Map<number, Set<number>>();
+  for (let i = 0; i < test.user.length; i++) {
+    const u = test.user[i] ?? 0;
+    let s = testItems.get(u);
+    if (!s) testItems.set(u, (s = new Set()));
+    s.add(test.item[i] ?? 0);
+  }
+  let users = [...testItems.keys()].sort((a, b) => a - b);
+  if (o.maxUsers !== undefined) users = users.slice(0, o.maxUsers);
+  const keep = new Set(users);
+  const userSegment = new Map(users.map((u) => [u, seen.has(u) ? 'users:returning' : 'users:new']));
+  const catCount = new Map<number, number>();
+  for (let i = 0; i < test.item.length; i++) {
+    if (!keep.has(test.user[i] ?? -1)) continue;
+    const c = ds.items.category[test.item[i] ?? 0] ?? 0;
+    catCount.set(c, (catCount.get(c) ?? 0) + 1);
+  }
+  const topCats = [...catCount.entries()]
+    .sort((a, b) => b[1] - a[1] || a[0] - b[0])
+    .slice(0, o.topCategories)
+    .map(([c]) => c);
+  const categoryName = new Map(topCats.map((c) => [c, `category:${ds.vocab.categories[c] ?? c}`]));
+
+  const r = rng(o.seed);
+  const rowsUser: number[] = [];
+  const rowsItems: number[] = [];
+  const rowSegments: string[][] = [];
+  for (let i = 0; i < test.user.length; i++) {
+    const u = test.user[i] ?? 0;
+    if (!keep.has(u)) continue;
+    const pos = test.item[i] ?? 0;
+    const avoid = (x: number) => x === 0 || seen.get(u)?.has(x) || testItems.get(u)?.has(x);
+    rowsUser.push(u);
+    rowsItems.push(pos);
+    for (let k = 0; k < o.negativesPerPositive; k++) {
+      let x = 0;
+      for (let tries = 0; tries < 100 && avoid(x); tries++) x = 1 + Math.floor(r() * (nItems - 1));
+      rowsItems.push(x);
+    }
+    const segs = [userSegment.get(u) ?? 'users:new'];
+    const cat = categoryName.get(ds.items.category[pos] ?? 0);
+    if (cat) segs.push(cat);
+    rowSegments.push(segs);
+  }
+  const rankUsers: number[] = [];
+  const rankExclude: number[][] = [];
+  const rankRelevant: Array<Set<number>> = [];
+  for (const u of users) {
+    const s = seen.get(u) ?? new Set<number>();
+    const rel = new Set([...(testItems.get(u) ?? [])].filter((x) => !s.has(x)));
+    if (rel.size === 0) continue;
+    rankUsers.push(u);
+    rankExclude.push([...s]);
+    rankRelevant.push(rel);
+  }
+  return {
+    rowUser: Int32Array.from(rowsUser),
+    rowItems: Int32Array.from(rowsItems),
+    rowSegments,
+    rankUsers,
+    rankExclude,
+    rankRelevant,
+    userSegment,
+    categoryName,
+    itemCategory: ds.items.category,
+  };
+}
+
+/** Scores and rankings of one model, in dataset indices. */
+interface Predictions {
+  scores: Float32Array;
+  rankings: Int32Array[];
+}
+
+function metricsOf(
+  p: Plan,
+  pred: Predictions,
+  o: Required<Omit<EvaluateOptions, 'maxUsers'>>,
+  nItems: number,
+): ModelEvaluation {
+  const n = 1 + o.negativesPerPositive;
+  const pointwise = (rows: number[]): Metrics => {
+    const labels: number[] = [];
+    const scores: number[] = [];
+    for (const r of rows)
+      for (let j = 0; j < n; j++) {
+        labels.push(j === 0 ? 1 : 0);
+        scores.push(pred.scores[r * n + j] ?? 0);
+      }
+    const t = thresholdMetrics(labels, scores, o.threshold);
+    return {
+      pairs: labels.length,
+      auc: auc(labels, scores),
+      logLoss: logLoss(labels, scores),
+      accuracy: t.accuracy,
+      precision: t.precision,
+      recall: t.recall,
+      f1: t.f1,
+    };
+  };
+  const ranking = (idx: number[], filter?: (item: number) => boolean): Metrics => {
+    const cases: RankedCase[] = [];
+    for (const i of idx) {
+      const rel = filter ? new Set([...p.rankRelevant[i]!].filter(filter)) : p.rankRelevant[i]!;
+      if (rel.size) cases.push({ ranking: pred.rankings[i]!, relevant: rel });
+    }
+    const out: Metrics = {};
+    for (const k of o.ks) {
+      const m = rankingMetrics(cases, k);
+      out.users = m.users;
+      out.mrr = m.mrr;
+      out[`hitRate@${k}`] = m.hitRate;
+      out[`ndcg@${k}`] = m.ndcg;
+      out[`recall@${k}`] = m.recall;
+      out[`coverage@${k}`] = catalogCoverage(
+        cases.map((c) => c.ranking),
+        k,
+        nItems - 1,
+      );
+    }
+    return out;
+  };
+  const allRows = p.rowSegments.map((_, i) => i);
+  const allUsers = p.rankUsers.map((_, i) => i);
+  const overall = { ...pointwise(allRows), ...ranking(allUsers) };
+  const segments: Record<string, Metrics> = {};
+  for (const seg of ['users:new', 'users:returning']) {
+    const rows = allRows.filter((r) => p.rowSegments[r]![0] === seg);
+    const users = allUsers.filter((i) => p.userSegment.get(p.rankUsers[i]!) === seg);
+    if (rows.length) segments[seg] = { ...pointwise(rows), ...ranking(users) };
+  }
+  for (const [cat, name] of p.categoryName) {
+    const rows = allRows.filter((r) => p.rowSegments[r]!.includes(name));
+    segments[name] = { ...pointwise(rows), ...ranking(allUsers, (item) => p.itemCategory[item] === cat) };
+  }
+  return { overall, segments };
+}
+
+/** Maps between dataset indices and a bundle's indices (identity when the vocabularies agree). */
+async function indexMaps(bundleDir: string, ds: LoadedDataset) {
+  const v = JSON.parse(await readFile(join(bundleDir, 'vocab.json'), 'utf8')) as { users: string[]; items: string[] };
+  const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const toBundle = (mine: string[], theirs: string[]): Int32Array => {
+    if (same(mine, theirs)) return Int32Array.from(mine, (_, i) => i);
+    const pos = new Map(theirs.map((id, i) => [id, i]));
+    return Int32Array.from(mine, (id, i) => (i === 0 ? 0 : (pos.get(id) ?? 0)));
+  };
+  const fromBundle = (mine: string[], theirs: string[]): Int32Array => {
+    const pos = new Map(mine.map((id, i) => [id, i]));
+    return Int32Array.from(theirs, (id, i) => (i === 0 ? -1 : (pos.get(id) ?? -1)));
+  };
+  return {
+    user: toBundle(ds.vocab.users, v.users),
+    item: toBundle(ds.vocab.items, v.items),
+    itemBack: fromBundle(ds.vocab.items, v.items),
+    bundleItems: v.items.length,
+  };
+}
+
+const i64 = (xs: ArrayLike<number>, dims: number[]) =>
+  new ort.Tensor('int64', BigInt64Array.from(Array.from(xs, (x) => BigInt(x))), dims);
+
+async function predictOnnx(
+  paths: { score: string; recommend: string },
+  maps: Awaited<ReturnType<typeof indexMaps>>,
+  p: Plan,
+  o: Required<Omit<EvaluateOptions, 'maxUsers'>>,
+  onProgress: (what: string) => void,
+): Promise<Predictions> {
+  const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1 };
+  const n = 1 + o.negativesPerPositive;
+  const scores = new Float32Array(p.rowUser.length * n);
+  const score = await ort.InferenceSession.create(paths.score, opts);
+  try {
+    for (let b = 0; b < p.rowUser.length; b += o.batchSize * 4) {
+      const e = Math.min(p.rowUser.length, b + o.batchSize * 4);
+      const users = Array.from(p.rowUser.subarray(b, e), (u) => maps.user[u] ?? 0);
+      const items = Array.from(p.rowItems.subarray(b * n, e * n), (i) => maps.item[i] ?? 0);
+      const out = await score.run({ user: i64(users, [e - b]), items: i64(items, [e - b, n]) });
+      scores.set(out.scores!.data as Float32Array, b * n);
+    }
+  } finally {
+    await score.release();
+  }
+  onProgress('scored');
+  const kMax = Math.max(...o.ks);
+  const rankings: Int32Array[] = [];
+  const rec = await ort.InferenceSession.create(paths.recommend, opts);
+  try {
+    for (let b = 0; b < p.rankUsers.length; b += o.batchSize) {
+      const e = Math.min(p.rankUsers.length, b + o.batchSize);
+      const width = Math.max(0, ...p.rankExclude.slice(b, e).map((x) => x.length));
+      const excl = new Array<number>((e - b) * width).fill(0);
+      for (let i = b; i < e; i++) p.rankExclude[i]!.forEach((x, j) => (excl[(i - b) * width + j] = maps.item[x] ?? 0));
+      const users = p.rankUsers.slice(b, e).map((u) => maps.user[u] ?? 0);
+      const k = Math.min(kMax, maps.bundleItems - 1);
+      const out = await rec.run({ user: i64(users, [e - b]), k: i64([k], [1]), exclude: i64(excl, [e - b, width]) });
+      const top = out.items!.data as BigInt64Array;
+      const kk = out.items!.dims[1] ?? 0;
+      for (let i = 0; i < e - b; i++)
+        rankings.push(Int32Array.from(top.subarray(i * kk, (i + 1) * kk), (x) => maps.itemBack[Number(x)] ?? -1));
+      onProgress(`ranked ${e}/${p.rankUsers.length}`);
+    }
+  } finally {
+    await rec.release();
+  }
+  return { scores, rankings };
+}
+
+function predictPopularity(ds: LoadedDataset, p: Plan, o: Required<Omit<EvaluateOptions, 'maxUsers'>>): Predictions {
+  const pop = ds.items.popularity;
+  let max = 0;
+  for (const x of pop) max = Math.max(max, x);
+  const scores = Float32Array.from(p.rowItems, (i) => (max ? (pop[i] ?? 0) / max : 0));
+  const order = Array.from({ length: pop.length - 1 }, (_, i) => i + 1).sort(
+    (a, b) => (pop[b] ?? 0) - (pop[a] ?? 0) || a - b,
+  );
+  const kMax = Math.max(...o.ks);
+  const rankings = p.rankExclude.map((ex) => {
+    const skip = new Set(ex);
+    const out: number[] = [];
+    for (const i of order) {
+      if (out.length >= kMax) break;
+      if (!skip.has(i)) out.push(i);
+    }
+    return Int32Array.from(out);
+  });
+  return { scores, rankings };
+}
+
+/**
+ * Evaluate a bundle folder on a loaded dataset's test split (fp32 and int8 by default, plus the popularity
+ * baseline). `onProgress` is called between batches (activities heartbeat there).
+ */
+export async function evaluateBundle(
+  bundleDir: string,
+  ds: LoadedDataset,
+  options: EvaluateOptions = {},
+  onProgress: (what: string) => void = () => {},
+): Promise<EvaluationReport> {
+  const t0 = Date.now();
+  const o = {
+    ks: options.ks ?? [10, 50],
+    negativesPerPositive: options.negativesPerPositive ?? 4,
+    threshold: options.threshold ?? 0.5,
+    seed: options.seed ?? 42,
+    precisions: options.precisions ?? (['fp32', 'int8'] as Precision[]),
+    topCategories: options.topCategories ?? 5,
+    batchSize: options.batchSize ?? 256,
+    ...(options.maxUsers !== undefined ? { maxUsers: options.maxUsers } : {}),
+  };
+  const bundle = await loadBundle(bundleDir);
+  const maps = await indexMaps(bundleDir, ds);
+  const p = plan(ds, o);
+  const nItems = ds.vocab.items.length;
+  const models: EvaluationReport['models'] = {};
+  for (const prec of o.precisions) {
+    const pred = await predictOnnx(bundle.paths[prec], maps, p, o, (w) => onProgress(`${prec}: ${w}`));
+    models[prec] = metricsOf(p, pred, o, nItems);
+  }
+  const popularity = metricsOf(p, predictPopularity(ds, p, o), o, nItems);
+  const { precisions: _p, batchSize: _b, ...keyed } = o;
+  return {
+    datasetId: ds.manifest.id,
+    testSplitKey: hashInputs({
+      datasetId: ds.manifest.id,
+      test: ds.manifest.counts.test,
+      options: keyed,
+    }),
+    options: o,
+    bundle: {
+      dir: bundleDir,
+      modelName: bundle.manifest.modelName,
+      checkpointId: bundle.manifest.checkpointId,
+      datasetId: bundle.manifest.datasetId,
+    },
+    models,
+    popularity,
+    seconds: (Date.now() - t0) / 1000,
+  };
+}

@@ -1,0 +1,131 @@
+/**
+ * The infra blessing: the bundle loads in a FRESH onnxruntime session, answers smoke requests correctly (shapes,
+ * finite probabilities in [0, 1], sorted, never index 0 nor an excluded item, score graph agreeing with the
+ * recommend graph), and its single-request p99 latency is within budget.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { Precision } from '../bundle';
+import { loadBundle } from '../onnx/bundle-io';
+import type { Blessing, GateResult } from './gates';
+
+export interface ServingHealthOptions {
+  /** @default 'int8' */
+  precision?: Precision;
+  /** Timed single-user recommend requests. @default 200 */
+  smokeRequests?: number;
+  /** p99 budget of one recommend request, milliseconds. @default 50 */
+  p99BudgetMs?: number;
+  /** @default 10 */
+  k?: number;
+}
+
+/** Latency percentile (nearest rank). */
+export function percentile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
+}
+
+const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), dims);
+
+/** Run the infra gates against a bundle folder. Never throws for a bad model: failures are gates. */
+export async function checkBundleHealth(
+  bundleDir: string,
+  options: ServingHealthOptions = {},
+  now = new Date(),
+): Promise<Blessing & { p99Ms: number | null }> {
+  const precision = options.precision ?? 'int8';
+  const n = options.smokeRequests ?? 200;
+  const budget = options.p99BudgetMs ?? 50;
+  const k = options.k ?? 10;
+  const gates: GateResult[] = [];
+  // int8: the score graph dequantizes item rows, the recommend graph multiplies quantized user vectors.
+  const agreeTol = precision === 'int8' ? 0.02 : 1e-4;
+  const done = (p99: number | null) => ({
+    kind: 'infra' as const,
+    blessed: gates.length > 0 && gates.every((g) => g.passed),
+    gates,
+    decidedAt: now.toISOString(),
+    p99Ms: p99,
+  });
+  let rec: ort.InferenceSession;
+  let score: ort.InferenceSession;
+  let users: number;
+  let items: number;
+  try {
+    const b = await loadBundle(bundleDir);
+    const fc = JSON.parse(await readFile(join(bundleDir, 'vocab.json'), 'utf8')) as {
+      users: string[];
+      items: string[];
+    };
+    users = fc.users.length;
+    items = fc.items.length;
+    rec = await ort.InferenceSession.create(b.paths[precision].recommend, { intraOpNumThreads: 1 });
+    score = await ort.InferenceSession.create(b.paths[precision].score, { intraOpNumThreads: 1 });
+    gates.push({
+      name: 'infra:loads',
+      passed: true,
+      observed: null,
+      threshold: null,
+      reason: `${precision} graphs load in a fresh onnxruntime session`,
+    });
+  } catch (err) {
+    gates.push({
+      name: 'infra:loads',
+      passed: false,
+      observed: null,
+      threshold: null,
+      reason: `does not load: ${(err as Error).message}`,
+    });
+    return done(null);
+  }
+  const problems: string[] = [];
+  const times: number[] = [];
+  try {
+    for (let r = 0; r < n; r++) {
+      const user = r % users;
+      const excluded = [1 + (r % (items - 1)), 0];
+      const t0 = process.hrtime.bigint();
+      const out = await rec.run({ user: i64([user], [1]), k: i64([k], [1]), exclude: i64(excluded, [1, 2]) });
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const top = Array.from(out.items!.data as BigInt64Array, Number);
+      const s = Array.from(out.scores!.data as Float32Array);
+      const want = Math.min(k, items - 1);
+      if (top.length !== want) problems.push(`user ${user}: ${top.length} items, expected ${want}`);
+      if (top.includes(0)) problems.push(`user ${user}: returned index 0`);
+      if (top.includes(excluded[0]!) && items - 1 > k)
+        problems.push(`user ${user}: returned excluded item ${excluded[0]}`);
+      if (s.some((x, i) => !(x >= 0 && x <= 1) || (i > 0 && x > s[i - 1]!)))
+        problems.push(`user ${user}: scores not sorted probabilities`);
+      if (r < 5) {
+        const sc = await score.run({ user: i64([user], [1]), items: i64(top, [1, top.length]) });
+        const d = Array.from(sc.scores!.data as Float32Array).reduce((m, x, i) => Math.max(m, Math.abs(x - s[i]!)), 0);
+        if (d > agreeTol) problems.push(`user ${user}: score graph disagrees with recommend by ${d}`);
+      }
+      if (problems.length > 5) break;
+    }
+  } catch (err) {
+    problems.push(`request failed: ${(err as Error).message}`);
+  } finally {
+    await rec.release();
+    await score.release();
+  }
+  gates.push({
+    name: 'infra:smoke',
+    passed: problems.length === 0,
+    observed: problems.length,
+    threshold: 0,
+    reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} requests answered correctly`,
+  });
+  const p99 = times.length ? percentile(times, 0.99) : null;
+  gates.push({
+    name: 'infra:p99',
+    passed: p99 !== null && p99 <= budget,
+    observed: p99,
+    threshold: budget,
+    reason:
+      p99 === null ? 'no timed request' : `p99 ${p99.toFixed(3)} ms over ${times.length} requests, budget ${budget} ms`,
+  });
+  return done(p99);
+}

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { EvaluationReport, Metrics } from '../../../lib/eval/evaluate';
+import { blessModel } from '../../../lib/eval/gates';
+import { percentile } from '../../../lib/eval/serving-health';
+
+function report(
+  fp32: Metrics,
+  int8: Metrics,
+  key = 'split-1',
+  popularity: Metrics = { 'ndcg@10': 0.05 },
+): EvaluationReport {
+  return {
+    datasetId: 'ds',
+    testSplitKey: key,
+    options: {} as EvaluationReport['options'],
+    bundle: { dir: '/x', modelName: 'm', checkpointId: 'c', datasetId: 'ds' },
+    models: { fp32: { overall: fp32, segments: {} }, int8: { overall: int8, segments: {} } },
+    popularity: { overall: popularity, segments: {} },
+    seconds: 0,
+  };
+}
+
+void describe('model gates', () => {
+  const cand = report({ auc: 0.8, logLoss: 0.5, 'ndcg@10': 0.2 }, { auc: 0.79, logLoss: 0.52, 'ndcg@10': 0.18 });
+
+  void it('absolute thresholds read the serving precision, both bounds', () => {
+    const b = blessModel(cand, undefined, {
+      absolute: [
+        { metric: 'auc', min: 0.795 },
+        { metric: 'logLoss', max: 0.6 },
+      ],
+    });
+    assert.equal(b.blessed, false);
+    const [auc, ll] = b.gates;
+    assert.deepEqual(
+      [auc!.name, auc!.passed, auc!.observed, auc!.threshold],
+      ['absolute:int8:auc>=', false, 0.79, 0.795],
+    );
+    assert.match(auc!.reason, /auc 0.79 < 0.795/);
+    assert.equal(ll!.passed, true);
+    assert.equal(
+      blessModel(cand, undefined, { precision: 'fp32', absolute: [{ metric: 'auc', min: 0.795 }] }).blessed,
+      true,
+    );
+  });
+
+  void it('champion gate: drops beyond the allowance fail, log loss counts a rise as a drop, other splits are refused', () => {
+    const champ = report({}, { auc: 0.81, logLoss: 0.49, 'ndcg@10': 0.185 });
+    const b = blessModel(cand, champ, {
+      champion: [
+        { metric: 'auc', maxDrop: 0.01 },
+        { metric: 'ndcg@10', maxDrop: 0.001 },
+        { metric: 'logLoss', maxDrop: 0.02 },
+      ],
+    });
+    const byName = Object.fromEntries(b.gates.map((g) => [g.name, g]));
+    assert.equal(byName['champion:int8:auc']!.passed, false, 'auc dropped 0.02 > 0.01');
+    assert.equal(byName['champion:int8:ndcg@10']!.passed, false);
+    assert.equal(byName['champion:int8:logLoss']!.passed, false, 'log loss rose 0.03 > 0.02');
+    assert.ok(Math.abs(byName['champion:int8:logLoss']!.threshold! - 0.51) < 1e-12);
+    const other = blessModel(cand, report({}, { auc: 0.1 }, 'split-2'), { champion: [{ metric: 'auc', maxDrop: 1 }] });
+    assert.equal(other.blessed, false);
+    assert.match(other.gates[0]!.reason, /different test split/);
+  });
+
+  void it('int8 drop, popularity baseline, and a misspelt metric fails instead of blessing', () => {
+    const b = blessModel(cand, undefined, {
+      int8Drop: [
+        { metric: 'auc', maxDrop: 0.02 },
+        { metric: 'ndcg@10', maxDrop: 0.01 },
+      ],
+      beatPopularity: ['ndcg@10'],
+      absolute: [{ metric: 'ndgc@10', min: 0 }],
+    });
+    const byName = Object.fromEntries(b.gates.map((g) => [g.name, g]));
+    assert.equal(byName['int8-drop:auc']!.passed, true);
+    assert.equal(byName['int8-drop:ndcg@10']!.passed, false);
+    assert.ok(Math.abs(byName['int8-drop:ndcg@10']!.observed! - 0.02) < 1e-12);
+    assert.equal(byName['beats-popularity:int8:ndcg@10']!.passed, true);
+    assert.equal(byName['absolute:int8:ndgc@10']!.passed, false);
+    assert.match(byName['absolute:int8:ndgc@10']!.reason, /not in the int8 candidate report/);
+    assert.equal(b.blessed, false);
+  });
+
+  void it('p99 is the nearest-rank percentile', () => {
+    const xs = Array.from({ length: 200 }, (_, i) => 200 - i);
+    assert.equal(percentile(xs, 0.99), 198);
+    assert.equal(percentile([5], 0.99), 5);
+  });
+});

@@ -1,0 +1,73 @@
+/* eslint-disable @typescript-eslint/unbound-method, @typescript-eslint/no-unnecessary-type-assertion -- activity methods do not use `this`; env.run cannot infer results */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import * as ort from 'onnxruntime-node';
+import { createExportActivities, type ExportModelResult } from '../../../activities/export';
+import type { BundleManifest } from '../../../lib/bundle';
+import { loadConfig } from '../../../lib/config';
+import { metadataOf, decodeModel } from '../../../lib/onnx/builder';
+import { storeWithModel, writeRandomDataset } from '../../helpers/random-model';
+
+void describe('exportModel activity', () => {
+  let root: string;
+  let ctx: Awaited<ReturnType<typeof storeWithModel>>;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'recflow-export-'));
+    ctx = await storeWithModel(join(root, 'artifacts'));
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  const acts = () => createExportActivities({ config: loadConfig({ RECFLOW_HOME: root }), store: ctx.store });
+
+  void it('writes a bundle per lib/bundle.ts, and reuses it for the same inputs', async () => {
+    const env = new MockActivityEnvironment();
+    const input = { checkpointId: ctx.checkpointId, datasetId: ctx.datasetId };
+    const first = (await env.run(acts().exportModel, input)) as ExportModelResult;
+    assert.equal(first.reused, false);
+    assert.equal(first.bundle.kind, 'bundle');
+    const manifest = JSON.parse(await readFile(join(first.bundle.path, 'bundle.json'), 'utf8')) as BundleManifest;
+    assert.equal(manifest.opset, 13);
+    assert.equal(manifest.datasetId, ctx.datasetId);
+    for (const p of ['fp32', 'int8'] as const)
+      for (const k of ['score', 'recommend'] as const) {
+        const bytes = await readFile(join(first.bundle.path, manifest.files[p][k]));
+        assert.equal(bytes.byteLength, manifest.sizes[p][k]);
+        assert.equal(metadataOf(decodeModel(bytes))['recflow.vocab_hash'], manifest.vocabHash);
+        await (await ort.InferenceSession.create(bytes)).release();
+      }
+    const vocab = JSON.parse(await readFile(join(first.bundle.path, 'vocab.json'), 'utf8'));
+    assert.deepEqual(Object.keys(vocab).sort(), ['items', 'users']);
+    assert.equal(vocab.items.length, ctx.model.sizes.items);
+    const popular = JSON.parse(await readFile(join(first.bundle.path, 'popular.json'), 'utf8')) as string[];
+    assert.ok(popular.length > 10 && !popular.includes('<unk>'));
+    const again = (await env.run(acts().exportModel, input)) as ExportModelResult;
+    assert.equal(again.reused, true);
+    assert.equal(again.bundle.id, first.bundle.id);
+    assert.equal(again.bundle.contentHash, first.bundle.contentHash);
+  });
+
+  void it('fails non-retryably on a missing checkpoint and on a checkpoint of another dataset', async () => {
+    const env = new MockActivityEnvironment();
+    await assert.rejects(
+      env.run(acts().exportModel, { checkpointId: 'nope', datasetId: ctx.datasetId }),
+      (err: Error & { type?: string; nonRetryable?: boolean }) => {
+        assert.equal(err.type, 'ArtifactMissing');
+        assert.equal(err.nonRetryable, true);
+        return true;
+      },
+    );
+    await ctx.store.put('dataset', 'other-ds', async (dir) => {
+      await writeRandomDataset(dir, ctx.model, { id: 'other-ds' });
+    });
+    await assert.rejects(
+      env.run(acts().exportModel, { checkpointId: ctx.checkpointId, datasetId: 'other-ds' }),
+      /trained on dataset ds-random, not other-ds/,
+    );
+    // Nothing half-written: the failed build left no temp folder and no bundle.
+    assert.deepEqual(await readdir(join(root, 'artifacts', '.tmp')), []);
+  });
+});

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import * as ort from 'onnxruntime-node';
+import { decodeModel } from '../../../lib/onnx/builder';
+import { exportGraphs, type ExportMeta } from '../../../lib/onnx/export';
+import { dequantize, quantizePerColumn, quantizePerRow } from '../../../lib/onnx/quantize';
+import { SMALL_CONFIG, randomModel, rng } from '../../helpers/random-model';
+
+const metaOf = (m: ReturnType<typeof randomModel>): ExportMeta => ({
+  modelName: 'two-tower',
+  datasetId: 'ds',
+  checkpointId: 'ck',
+  vocabHash: 'h',
+  config: m.config,
+  sizes: m.sizes,
+});
+const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), dims);
+
+/** Stated tolerance of int8 against fp32 probabilities on the test model. */
+const INT8_MAX_ABS_DELTA = 0.05;
+const INT8_P99_ABS_DELTA = 0.025;
+const INT8_MEAN_ABS_DELTA = 0.006;
+
+void describe('int8 quantization', () => {
+  void it('per-row and per-column int8 round-trip within half a step of each scale', () => {
+    const r = rng(5);
+    const rows = 37;
+    const cols = 11;
+    const data = Float32Array.from({ length: rows * cols }, (_, i) => (r() - 0.5) * (1 + (i % cols)));
+    data.fill(0, 0, cols); // an all-zero row (padding) must not divide by zero
+    for (const perRow of [true, false]) {
+      const q = perRow ? quantizePerRow(data, rows, cols) : quantizePerColumn(data, rows, cols);
+      const back = dequantize(q, perRow);
+      for (let i = 0; i < data.length; i++) {
+        const s = perRow ? q.scales[Math.floor(i / cols)]! : q.scales[i % cols]!;
+        assert.ok(Math.abs(back[i]! - data[i]!) <= s / 2 + 1e-7, `${perRow ? 'row' : 'col'} ${i}`);
+        assert.ok(Math.abs(q.q[i]!) <= 127);
+      }
+    }
+  });
+
+  void it(`int8 scores stay within ${INT8_MAX_ABS_DELTA} (max), ${INT8_P99_ABS_DELTA} (p99), ${INT8_MEAN_ABS_DELTA} (mean) of fp32`, async () => {
+    const m = randomModel({ seed: 9 });
+    const g = exportGraphs(m.weights, m.features, metaOf(m));
+    const fp32 = await ort.InferenceSession.create(g.fp32.score);
+    const int8 = await ort.InferenceSession.create(g.int8.score);
+    const r = rng(3);
+    const B = 100;
+    const N = 20;
+    const feeds = {
+      user: i64(
+        Array.from({ length: B }, () => Math.floor(r() * m.sizes.users)),
+        [B],
+      ),
+      items: i64(
+        Array.from({ length: B * N }, () => Math.floor(r() * m.sizes.items)),
+        [B, N],
+      ),
+    };
+    const a = (await fp32.run(feeds)).scores!.data as Float32Array;
+    const b = (await int8.run(feeds)).scores!.data as Float32Array;
+    const deltas = Array.from(a, (x, i) => Math.abs(x - b[i]!)).sort((x, y) => x - y);
+    const max = deltas[deltas.length - 1]!;
+    const p99 = deltas[Math.floor(deltas.length * 0.99)]!;
+    const sum = deltas.reduce((x, y) => x + y, 0);
+    assert.ok(p99 <= INT8_P99_ABS_DELTA, `p99 |delta| ${p99}`);
+    assert.ok(max > 0, 'int8 should differ from fp32 (is it really quantized?)');
+    assert.ok(max <= INT8_MAX_ABS_DELTA, `max |delta| ${max}`);
+    assert.ok(sum / a.length <= INT8_MEAN_ABS_DELTA, `mean |delta| ${sum / a.length}`);
+    await fp32.release();
+    await int8.release();
+  });
+
+  void it('int8 recommend never returns 0 or excluded items and mostly agrees with fp32 top-10', async () => {
+    const m = randomModel({ seed: 9 });
+    const g = exportGraphs(m.weights, m.features, metaOf(m));
+    const fp32 = await ort.InferenceSession.create(g.fp32.recommend);
+    const int8 = await ort.InferenceSession.create(g.int8.recommend);
+    const users = Array.from({ length: 50 }, (_, i) => i * 5 + 1);
+    const feeds = {
+      user: i64(users, [users.length]),
+      k: i64([10], [1]),
+      exclude: i64(
+        users.flatMap((u) => [u % 7 === 0 ? 0 : u, 3]),
+        [users.length, 2],
+      ),
+    };
+    const a = Array.from((await fp32.run(feeds)).items!.data as BigInt64Array, Number);
+    const b = Array.from((await int8.run(feeds)).items!.data as BigInt64Array, Number);
+    let overlap = 0;
+    users.forEach((u, k) => {
+      const ta = new Set(a.slice(k * 10, k * 10 + 10));
+      const tb = b.slice(k * 10, k * 10 + 10);
+      for (const x of tb) {
+        assert.ok(x !== 0 && x !== 3 && !(u % 7 !== 0 && x === u), `user ${u}: returned ${x}`);
+        if (ta.has(x)) overlap++;
+      }
+    });
+    assert.ok(overlap / (users.length * 10) >= 0.8, `top-10 overlap ${overlap / (users.length * 10)}`);
+  });
+
+  void it('int8 recommend scores agree with the int8 score graph for every user (no u8s8 int16 saturation)', async () => {
+    const m = randomModel({ seed: 1 });
+    const g = exportGraphs(m.weights, m.features, metaOf(m));
+    const rec = await ort.InferenceSession.create(g.int8.recommend);
+    const sc = await ort.InferenceSession.create(g.int8.score);
+    const users = Array.from({ length: m.sizes.users }, (_, u) => u);
+    const K = 20;
+    const out = await rec.run({
+      user: i64(users, [users.length]),
+      k: i64([K], [1]),
+      exclude: new ort.Tensor('int64', new BigInt64Array(0), [users.length, 0]),
+    });
+    const top = Array.from(out.items!.data as BigInt64Array, Number);
+    const a = out.scores!.data as Float32Array;
+    const b = (await sc.run({ user: i64(users, [users.length]), items: i64(top, [users.length, K]) })).scores!
+      .data as Float32Array;
+    let max = 0;
+    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
+    assert.ok(max <= 0.02, `max |recommend - score| ${max}`);
+    await rec.release();
+    await sc.release();
+  });
+
+  void it('the int8 graphs are ~4x smaller and onnxruntime fuses the dense layers into DynamicQuantizeMatMul', async () => {
+    const m = randomModel({
+      seed: 2,
+      sizes: { users: 3000, items: 2000, segments: 5, regions: 6, categories: 8, brands: 20, tokens: 60 },
+      config: { ...SMALL_CONFIG, embeddingDim: 64, outputDim: 64, hiddenUnits: 64 },
+    });
+    const g = exportGraphs(m.weights, m.features, metaOf(m));
+    for (const kind of ['score', 'recommend'] as const) {
+      const ratio = g.fp32[kind].byteLength / g.int8[kind].byteLength;
+      assert.ok(
+        ratio >= 3.3 && ratio <= 4.1,
+        `${kind}: fp32 ${g.fp32[kind].byteLength} B / int8 ${g.int8[kind].byteLength} B = ${ratio}`,
+      );
+    }
+    const dir = await mkdtemp(join(tmpdir(), 'recflow-q-'));
+    try {
+      const optimized = join(dir, 'opt.onnx');
+      const s = await ort.InferenceSession.create(g.int8.recommend, { optimizedModelFilePath: optimized });
+      await s.release();
+      const ops = decodeModel(await readFile(optimized)).graph!.node!.map((n) => n.opType);
+      assert.ok(ops.filter((o) => o === 'DynamicQuantizeMatMul').length >= 3, `ops: ${ops.join(',')}`);
+      assert.ok(!ops.includes('MatMulInteger'), `unfused MatMulInteger left: ${ops.join(',')}`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { RecflowActivities } from '../../activities';
+import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
+import type { smokeWorkflow } from '../../workflows/smoke';
+import { testWorkflowBundle, timeSkippingEnv } from '../helpers/temporal';
+
+type Describe = RecflowActivities['describeWorker'];
+const fake =
+  (taskQueue: string): Describe =>
+  async () => ({
+    host: 'fake',
+    pid: 1,
+    node: 'v0',
+    taskQueue,
+    artifactsDir: '/nowhere',
+    packages: {},
+  });
+
+describe('smokeWorkflow on the time-skipping server', () => {
+  let env: TestWorkflowEnvironment;
+  before(async () => {
+    env = await timeSkippingEnv();
+  });
+  after(async () => {
+    await env?.teardown();
+  });
+
+  it('runs on the GPU queue when a GPU worker polls', async () => {
+    const cpu = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: CPU_TASK_QUEUE,
+      activities: { describeWorker: fake(CPU_TASK_QUEUE) },
+      workflowBundle: await testWorkflowBundle(),
+    });
+    const gpu = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: GPU_TASK_QUEUE,
+      activities: { describeWorker: fake(GPU_TASK_QUEUE) },
+    });
+    const result = await gpu.runUntil(
+      cpu.runUntil(
+        env.client.workflow.execute<typeof smokeWorkflow>('smokeWorkflow', {
+          taskQueue: CPU_TASK_QUEUE,
+          workflowId: 'smoke-gpu',
+          args: [{}],
+        }),
+      ),
+    );
+    assert.equal(result.gpu.taskQueue, GPU_TASK_QUEUE);
+    assert.deepEqual(result.gpuPlacement, { taskQueue: GPU_TASK_QUEUE, fellBackToCpu: false });
+  });
+
+  it('falls back to the CPU queue after the schedule-to-start timeout, in skipped time', async () => {
+    const cpu = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: CPU_TASK_QUEUE,
+      activities: { describeWorker: fake(CPU_TASK_QUEUE) },
+      workflowBundle: await testWorkflowBundle(),
+    });
+    const started = Date.now();
+    const result = await cpu.runUntil(
+      env.client.workflow.execute<typeof smokeWorkflow>('smokeWorkflow', {
+        taskQueue: CPU_TASK_QUEUE,
+        workflowId: 'smoke-fallback',
+        args: [{ gpuScheduleToStartTimeout: '10 minutes' }],
+      }),
+    );
+    assert.equal(result.gpuPlacement.fellBackToCpu, true);
+    assert.equal(result.gpu.taskQueue, CPU_TASK_QUEUE);
+    assert.ok(Date.now() - started < 60_000, 'the 10-minute timeout was skipped, not waited');
+  });
+});
