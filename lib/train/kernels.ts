@@ -57,7 +57,7 @@ const fastSegmentSum: tf.KernelFunc = ({ inputs, backend, attrs }) => {
     numSegments,
     inner,
   );
-  return makeOutput(backend, [numSegments, ...x.shape.slice(1)], out);
+  return makeOutput(b, [numSegments, ...x.shape.slice(1)], out);
 };
 
 const stock = new Map<string, tf.KernelConfig | undefined>();
