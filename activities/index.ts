@@ -8,6 +8,7 @@ import { createEnvironmentActivities } from './environment';
 import { createEvaluateActivities } from './evaluate';
 import { createExportActivities } from './export';
 import { createRegistryActivities } from './registry';
+import { createTrainingActivities } from './training';
 
 /** Activities of the CPU worker (`recflow-cpu`): everything, training included (the GPU fallback). */
 export function createCpuActivities(deps: ActivityDeps) {
@@ -16,6 +17,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createExportActivities(deps),
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
+    ...createTrainingActivities(deps),
   };
 }
 
@@ -23,6 +25,7 @@ export function createCpuActivities(deps: ActivityDeps) {
 export function createGpuActivities(deps: ActivityDeps) {
   return {
     ...createEnvironmentActivities(deps, GPU_TASK_QUEUE),
+    ...createTrainingActivities(deps),
   };
 }
 

@@ -11,6 +11,7 @@
  */
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import type * as WasmBackend from '@tensorflow/tfjs-backend-wasm';
 import { ErrorType, RecflowError } from '../errors';
 import { useFastSegmentSum } from './kernels';
 
@@ -57,7 +58,7 @@ async function tryNode(gpu: boolean): Promise<string | BackendChoice> {
 
 async function tryWasm(): Promise<string | BackendChoice> {
   try {
-    const wasm = tryRequire('@tensorflow/tfjs-backend-wasm') as typeof import('@tensorflow/tfjs-backend-wasm');
+    const wasm = tryRequire('@tensorflow/tfjs-backend-wasm') as typeof WasmBackend;
     const dist = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';
     wasm.setWasmPaths(dist);
     useFastSegmentSum('wasm');

@@ -51,12 +51,7 @@ const fastSegmentSum: tf.KernelFunc = ({ inputs, backend, attrs }) => {
   const xv = b.readSync(x.dataId) as Float32Array;
   const rawIds = b.readSync(segmentIds.dataId);
   const ids = rawIds instanceof Int32Array ? rawIds : Int32Array.from(rawIds as ArrayLike<number>);
-  const out = segmentSumReference(
-    xv instanceof Float32Array ? xv : Float32Array.from(xv as ArrayLike<number>),
-    ids,
-    numSegments,
-    inner,
-  );
+  const out = segmentSumReference(xv instanceof Float32Array ? xv : Float32Array.from(xv), ids, numSegments, inner);
   return makeOutput(b, [numSegments, ...x.shape.slice(1)], out);
 };
 

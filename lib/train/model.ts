@@ -145,7 +145,7 @@ export class TwoTowerModel {
         tf.mean(tf.sum(tf.square(tf.gather(this.vars.user_embedding, users)), 1)),
         tf.mean(tf.sum(tf.square(tf.gather(this.vars.item_embedding, items)), 1)),
       );
-      return tf.add(bce, tf.mul(reg, this.config.l2)) as tf.Scalar;
+      return tf.add<tf.Scalar>(bce, tf.mul(reg, this.config.l2));
     });
   }
 

@@ -126,7 +126,7 @@ export async function rankWithModel(
   maxUsers?: number,
 ): Promise<SplitRanking> {
   const nItems = ds.vocab.items.length;
-  const itemVecs = tf.tidy(() => model.itemTower(tf.range(0, nItems, 1, 'int32') as tf.Tensor1D));
+  const itemVecs = tf.tidy(() => model.itemTower(tf.range(0, nItems, 1, 'int32')));
   try {
     return await rankSplit(
       ds,
