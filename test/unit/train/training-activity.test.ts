@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
+import type { ActivityDeps } from '../../../activities/deps';
+import { createExportActivities } from '../../../activities/export';
 import {
   createTrainingActivities,
   resolveModelConfig,
@@ -37,11 +39,13 @@ describe('trainModel activity', () => {
     env.run((i: TrainModelInput) => acts.trainModel(i), input);
   let store: ArtifactStore;
   let acts: ReturnType<typeof createTrainingActivities>;
+  let deps: ActivityDeps;
   before(async () => {
     process.env.RECFLOW_TF_BACKEND = 'wasm';
     const home = tempHome('recflow-train-act-');
     store = new ArtifactStore(join(home, 'artifacts'));
-    acts = createTrainingActivities({ config: loadConfig({ RECFLOW_HOME: home }), store });
+    deps = { config: loadConfig({ RECFLOW_HOME: home }), store };
+    acts = createTrainingActivities(deps);
     await putTinyDataset(store, 'tiny', { users: 120, items: 60, perUser: 10 });
   });
 
@@ -67,6 +71,13 @@ describe('trainModel activity', () => {
     assert.equal(meta.epoch, r.bestEpoch);
     assert.equal(meta.config.seed, 3);
     assert.ok(r.metrics.ndcg10 > 0 && r.metrics.hr10 >= r.metrics.ndcg10);
+    // The checkpoint is what the ONNX exporter (lib/onnx/export.ts) takes.
+    const exp = createExportActivities(deps);
+    const bundle = await mockEnv().run((): ReturnType<typeof exp.exportModel> =>
+      exp.exportModel({ checkpointId: r.checkpoint.id, datasetId: 'tiny' }),
+    );
+    assert.equal(bundle.reused, false);
+    assert.ok(bundle.sizes.fp32.score > 0 && bundle.sizes.int8.recommend > 0, JSON.stringify(bundle.sizes));
 
     const again = await train(mockEnv(), {
       datasetId: 'tiny',
