@@ -31,6 +31,7 @@ export type BackendPreference = (typeof BACKEND_PREFERENCES)[number];
 
 let chosen: Promise<BackendChoice> | undefined;
 let chosenFor: string | undefined;
+let wasmPathsSet = false;
 
 function tryRequire(name: string): unknown {
   return require(name) as unknown;
@@ -60,7 +61,8 @@ async function tryWasm(): Promise<string | BackendChoice> {
   try {
     const wasm = tryRequire('@tensorflow/tfjs-backend-wasm') as typeof WasmBackend;
     const dist = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';
-    wasm.setWasmPaths(dist);
+    if (!wasmPathsSet) wasm.setWasmPaths(dist);
+    wasmPathsSet = true;
     useFastSegmentSum('wasm');
     if (!(await tf.setBackend('wasm'))) return 'wasm backend did not initialise';
     return { backend: 'wasm', gpu: false, reason: 'wasm backend with recflow UnsortedSegmentSum kernel' };

@@ -34,6 +34,23 @@ function rng(seed: number): () => number {
   };
 }
 
+/** The planted truth: segment s prefers categories 2s-1 and 2s (mod the number of categories). */
+export function preferredCategories(segment: number, categories: number): number[] {
+  return [1 + ((2 * (segment - 1)) % categories), 1 + ((2 * (segment - 1) + 1) % categories)];
+}
+
+/** Probability-proportional oracle score of (user, item) under the generator (85% from preferred categories). */
+export function plantedScore(
+  segment: number,
+  category: number,
+  categories: number,
+  itemsInCategory: number,
+  items: number,
+): number {
+  const pref = preferredCategories(segment, categories).includes(category);
+  return (pref ? 0.85 / 2 / Math.max(1, itemsInCategory) : 0) + 0.15 / items;
+}
+
 /** Write the dataset into `dir`; returns its manifest. */
 export async function writeTinyDataset(dir: string, opts: TinyDatasetOptions = {}): Promise<DatasetManifest> {
   const nU = opts.users ?? 200;
@@ -69,8 +86,7 @@ export async function writeTinyDataset(dir: string, opts: TinyDatasetOptions = {
     titleTokens[i * TITLE_LEN + 2] = 1 + 2 * nC + Math.floor(rand() * 4);
     byCategory[c]?.push(i);
   }
-  // Segment s prefers categories 2s-1 and 2s (mod nC).
-  const preferred = (s: number): number[] => [1 + ((2 * (s - 1)) % nC), 1 + ((2 * (s - 1) + 1) % nC)];
+  const preferred = (s: number): number[] => preferredCategories(s, nC);
 
   const T0 = 1.7e12;
   const trainEnd = T0 + (perUser - 2) * 1000;
