@@ -43,6 +43,7 @@ export interface TrainModelResult {
   resumedFromEpoch: number | null;
   /** Validation metrics of the best epoch, and its training loss. */
   metrics: { ndcg10: number; hr10: number; loss: number };
+  /** Training samples per second of this attempt (0 when the checkpoint was reused). */
   samplesPerSec: number;
   /** True when the checkpoint already existed (nothing trained). */
   reused: boolean;
@@ -166,17 +167,27 @@ export function createTrainingActivities(deps: ActivityDeps) {
         // Resume from the last heartbeat of a dead attempt.
         let resume: ResumeState | undefined;
         const beat = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
-        if (beat && typeof beat.checkpointId === 'string' && beat.checkpointId.startsWith(runKey.slice(0, 40))) {
-          const ck = await readCheckpoint((await deps.store.get('checkpoint', beat.checkpointId)).path);
+        const ckRef =
+          beat && typeof beat.checkpointId === 'string' && beat.checkpointId.startsWith(runKey.slice(0, 40))
+            ? await deps.store.find('checkpoint', beat.checkpointId)
+            : undefined;
+        if (beat?.checkpointId && !ckRef) {
+          log.warn('heartbeat names no usable checkpoint of this run, starting over', {
+            checkpointId: beat.checkpointId,
+            label: input.label,
+          });
+        }
+        if (ckRef) {
+          const ck = await readCheckpoint(ckRef.path);
           const history = ck.meta.history as unknown as EpochRecord[];
           const best = bestOf(history);
-          const bestWeights =
+          const bestRef =
             best && best.epoch !== ck.meta.epoch
-              ? (await readCheckpoint((await deps.store.get('checkpoint', epochCheckpointId(runKey, best.epoch))).path))
-                  .weights
-              : ck.weights;
+              ? await deps.store.find('checkpoint', epochCheckpointId(runKey, best.epoch))
+              : undefined;
+          const bestWeights = bestRef ? (await readCheckpoint(bestRef.path)).weights : ck.weights;
           resume = { epoch: ck.meta.epoch, weights: ck.weights, history, bestWeights };
-          log.info('resuming training', { checkpointId: beat.checkpointId, epoch: ck.meta.epoch, label: input.label });
+          log.info('resuming training', { checkpointId: ckRef.id, epoch: ck.meta.epoch, label: input.label });
         }
 
         let last: TrainHeartbeat | undefined = beat && resume ? beat : undefined;

@@ -117,6 +117,16 @@ describe('trainModel activity', () => {
     );
   });
 
+  it('starts over when the heartbeat names a checkpoint that is not there', async () => {
+    const cfg = { ...SMALL, epochs: 1 };
+    const r = await train(
+      mockEnv({ attempt: 2, heartbeatDetails: { epoch: 0, checkpointId: 'gone-e0', metrics: {} } }),
+      { datasetId: 'tiny', config: cfg, seed: 9 },
+    );
+    assert.equal(r.resumedFromEpoch, null);
+    assert.equal(r.epochsRun, 1);
+  });
+
   it('rejects a bad config with a clear non-retryable error', async () => {
     assert.throws(() => resolveModelConfig({ batchSize: 0 }), /config.batchSize = 0/);
     assert.throws(() => resolveModelConfig({ epochs: 2.5 }), RecflowError);
