@@ -162,6 +162,8 @@ export async function trainTwoTower(
     throw new RecflowError(ErrorType.InvalidData, `dataset ${ds.manifest.id}: the validation split is empty`);
   const model = new TwoTowerModel(config, sizesOf(ds), towerFeatures(ds), opts.resume?.weights);
   const optimizer = tf.train.adam(config.learningRate);
+  // Only this model's variables: other trainings may run in the same process (the tfjs engine is global).
+  const varList = Object.values(model.vars);
   const history: EpochRecord[] = [...(opts.resume?.history ?? [])];
   let bestWeights = opts.resume?.bestWeights;
   let best = history.reduce<EpochRecord | undefined>((b, r) => (!b || r.ndcg10 > b.ndcg10 ? r : b), undefined);
@@ -192,7 +194,7 @@ export async function trainTwoTower(
           const u = tf.tensor1d(ex.users.subarray(lo, hi), 'int32');
           const i = tf.tensor1d(ex.items.subarray(lo, hi), 'int32');
           const y = tf.tensor1d(ex.labels.subarray(lo, hi), 'float32');
-          return optimizer.minimize(() => model.loss(u, i, y), true) ?? tf.scalar(NaN);
+          return optimizer.minimize(() => model.loss(u, i, y), true, varList) ?? tf.scalar(NaN);
         });
         const l = (await cost.data())[0] ?? NaN;
         cost.dispose();
