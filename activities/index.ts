@@ -11,6 +11,7 @@ import { createExportActivities } from './export';
 import { createRegistryActivities } from './registry';
 import { createRolloutActivities } from './rollout';
 import { createServingActivities } from './serving';
+import { createTrainingActivities } from './training';
 
 /** Activities of the CPU worker (`recflow-cpu`): everything, training included (the GPU fallback). */
 export function createCpuActivities(deps: ActivityDeps) {
@@ -22,6 +23,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createRegistryActivities(deps),
     ...createRolloutActivities(deps),
     ...createServingActivities(deps),
+    ...createTrainingActivities(deps),
   };
 }
 
@@ -29,6 +31,7 @@ export function createCpuActivities(deps: ActivityDeps) {
 export function createGpuActivities(deps: ActivityDeps) {
   return {
     ...createEnvironmentActivities(deps, GPU_TASK_QUEUE),
+    ...createTrainingActivities(deps),
   };
 }
 

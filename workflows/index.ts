@@ -4,3 +4,4 @@ export { fleetLockWorkflow } from './fleet-lock';
 export { modelLifecycleWorkflow } from './lifecycle';
 export { nightlyRetrainWorkflow } from './nightly';
 export { prepareDataWorkflow } from './data-smoke';
+export { hyperparameterSearchWorkflow } from './hyperparameter-search';

@@ -1,0 +1,221 @@
+/**
+ * Training benchmark: samples/s per tfjs backend, and quality (HR@10 / NDCG@10 on the test split) against popularity,
+ * the planted-truth oracle and the same architecture in Keras on TF-CPU (bench/train_peer.py).
+ *
+ *   npx tsx bench/train.ts [--users 6000] [--items 2000] [--per-user 12] [--speed-positives 20000] [--no-peer]
+ *
+ * 1. Writes a synthetic shop with planted structure (test/helpers/tiny-dataset.ts: user segments prefer categories,
+ *    titles carry category tokens) in the lib/dataset.ts layout, plus a small one (1,000 users, 400 items).
+ * 2. Speed: two epochs on `--speed-positives` positives (x5 with the negatives; a quarter of that for cpu) per
+ *    backend, the second epoch timed: wasm and cpu with recflow's UnsortedSegmentSum kernel on both datasets; the
+ *    stock cpu kernel on the small one, one epoch of 400 positives (it loops over every table row per call); the
+ *    stock wasm backend (no kernel: it fails, tfjs issue 8082).
+ * 3. Quality: the default ModelConfig trained on wasm with early stopping, then the test split ranked over the whole
+ *    catalog (training items excluded), as lib/eval/evaluate.ts does for the exported bundle.
+ * 4. Peer: `.tools/bench-venv` (tensorflow-cpu, numpy from PyPI) made if missing; bench/train_peer.py trains the same
+ *    towers with the same batch size, negatives, learning-rate schedule and early stopping on the same files.
+ * Results: bench/results/train.json.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { loadDataset, type LoadedDataset } from '../lib/dataset';
+import { DEFAULT_MODEL_CONFIG, sizesOf, towerFeatures, type ModelConfig } from '../lib/model-spec';
+import { selectBackend } from '../lib/train/backend';
+import { useFastSegmentSum } from '../lib/train/kernels';
+import { popularityScorer, rankSplit, type SplitRanking } from '../lib/train/metrics';
+import { TwoTowerModel } from '../lib/train/model';
+import { rankWithModel, trainTwoTower } from '../lib/train/trainer';
+import { plantedScore, writeTinyDataset } from '../test/helpers/tiny-dataset';
+
+const REPO = resolve(__dirname, '..');
+const VENV = join(REPO, '.tools', 'bench-venv');
+const PY = join(VENV, 'bin', 'python');
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+/** Idempotent: create the venv and install the peer's packages only when missing. */
+function ensureVenv(): void {
+  const ok = existsSync(PY) && spawnSync(PY, ['-c', 'import tensorflow, numpy'], { stdio: 'ignore' }).status === 0;
+  if (ok) return;
+  console.log(`creating ${VENV} (tensorflow-cpu, numpy from PyPI)`);
+  if (!existsSync(PY)) execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
+  execFileSync(PY, ['-m', 'pip', 'install', '-q', 'tensorflow-cpu', 'numpy'], { stdio: 'inherit' });
+}
+
+interface SpeedRow {
+  backend: string;
+  kernel: 'recflow' | 'stock';
+  dataset: string;
+  tables: string;
+  batchSize: number;
+  samples: number;
+  samplesPerSec: number | null;
+  secondsPerEpoch: number | null;
+  error?: string;
+}
+
+async function speed(
+  ds: LoadedDataset,
+  name: string,
+  backend: 'wasm' | 'cpu',
+  kernel: 'recflow' | 'stock',
+  config: ModelConfig,
+  positives: number,
+  epochs = 2,
+): Promise<SpeedRow> {
+  await selectBackend(backend);
+  useFastSegmentSum(backend, kernel === 'recflow');
+  const s = sizesOf(ds);
+  const base = {
+    backend,
+    kernel,
+    dataset: name,
+    tables: `users ${s.users}x${config.embeddingDim}, items ${s.items}x${config.embeddingDim}`,
+    batchSize: config.batchSize,
+  };
+  try {
+    const r = await trainTwoTower(
+      ds,
+      { ...config, epochs, earlyStoppingPatience: 99 },
+      {
+        maxEpochs: epochs,
+        maxPositives: positives,
+        maxValidationUsers: 100,
+      },
+    );
+    const last = r.history[r.history.length - 1];
+    console.log(`${name} ${backend} ${kernel}: ${Math.round(last?.samplesPerSec ?? 0)} samples/s`);
+    return {
+      ...base,
+      samples: last?.samples ?? 0,
+      samplesPerSec: last?.samplesPerSec ?? null,
+      secondsPerEpoch: last?.seconds ?? null,
+    };
+  } catch (err) {
+    const error = (err as Error).message.split('\n')[0] ?? '';
+    console.log(`${name} ${backend} ${kernel}: ${error}`);
+    return { ...base, samples: 0, samplesPerSec: null, secondsPerEpoch: null, error };
+  } finally {
+    useFastSegmentSum(backend, true);
+  }
+}
+
+function oracleScorer(ds: LoadedDataset): (users: Int32Array) => Float32Array {
+  const nI = ds.vocab.items.length;
+  const nC = ds.vocab.categories.length - 1;
+  const perCat = new Map<number, number>();
+  for (let i = 1; i < nI; i++) perCat.set(ds.items.category[i] ?? 0, (perCat.get(ds.items.category[i] ?? 0) ?? 0) + 1);
+  return (users) => {
+    const out = new Float32Array(users.length * nI);
+    users.forEach((u, j) => {
+      const seg = ds.users.segment[u] ?? 0;
+      for (let i = 1; i < nI; i++) {
+        const c = ds.items.category[i] ?? 0;
+        out[j * nI + i] = plantedScore(seg, c, nC, perCat.get(c) ?? 1, nI - 1);
+      }
+    });
+    return out;
+  };
+}
+
+const round = (x: number, d = 4): number => Math.round(x * 10 ** d) / 10 ** d;
+const pick = (r: SplitRanking): { hr10: number; ndcg10: number; users: number } => ({
+  hr10: round(r.hr),
+  ndcg10: round(r.ndcg),
+  users: r.users,
+});
+
+async function main(): Promise<void> {
+  const users = arg('users', 6000);
+  const items = arg('items', 2000);
+  const perUser = arg('per-user', 12);
+  const speedPositives = arg('speed-positives', 20000);
+  const runPeer = !process.argv.includes('--no-peer');
+  const work = mkdtempSync(join(tmpdir(), 'recflow-bench-train-'));
+  const bigDir = join(work, 'shop');
+  const smallDir = join(work, 'small');
+  const shopOpts = { users, items, perUser, segments: 8, categories: 24, seed: 11 };
+  await writeTinyDataset(bigDir, { ...shopOpts, id: 'bench-shop' });
+  await writeTinyDataset(smallDir, { users: 1000, items: 400, perUser: 10, seed: 12, id: 'bench-small' });
+  const big = await loadDataset(bigDir);
+  const small = await loadDataset(smallDir);
+  const config: ModelConfig = { ...DEFAULT_MODEL_CONFIG };
+  console.log(`dataset ${bigDir}: ${big.manifest.counts.train} train positives, config ${JSON.stringify(config)}`);
+
+  // Speed.
+  const rows: SpeedRow[] = [];
+  rows.push(await speed(small, 'small', 'wasm', 'recflow', config, 2000));
+  rows.push(await speed(small, 'small', 'cpu', 'recflow', config, 2000));
+  rows.push(await speed(small, 'small', 'cpu', 'stock', config, 400, 1));
+  rows.push(await speed(small, 'small', 'wasm', 'stock', config, 400, 1));
+  rows.push(await speed(big, 'shop', 'wasm', 'recflow', config, speedPositives));
+  rows.push(await speed(big, 'shop', 'cpu', 'recflow', config, Math.ceil(speedPositives / 4)));
+
+  // Quality: wasm, default config, early stopping on validation NDCG@10.
+  await selectBackend('wasm');
+  const t0 = performance.now();
+  const trained = await trainTwoTower(big, config, {
+    onEpoch: async (r) => {
+      console.log(`epoch ${r.epoch}: loss ${r.loss.toFixed(4)} val ndcg@10 ${r.ndcg10.toFixed(4)}`);
+    },
+  });
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const model = new TwoTowerModel(config, sizesOf(big), towerFeatures(big), trained.weights);
+  const tfjsTest = await rankWithModel(model, big, 'test');
+  model.dispose();
+  const popTest = await rankSplit(big, big.splits.test, popularityScorer(big));
+  const oracleTest = await rankSplit(big, big.splits.test, oracleScorer(big));
+
+  // Peer.
+  let peer: Record<string, unknown> | null = null;
+  if (runPeer) {
+    ensureVenv();
+    const out = join(work, 'peer.json');
+    const specFile = join(work, 'spec.json');
+    writeFileSync(specFile, JSON.stringify({ config, speedPositives }));
+    const r = spawnSync(PY, [join(__dirname, 'train_peer.py'), bigDir, specFile, out], { stdio: 'inherit' });
+    if (r.status === 0) peer = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
+    else console.log(`peer failed with status ${r.status}`);
+  }
+
+  const results = {
+    command: `npx tsx bench/train.ts ${process.argv.slice(2).join(' ')}`.trim(),
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, tfjs: tf.version.tfjs },
+    dataset: {
+      generator: 'test/helpers/tiny-dataset.ts (planted: segment -> 2 preferred categories, 85% of interactions)',
+      ...shopOpts,
+      counts: big.manifest.counts,
+    },
+    config,
+    speed: rows,
+    quality: {
+      split: 'test (one next interaction per user; whole catalog ranked, training items excluded)',
+      tfjs: {
+        backend: 'wasm',
+        ...pick(tfjsTest),
+        bestEpoch: trained.bestEpoch,
+        epochsRun: trained.epochsRun,
+        trainSeconds: round(trainSeconds, 1),
+      },
+      popularity: pick(popTest),
+      oracle: { ...pick(oracleTest), note: 'ranks by the generator probability (segment -> preferred categories)' },
+      keras: peer?.quality ?? null,
+    },
+    peer: peer ? { ...peer, quality: undefined } : null,
+  };
+  mkdirSync(join(__dirname, 'results'), { recursive: true });
+  writeFileSync(join(__dirname, 'results', 'train.json'), `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
