@@ -6,6 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { CanaryAnalysis, CanaryCriteria } from '../lib/canary-analysis';
 import type { GateConfig, GateResult } from '../lib/eval/gates';
 import type { Precision } from '../lib/bundle';
+import type { ModelConfig } from '../lib/model-spec';
 import type { Placement } from './gpu-fallback';
 
 /** Where the data comes from: a seeded synthetic shop (the default) or a folder of CSV exports. */
@@ -37,7 +38,7 @@ export interface LifecycleInput {
   data?: LifecycleDataSource;
   train?: {
     /** Hyperparameters (lib/model-spec.ts ModelConfig), partial: the rest are defaults. */
-    config?: Record<string, unknown>;
+    config?: Partial<ModelConfig>;
     seed?: number;
     /** How long a GPU worker has to pick training up before the CPU queue does. @default '2 minutes' */
     gpuScheduleToStartTimeout?: string;

@@ -13,12 +13,12 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { RecflowActivities } from '../activities';
-import type { VariantWindowStats } from '../lib/canary-analysis';
 import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, OUTCOME_SA, STAGE_SA, MODEL_NAME_SA } from '../lib/constants';
 import { NON_RETRYABLE_ERROR_TYPES } from '../lib/errors';
 import type { SlotState } from '../lib/fleet';
 import { fleetLockGrantedSignal, fleetLockWorkflowId, releaseFleetLockSignal } from './fleet-lock';
 import { onGpuOrCpu } from './gpu-fallback';
+import type { hyperparameterSearchWorkflow } from './hyperparameter-search';
 import {
   abortSignal,
   approveSignal,
@@ -92,6 +92,8 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
   };
   let aborted: { actor: string; reason?: string } | undefined;
   let promotedByHuman: { actor: string; reason?: string } | undefined;
+  // Read through a function: TypeScript cannot see that handlers change `aborted` between awaits.
+  const currentAbort = () => aborted;
   const earlySignals: Array<{ d: ApprovalDecision; kind: 'approve' | 'reject' }> = [];
 
   setHandler(statusQuery, () => status);
@@ -171,7 +173,7 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     if (aborted && status.approval.state === 'not_requested') throw new AbortedBeforeReview(aborted);
     const rec = {
       name,
-      state: 'running' as 'running' | 'done' | 'failed',
+      state: 'running',
       startedAt: new Date().toISOString(),
     } as LifecycleStatus['steps'][number];
     status.steps.push(rec);
@@ -240,26 +242,34 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     // ---- training -------------------------------------------------------------------------------------------------
     setStage('train');
     let config = input.train?.config;
-    if (input.train?.search && input.train.search.trials > 0) {
+    let trainSeed = input.train?.seed;
+    const search = input.train?.search;
+    if (search && search.trials > 0) {
       const searchId = `${info.workflowId}-search`;
-      status.search = { workflowId: searchId, trials: input.train.search.trials };
-      const best = await step('hyperparameter-search', () =>
-        executeChild('hyperparameterSearchWorkflow', {
-          workflowId: searchId,
-          taskQueue: CPU_TASK_QUEUE,
-          args: [
-            {
-              datasetId,
-              trials: input.train!.search!.trials,
-              maxParallel: input.train!.search!.maxParallel,
-              seed: input.train!.search!.seed ?? input.train?.seed,
-              baseConfig: config,
-              gpuScheduleToStartTimeout: input.train?.gpuScheduleToStartTimeout,
-            },
-          ],
-        }),
+      const searchSeed = search.seed ?? input.train?.seed ?? 0;
+      status.search = { workflowId: searchId, trials: search.trials };
+      const found = await step(
+        'hyperparameter-search',
+        () =>
+          executeChild<typeof hyperparameterSearchWorkflow>('hyperparameterSearchWorkflow', {
+            workflowId: searchId,
+            taskQueue: CPU_TASK_QUEUE,
+            args: [
+              {
+                datasetId,
+                trials: search.trials,
+                maxParallel: search.maxParallel,
+                seed: searchSeed,
+                baseConfig: config,
+                gpuScheduleToStartTimeout: input.train?.gpuScheduleToStartTimeout,
+              },
+            ],
+          }),
+        (r) => `best trial ${r.best.trial}: ndcg@10 ${r.best.metrics?.ndcg10.toFixed(4) ?? '-'}`,
       );
-      config = (best as { bestConfig?: Record<string, unknown> }).bestConfig ?? config;
+      // The final training repeats the best trial's inputs, so it reuses that trial's checkpoint (idempotent).
+      config = { ...config, ...found.best.config };
+      trainSeed = searchSeed + found.best.trial;
     }
     const trained = await step(
       'train',
@@ -271,7 +281,7 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
             startToCloseTimeout: '6 hours',
             heartbeatTimeout: '5 minutes',
             cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-          }).trainModel({ datasetId, config, seed: input.train?.seed, label: info.workflowId }),
+          }).trainModel({ datasetId, config, seed: trainSeed, label: info.workflowId }),
         ),
       (r) =>
         `${r.result.backend} on ${r.placement.taskQueue}${r.placement.fellBackToCpu ? ' (GPU fallback)' : ''}: ndcg@10 ${r.result.metrics.ndcg10.toFixed(4)}`,
@@ -513,8 +523,8 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
           s.state = 'analyzing';
           const stats = await quick.readFleetStats({ fleet, windowMs: bakeMs });
           const analysis = await quick.analyzeCanary({
-            stable: stats.variants.stable as VariantWindowStats,
-            canary: stats.variants.canary as VariantWindowStats,
+            stable: stats.variants.stable,
+            canary: stats.variants.canary,
             criteria: input.rollout?.criteria,
             step: i,
           });
@@ -552,8 +562,9 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
           return finish('rolled_back', `canary analysis failed at ${s.weight}%: ${verdictReason}`);
         }
       }
-      if (aborted) {
-        const why = `aborted by ${aborted.actor}${aborted.reason ? `: ${aborted.reason}` : ''}`;
+      const abortedBy = currentAbort();
+      if (abortedBy) {
+        const why = `aborted by ${abortedBy.actor}${abortedBy.reason ? `: ${abortedBy.reason}` : ''}`;
         await step('rollback', () => rollback(why));
         await releaseLock();
         return finish('aborted', why);

@@ -250,7 +250,7 @@ async function reviewPrompt(
       : (await rl.question('   Why? ')).trim() || 'rejected in the demo';
     await handle.executeUpdate(approve ? approveUpdate : rejectUpdate, { args: [{ reviewer, comment }] });
   } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) say(`   refused: ${(err.cause)?.message}`);
+    if (err instanceof WorkflowUpdateFailedError) say(`   refused: ${err.cause?.message}`);
   } finally {
     rl.close();
   }

@@ -256,7 +256,7 @@ export function registerLifecycleCommands(program: Command): void {
             console.log(`${workflowId}: ${state.state} by ${state.reviewer}`);
           } catch (err) {
             if (err instanceof WorkflowUpdateFailedError) {
-              console.error(`refused: ${(err.cause)?.message ?? err.message}`);
+              console.error(`refused: ${err.cause?.message ?? err.message}`);
               process.exitCode = EXIT.refused;
               return;
             }

@@ -44,8 +44,10 @@ export function scheduleOptions(f: ScheduleFlags): ScheduleOptions {
   const lifecycle: LifecycleInput = f.input ? (JSON.parse(readFileSync(f.input, 'utf8')) as LifecycleInput) : {};
   lifecycle.modelName = f.model;
   lifecycle.requestedBy ??= 'nightly-schedule';
-  if (f.data) lifecycle.data = { kind: 'dir', path: f.data, format: f.format === 'movielens' ? 'movielens' : 'recflow' };
-  if (f.reviewers) lifecycle.approval = { ...lifecycle.approval, reviewers: f.reviewers.split(',').map((s) => s.trim()) };
+  if (f.data)
+    lifecycle.data = { kind: 'dir', path: f.data, format: f.format === 'movielens' ? 'movielens' : 'recflow' };
+  if (f.reviewers)
+    lifecycle.approval = { ...lifecycle.approval, reviewers: f.reviewers.split(',').map((s) => s.trim()) };
   const input: NightlyInput = { lifecycle, force: f.force, skipWithoutDrift: f.skipWithoutDrift };
   return {
     scheduleId: nightlyScheduleId(f.model),
@@ -179,7 +181,10 @@ export function registerScheduleCommands(program: Command): void {
         const start = new Date(o.from);
         const end = new Date(o.to);
         if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end <= start)
-          throw new RecflowError(ErrorType.InvalidInput, `--from ${o.from} --to ${o.to}: expected two ISO times, from < to`);
+          throw new RecflowError(
+            ErrorType.InvalidInput,
+            `--from ${o.from} --to ${o.to}: expected two ISO times, from < to`,
+          );
         await c.schedule
           .getHandle(nightlyScheduleId(o.model))
           .backfill([{ start, end, overlap: OVERLAP[o.overlap] ?? ScheduleOverlapPolicy.BUFFER_ALL }]);

@@ -117,6 +117,10 @@ describe('README Temporal CLI examples, with the real temporal binary', () => {
     assert.match(three.reason, /oncall/);
     // Each run registered what it trained, with the review in the registry.
     assert.ok(one.version && two.version);
-    await maybeRecordHistory(env.client.workflow.getHandle('recflow-lifecycle-cli-1'), 'modelLifecycleWorkflow', 'cli-approved');
+    await maybeRecordHistory(
+      env.client.workflow.getHandle('recflow-lifecycle-cli-1'),
+      'modelLifecycleWorkflow',
+      'cli-approved',
+    );
   });
 });

@@ -136,7 +136,7 @@ class FakeWorld {
 /** An update refused by its validator, for the reason `re`. */
 const refused = (re: RegExp) => (e: unknown) => {
   assert.ok(e instanceof WorkflowUpdateFailedError, String(e));
-  assert.match(String((e.cause as Error | undefined)?.message), re);
+  assert.match(String(e.cause?.message), re);
   return true;
 };
 
