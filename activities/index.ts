@@ -11,6 +11,7 @@ import { createExportActivities } from './export';
 import { createRegistryActivities } from './registry';
 import { createRolloutActivities } from './rollout';
 import { createServingActivities } from './serving';
+import { groundTruthClickModels } from './click-model';
 import { createTrainingActivities } from './training';
 
 /** Activities of the CPU worker (`recflow-cpu`): everything, training included (the GPU fallback). */
@@ -22,7 +23,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
     ...createRolloutActivities(deps),
-    ...createServingActivities(deps),
+    ...createServingActivities(deps, { clickModelFor: groundTruthClickModels(deps) }),
     ...createTrainingActivities(deps),
   };
 }

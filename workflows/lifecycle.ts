@@ -488,6 +488,7 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
       await quick.setAlias({ model: modelName, alias: 'canary', version, actor: info.workflowId });
 
       let verdictReason = '';
+      let stableBaseline: Awaited<ReturnType<typeof quick.readFleetStats>>['variants']['stable'] | undefined;
       for (let i = 0; i < rollout.steps.length && !aborted && !promotedByHuman; i++) {
         const s = rollout.steps[i]!;
         rollout.currentStep = i;
@@ -504,10 +505,15 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
         for (;;) {
           s.state = 'baking';
           setStage('canary');
+          // The bake is the measurement window: the stats activity counts what the replicas serve during it
+          // (and the simulator, when asked, drives users at them meanwhile). `abort` cancels both at once.
           const traffic = input.rollout?.traffic;
-          const sim = traffic
-            ? CancellationScope.cancellable(() =>
-                acts({ startToCloseTimeout: bakeMs + 120_000, heartbeatTimeout: '30 seconds' }).simulateTraffic({
+          const windowActs = acts({ startToCloseTimeout: bakeMs + 120_000, heartbeatTimeout: '30 seconds' });
+          const bakeScope = new CancellationScope();
+          const statsP = bakeScope.run(() => windowActs.readFleetStats({ fleet, windowMs: bakeMs }));
+          const simP = traffic
+            ? bakeScope.run(() =>
+                windowActs.simulateTraffic({
                   fleet,
                   shopId,
                   durationMs: bakeMs,
@@ -518,12 +524,22 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
               )
             : undefined;
           const interrupted = await condition(() => aborted !== undefined, bakeMs);
-          if (sim) await sim.catch(() => undefined);
-          if (interrupted) break;
+          if (interrupted) {
+            bakeScope.cancel();
+            await Promise.allSettled([statsP, simP]);
+            break;
+          }
           s.state = 'analyzing';
-          const stats = await quick.readFleetStats({ fleet, windowMs: bakeMs });
+          const stats = await statsP;
+          await simP?.catch((e: unknown) => log.warn('traffic simulation failed', { error: String(e) }));
+          // At 100 % no user sees stable: compare with stable as measured in the last window that had it.
+          const stableWindow =
+            s.weight >= 100 && stableBaseline && stats.variants.stable.requests === 0
+              ? stableBaseline
+              : stats.variants.stable;
+          if (stats.variants.stable.requests > 0) stableBaseline = stats.variants.stable;
           const analysis = await quick.analyzeCanary({
-            stable: stats.variants.stable,
+            stable: stableWindow,
             canary: stats.variants.canary,
             criteria: input.rollout?.criteria,
             step: i,
