@@ -338,7 +338,7 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
       aggregation: 'one row per (user, item) and split: strongest label, time of the last event',
       split: { validationFraction: vf, testFraction: tf },
       dropped: { duplicates, inputEvents: n },
-      negatives: 'sampled at training time (lib/train), uniformly over items',
+      negatives: 'sampled at training time: lib/data/negatives.ts (or the trainer), never stored',
     },
   };
   await writeJsonAtomic(join(dir, 'manifest.json'), manifest);
