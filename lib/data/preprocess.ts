@@ -227,7 +227,9 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
   type Agg = { user: number[]; item: number[]; label: number[]; ts: number[]; key: Map<number, number> };
   const agg = (): Agg => ({ user: [], item: [], label: [], ts: [], key: new Map() });
   const splits = { train: agg(), validation: agg(), test: agg() };
+  let seen = 0;
   for (const e of kept) {
+    if ((++seen & 0xfffff) === 0) await step(`split ${seen}/${m}`);
     const t = ev.timestamp[e] ?? 0;
     const u = U(e);
     const i = I(e);
