@@ -20,7 +20,7 @@ import {
 } from './ground-truth';
 
 /** Bump when the generator's output for the same options changes (it is part of the shop's artifact id). */
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 
 /** Options of {@link generateShop}. */
 export interface ShopOptions {
@@ -91,8 +91,8 @@ const DIM = 8;
 const DAY_MS = 86_400_000;
 
 export const DEFAULT_PARAMS: GroundTruthParams = {
-  intercept: -1.2,
-  popularityWeight: 0.6,
+  intercept: -1.6,
+  popularityWeight: 0.4,
   recencyWeight: 0.8,
   recencyDays: 10,
   cartRate: 0.35,
@@ -187,9 +187,9 @@ export async function generateShop(
   await mkdir(join(dir, 'ground-truth'), { recursive: true });
 
   // The hidden model.
-  const segmentCategory = new Float32Array(nSeg * nCat).map(() => gauss(r) * 0.8);
-  const userFactors = new Float32Array(o.users * DIM).map(() => gauss(r) * 0.45);
-  const itemFactors = new Float32Array(o.items * DIM).map(() => gauss(r) * 0.45);
+  const segmentCategory = new Float32Array(nSeg * nCat).map(() => gauss(r) * 1.0);
+  const userFactors = new Float32Array(o.users * DIM).map(() => gauss(r) * 0.6);
+  const itemFactors = new Float32Array(o.items * DIM).map(() => gauss(r) * 0.6);
   const userSegment = new Int32Array(o.users);
   const itemCategory = new Int32Array(o.items);
   const itemLaunch = new Float64Array(o.items);

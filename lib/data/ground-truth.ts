@@ -208,3 +208,22 @@ export async function loadGroundTruth(shopDir: string): Promise<GroundTruth> {
     itemLaunch: await readTyped(join(dir, f.itemLaunch), Float64Array, meta.items),
   };
 }
+
+/**
+ * The oracle over a dataset's vocabularies: ground-truth click logit by dataset user and item index (index 0,
+ * `<unk>`, and ids the ground truth does not know score `-Infinity`), for oracle rankings in evaluation.
+ * `at` (epoch ms) adds the recency boost, e.g. the start of the test split.
+ */
+export function datasetScorer(
+  gt: GroundTruth,
+  vocab: { users: readonly string[]; items: readonly string[] },
+  at?: number,
+): (user: number, item: number) => number {
+  const u = vocab.users.map((id) => indexOfId(id, gt.meta.userIdPrefix, gt.meta.users));
+  const i = vocab.items.map((id) => indexOfId(id, gt.meta.itemIdPrefix, gt.meta.items));
+  return (user, item) => {
+    const gu = u[user] ?? -1;
+    const gi = i[item] ?? -1;
+    return gu < 0 || gi < 0 ? -Infinity : gt.meta.params.intercept + preferenceByIndex(gt, gu, gi, at);
+  };
+}

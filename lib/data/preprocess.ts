@@ -227,7 +227,9 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
   type Agg = { user: number[]; item: number[]; label: number[]; ts: number[]; key: Map<number, number> };
   const agg = (): Agg => ({ user: [], item: [], label: [], ts: [], key: new Map() });
   const splits = { train: agg(), validation: agg(), test: agg() };
+  let seen = 0;
   for (const e of kept) {
+    if ((++seen & 0xfffff) === 0) await step(`split ${seen}/${m}`);
     const t = ev.timestamp[e] ?? 0;
     const u = U(e);
     const i = I(e);
@@ -338,7 +340,7 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
       aggregation: 'one row per (user, item) and split: strongest label, time of the last event',
       split: { validationFraction: vf, testFraction: tf },
       dropped: { duplicates, inputEvents: n },
-      negatives: 'sampled at training time (lib/train), uniformly over items',
+      negatives: 'sampled at training time: lib/data/negatives.ts (or the trainer), never stored',
     },
   };
   await writeJsonAtomic(join(dir, 'manifest.json'), manifest);

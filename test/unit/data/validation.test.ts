@@ -66,6 +66,18 @@ describe('validation gate', () => {
     assert.deepEqual(report.rows, { events: 400, items: 40, users: 50 });
   });
 
+  it('accepts Windows line endings, a UTF-8 byte order mark and quoted fields', async () => {
+    const dir = folder({
+      events: (l) => Buffer.from(`\ufeff${l.join('\r\n')}\r\n`, 'utf8'),
+      items: (l) => l.map((x, k) => (k === 0 ? x : x.replace(/,Blue thing (\d+)$/, ',"Blue, thing ""$1"""'))),
+    });
+    const { report, data } = await validateSource(dir, { collect: true });
+    assert.deepEqual(report.hard, []);
+    assert.deepEqual(report.soft, []);
+    assert.equal(data?.events.length, 400);
+    assert.equal(data?.items.title[2], 'Blue, thing "2"');
+  });
+
   it('empty file (0 bytes)', async () => {
     const msg = await hardMessage(folder({ events: () => Buffer.alloc(0) }));
     assert.match(
