@@ -10,6 +10,7 @@ export async function maybeRecordHistory(handle: WorkflowHandle, workflowType: s
   if (process.env.RECFLOW_RECORD_HISTORIES !== '1') return;
   const history = await handle.fetchHistory();
   const file = join(__dirname, '..', 'fixtures', 'histories', `${workflowType}-${label}.json`);
-  writeFileSync(file, `${JSON.stringify(history, null, 1)}\n`);
+  // The workflow id goes with the events: replay must use it (child workflow ids are derived from it).
+  writeFileSync(file, `${JSON.stringify({ workflowId: handle.workflowId, ...history }, null, 1)}\n`);
   console.log(`# recorded ${file}`);
 }

@@ -111,7 +111,9 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     const r = await lifecycle('e2e-first', {
       requestedBy: 'alice',
       data: shop,
-      train: { config: { epochs: 5 }, seed: 1 },
+      // A weak first model (one epoch), let through without offline gates: the bar the challenger must clear.
+      train: { config: { epochs: 1 }, seed: 1 },
+      gates: {},
       approval: { autoApprove: true },
       rollout,
     });

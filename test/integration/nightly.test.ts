@@ -36,7 +36,11 @@ describe('nightly retrain: schedule CLI and nightlyRetrainWorkflow (dev server)'
         activities: createCpuActivities(deps),
         workflowBundle: await testWorkflowBundle(),
       }),
-      await Worker.create({ connection: env.nativeConnection, taskQueue: GPU_TASK_QUEUE, activities: createGpuActivities(deps) }),
+      await Worker.create({
+        connection: env.nativeConnection,
+        taskQueue: GPU_TASK_QUEUE,
+        activities: createGpuActivities(deps),
+      }),
     );
     running = Promise.all(workers.map((w) => w.run()));
     process.env.TEMPORAL_ADDRESS = env.address;
@@ -62,7 +66,18 @@ describe('nightly retrain: schedule CLI and nightlyRetrainWorkflow (dev server)'
     writeFileSync(inputFile, JSON.stringify(lifecycle));
     const cli = (...args: string[]) => main(['node', 'recflow', ...args]);
     assert.equal(
-      await cli('schedule', 'create', '--model', 'nightly-test', '--cron', '0 3 * * *', '--tz', 'Europe/Paris', '--input', inputFile),
+      await cli(
+        'schedule',
+        'create',
+        '--model',
+        'nightly-test',
+        '--cron',
+        '0 3 * * *',
+        '--tz',
+        'Europe/Paris',
+        '--input',
+        inputFile,
+      ),
       0,
     );
     const handle = env.client.schedule.getHandle(nightlyScheduleId('nightly-test'));
@@ -76,7 +91,10 @@ describe('nightly retrain: schedule CLI and nightlyRetrainWorkflow (dev server)'
     assert.equal(d.state.paused, true);
     assert.equal(d.state.note, 'freeze');
     assert.equal(await cli('schedule', 'unpause', '--model', 'nightly-test'), 0);
-    assert.equal(await cli('schedule', 'update', '--model', 'nightly-test', '--cron', '30 1 * * *', '--input', inputFile), 0);
+    assert.equal(
+      await cli('schedule', 'update', '--model', 'nightly-test', '--cron', '30 1 * * *', '--input', inputFile),
+      0,
+    );
     assert.equal(await cli('schedule', 'trigger', '--model', 'nightly-test'), 0);
     for (let i = 0; i < 100 && (await handle.describe()).info.recentActions.length === 0; i++) {
       await new Promise((r) => setTimeout(r, 200));

@@ -27,8 +27,9 @@ describe('replay of recorded histories', () => {
     it(`replays ${file}`, async () => {
       // fromObject, not the SDK's historyFromJSON: with two copies of protobufjs 8 installed (one under
       // @temporalio/common, one under @temporalio/proto) the latter fails with "type must be a Type".
-      const history = temporal.api.history.v1.History.fromObject(JSON.parse(readFileSync(join(dir, file), 'utf8')));
-      await Worker.runReplayHistory({ workflowBundle: await testWorkflowBundle() }, history, file);
+      const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { workflowId?: string };
+      const history = temporal.api.history.v1.History.fromObject(json);
+      await Worker.runReplayHistory({ workflowBundle: await testWorkflowBundle() }, history, json.workflowId ?? file);
     });
   }
 });
