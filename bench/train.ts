@@ -21,6 +21,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { ArtifactStore } from '../lib/artifacts';
+import { loadGroundTruth, indexOfId, preferenceByIndex } from '../lib/data/ground-truth';
+import { makeShop, prepareDataset } from '../lib/data/pipeline';
 import { loadDataset, type LoadedDataset } from '../lib/dataset';
 import { DEFAULT_MODEL_CONFIG, sizesOf, towerFeatures, type ModelConfig } from '../lib/model-spec';
 import { selectBackend } from '../lib/train/backend';
@@ -124,6 +127,75 @@ function oracleScorer(ds: LoadedDataset): (users: Int32Array) => Float32Array {
   };
 }
 
+async function groundTruthScorer(ds: LoadedDataset, shopDir: string): Promise<(users: Int32Array) => Float32Array> {
+  const gt = await loadGroundTruth(shopDir);
+  const nI = ds.vocab.items.length;
+  const itemIdx = ds.vocab.items.map((id) => indexOfId(id, gt.meta.itemIdPrefix, gt.meta.items));
+  const at = ds.manifest.split.validationEnd;
+  return (users) => {
+    const out = new Float32Array(users.length * nI).fill(-Infinity);
+    users.forEach((u, j) => {
+      const gu = indexOfId(ds.vocab.users[u] ?? '', gt.meta.userIdPrefix, gt.meta.users);
+      if (gu < 0) return;
+      for (let i = 1; i < nI; i++) {
+        const gi = itemIdx[i] ?? -1;
+        if (gi >= 0) out[j * nI + i] = preferenceByIndex(gt, gu, gi, at);
+      }
+    });
+    return out;
+  };
+}
+
+/** Quality on one dataset: tfjs (wasm), popularity, an oracle, and the Keras peer. */
+async function quality(
+  ds: LoadedDataset,
+  dir: string,
+  work: string,
+  config: ModelConfig,
+  oracle: (users: Int32Array) => Float32Array,
+  oracleNote: string,
+  runPeer: boolean,
+): Promise<Record<string, unknown>> {
+  await selectBackend('wasm');
+  const t0 = performance.now();
+  const trained = await trainTwoTower(ds, config, {
+    onEpoch: async (r) => {
+      console.log(`${ds.manifest.id} epoch ${r.epoch}: loss ${r.loss.toFixed(4)} val ndcg@10 ${r.ndcg10.toFixed(4)}`);
+    },
+  });
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const model = new TwoTowerModel(config, sizesOf(ds), towerFeatures(ds), trained.weights);
+  const tfjsTest = await rankWithModel(model, ds, 'test');
+  model.dispose();
+  const popTest = await rankSplit(ds, ds.splits.test, popularityScorer(ds));
+  const oracleTest = await rankSplit(ds, ds.splits.test, oracle);
+  let peer: Record<string, unknown> | null = null;
+  if (runPeer) {
+    ensureVenv();
+    const out = join(work, `peer-${ds.manifest.id}.json`);
+    const specFile = join(work, 'spec.json');
+    writeFileSync(specFile, JSON.stringify({ config, speedPositives: arg('speed-positives', 20000) }));
+    const r = spawnSync(PY, [join(__dirname, 'train_peer.py'), dir, specFile, out], { stdio: 'inherit' });
+    if (r.status === 0) peer = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
+    else console.log(`peer failed with status ${r.status}`);
+  }
+  return {
+    dataset: { id: ds.manifest.id, counts: ds.manifest.counts },
+    split: 'test (whole catalog ranked per user, training items excluded; relevant = test items not seen in training)',
+    tfjs: {
+      backend: 'wasm',
+      ...pick(tfjsTest),
+      bestEpoch: trained.bestEpoch,
+      epochsRun: trained.epochsRun,
+      trainSeconds: round(trainSeconds, 1),
+    },
+    popularity: pick(popTest),
+    oracle: { ...pick(oracleTest), note: oracleNote },
+    keras: peer?.quality ?? null,
+    kerasSpeed: peer?.speed ?? null,
+  };
+}
+
 const round = (x: number, d = 4): number => Math.round(x * 10 ** d) / 10 ** d;
 const pick = (r: SplitRanking): { hr10: number; ndcg10: number; users: number } => ({
   hr10: round(r.hr),
@@ -137,81 +209,99 @@ async function main(): Promise<void> {
   const perUser = arg('per-user', 12);
   const speedPositives = arg('speed-positives', 20000);
   const runPeer = !process.argv.includes('--no-peer');
+  const sectionsArg = process.argv.indexOf('--sections');
+  const sections = new Set(
+    (sectionsArg >= 0 ? (process.argv[sectionsArg + 1] ?? '') : 'speed,planted,shop').split(','),
+  );
   const work = mkdtempSync(join(tmpdir(), 'recflow-bench-train-'));
-  const bigDir = join(work, 'shop');
-  const smallDir = join(work, 'small');
-  const shopOpts = { users, items, perUser, segments: 8, categories: 24, seed: 11 };
-  await writeTinyDataset(bigDir, { ...shopOpts, id: 'bench-shop' });
-  await writeTinyDataset(smallDir, { users: 1000, items: 400, perUser: 10, seed: 12, id: 'bench-small' });
-  const big = await loadDataset(bigDir);
-  const small = await loadDataset(smallDir);
   const config: ModelConfig = { ...DEFAULT_MODEL_CONFIG };
-  console.log(`dataset ${bigDir}: ${big.manifest.counts.train} train positives, config ${JSON.stringify(config)}`);
-
-  // Speed.
-  const rows: SpeedRow[] = [];
-  rows.push(await speed(small, 'small', 'wasm', 'recflow', config, 2000));
-  rows.push(await speed(small, 'small', 'cpu', 'recflow', config, 2000));
-  rows.push(await speed(small, 'small', 'cpu', 'stock', config, 400, 1));
-  rows.push(await speed(small, 'small', 'wasm', 'stock', config, 400, 1));
-  rows.push(await speed(big, 'shop', 'wasm', 'recflow', config, speedPositives));
-  rows.push(await speed(big, 'shop', 'cpu', 'recflow', config, Math.ceil(speedPositives / 4)));
-
-  // Quality: wasm, default config, early stopping on validation NDCG@10.
-  await selectBackend('wasm');
-  const t0 = performance.now();
-  const trained = await trainTwoTower(big, config, {
-    onEpoch: async (r) => {
-      console.log(`epoch ${r.epoch}: loss ${r.loss.toFixed(4)} val ndcg@10 ${r.ndcg10.toFixed(4)}`);
-    },
-  });
-  const trainSeconds = (performance.now() - t0) / 1000;
-  const model = new TwoTowerModel(config, sizesOf(big), towerFeatures(big), trained.weights);
-  const tfjsTest = await rankWithModel(model, big, 'test');
-  model.dispose();
-  const popTest = await rankSplit(big, big.splits.test, popularityScorer(big));
-  const oracleTest = await rankSplit(big, big.splits.test, oracleScorer(big));
-
-  // Peer.
-  let peer: Record<string, unknown> | null = null;
-  if (runPeer) {
-    ensureVenv();
-    const out = join(work, 'peer.json');
-    const specFile = join(work, 'spec.json');
-    writeFileSync(specFile, JSON.stringify({ config, speedPositives }));
-    const r = spawnSync(PY, [join(__dirname, 'train_peer.py'), bigDir, specFile, out], { stdio: 'inherit' });
-    if (r.status === 0) peer = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
-    else console.log(`peer failed with status ${r.status}`);
-  }
-
-  const results = {
-    command: `npx tsx bench/train.ts ${process.argv.slice(2).join(' ')}`.trim(),
-    date: new Date().toISOString(),
+  const resultsFile = join(__dirname, 'results', 'train.json');
+  const results: Record<string, unknown> = existsSync(resultsFile)
+    ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as Record<string, unknown>)
+    : {};
+  Object.assign(results, {
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, tfjs: tf.version.tfjs },
-    dataset: {
-      generator: 'test/helpers/tiny-dataset.ts (planted: segment -> 2 preferred categories, 85% of interactions)',
-      ...shopOpts,
-      counts: big.manifest.counts,
-    },
     config,
-    speed: rows,
-    quality: {
-      split: 'test (one next interaction per user; whole catalog ranked, training items excluded)',
-      tfjs: {
-        backend: 'wasm',
-        ...pick(tfjsTest),
-        bestEpoch: trained.bestEpoch,
-        epochsRun: trained.epochsRun,
-        trainSeconds: round(trainSeconds, 1),
-      },
-      popularity: pick(popTest),
-      oracle: { ...pick(oracleTest), note: 'ranks by the generator probability (segment -> preferred categories)' },
-      keras: peer?.quality ?? null,
-    },
-    peer: peer ? { ...peer, quality: undefined } : null,
-  };
+  });
+
+  const shopOpts = { users, items, perUser, segments: 8, categories: 24, seed: 11 };
+  if (sections.has('speed') || sections.has('planted')) {
+    const bigDir = join(work, 'planted');
+    await writeTinyDataset(bigDir, { ...shopOpts, id: 'bench-planted' });
+    const big = await loadDataset(bigDir);
+    console.log(`planted dataset ${bigDir}: ${big.manifest.counts.train} train positives`);
+    if (sections.has('speed')) {
+      const smallDir = join(work, 'small');
+      await writeTinyDataset(smallDir, { users: 1000, items: 400, perUser: 10, seed: 12, id: 'bench-small' });
+      const small = await loadDataset(smallDir);
+      const rows: SpeedRow[] = [];
+      rows.push(await speed(small, 'small', 'wasm', 'recflow', config, 2000));
+      rows.push(await speed(small, 'small', 'cpu', 'recflow', config, 2000));
+      rows.push(await speed(small, 'small', 'cpu', 'stock', config, 400, 1));
+      rows.push(await speed(small, 'small', 'wasm', 'stock', config, 400, 1));
+      rows.push(await speed(big, 'planted', 'wasm', 'recflow', config, speedPositives));
+      rows.push(await speed(big, 'planted', 'cpu', 'recflow', config, Math.ceil(speedPositives / 4)));
+      results.speed = rows;
+      results.speedCommand = `npx tsx bench/train.ts --sections speed`;
+    }
+    if (sections.has('planted')) {
+      results.qualityPlanted = {
+        generator: 'test/helpers/tiny-dataset.ts (planted: segment -> 2 preferred categories, 85% of interactions)',
+        options: shopOpts,
+        command: `npx tsx bench/train.ts --sections planted`,
+        ...(await quality(
+          big,
+          bigDir,
+          work,
+          config,
+          oracleScorer(big),
+          'ranks by the generator probability (segment -> preferred categories)',
+          runPeer,
+        )),
+      };
+    }
+  }
+  if (sections.has('shop')) {
+    // The data pipeline's synthetic shop (lib/data/generator.ts), prepared like production data.
+    const store = new ArtifactStore(join(work, 'artifacts'));
+    const shopOptions = {
+      users: arg('shop-users', 4000),
+      items: arg('shop-items', 1500),
+      events: arg('shop-events', 150000),
+    };
+    const { shop } = await makeShop(store, shopOptions);
+    const prepared = await prepareDataset(store, { source: { kind: 'shop', id: shop.id } });
+    const ds = await loadDataset(prepared.dataset.path);
+    console.log(`shop dataset ${prepared.dataset.path}: ${ds.manifest.counts.train} train rows`);
+    results.qualityShop = {
+      generator: 'lib/data/generator.ts via makeShop + prepareDataset (validation, cleaning, time split)',
+      options: shopOptions,
+      command: `npx tsx bench/train.ts --sections shop`,
+      ...(await quality(
+        ds,
+        prepared.dataset.path,
+        work,
+        config,
+        await groundTruthScorer(ds, shop.path),
+        'ranks by the ground-truth preference (lib/data/ground-truth.ts preferenceByIndex at the test start)',
+        runPeer,
+      )),
+    };
+  }
+  results.date = new Date().toISOString();
+  results.command = 'npx tsx bench/train.ts [--sections speed,planted,shop] [--no-peer]';
+  // Results of the first layout (one quality section on the planted data): keep them under their new names.
+  if (results.quality && !results.qualityPlanted) {
+    const peer = results.peer as { speed?: unknown } | null | undefined;
+    results.qualityPlanted = { dataset: results.dataset, ...results.quality, kerasSpeed: peer?.speed };
+  }
+  for (const row of (results.speed as SpeedRow[] | undefined) ?? [])
+    if (row.dataset === 'shop') row.dataset = 'planted';
+  delete results.quality;
+  delete results.peer;
+  delete results.dataset;
   mkdirSync(join(__dirname, 'results'), { recursive: true });
-  writeFileSync(join(__dirname, 'results', 'train.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
 }
 
