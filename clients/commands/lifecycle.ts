@@ -142,12 +142,15 @@ export function formatStatus(s: LifecycleStatus): string {
     lines.push(
       `rollout on fleet ${s.rollout.fleet} (lock ${s.rollout.lock}, previous stable ${s.rollout.previousStable ?? '-'})`,
     );
-    s.rollout.steps.forEach((st, i) => {
-      const last = st.analyses.at(-1);
-      lines.push(
-        `  ${i === s.rollout!.currentStep ? '>' : ' '} ${String(st.weight).padStart(3)}% bake ${st.bake}: ${st.state}${st.extensions ? ` (+${st.extensions} ext)` : ''}${last ? ` - ${last.summary}` : ''}`,
-      );
-    });
+    if (s.rollout.firstDeployment)
+      lines.push('  first deployment of the fleet: straight to stable, no canary to compare');
+    else
+      s.rollout.steps.forEach((st, i) => {
+        const last = st.analyses.at(-1);
+        lines.push(
+          `  ${i === s.rollout!.currentStep ? '>' : ' '} ${String(st.weight).padStart(3)}% bake ${st.bake}: ${st.state}${st.extensions ? ` (+${st.extensions} ext)` : ''}${last ? ` - ${last.summary}` : ''}`,
+        );
+      });
   }
   if (s.stage === 'awaiting_approval')
     lines.push(
