@@ -9,6 +9,7 @@ import { createEnvironmentActivities } from './environment';
 import { createEvaluateActivities } from './evaluate';
 import { createExportActivities } from './export';
 import { createRegistryActivities } from './registry';
+import { createReportActivities } from './report';
 import { createRolloutActivities } from './rollout';
 import { createServingActivities } from './serving';
 import { groundTruthClickModels } from './click-model';
@@ -23,6 +24,7 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createEvaluateActivities(deps),
     ...createRegistryActivities(deps),
     ...createRolloutActivities(deps),
+    ...createReportActivities(deps),
     ...createServingActivities(deps, { clickModelFor: groundTruthClickModels(deps) }),
     ...createTrainingActivities(deps),
   };

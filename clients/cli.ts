@@ -11,6 +11,7 @@ import { registerDemoCommand } from './commands/demo';
 import { registerDataCommands } from './commands/data';
 import { registerDevCommands } from './commands/dev';
 import { registerModelsCommands } from './commands/models';
+import { registerRollbackCommand } from './commands/rollback';
 import { registerScheduleCommands } from './commands/schedule';
 import { registerServeCommands } from './commands/serve';
 
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerModelsCommands(program);
   registerServeCommands(program);
   registerScheduleCommands(program);
+  registerRollbackCommand(program);
   registerDataCommands(program);
   return program;
 }

@@ -157,6 +157,8 @@ export interface LifecycleStatus {
   outcome?: LifecycleOutcome;
   reason?: string;
   reportId?: string;
+  /** The HTML run report (artifact store path). */
+  reportPath?: string;
 }
 
 export interface LifecycleResult {

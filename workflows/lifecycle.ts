@@ -190,7 +190,7 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
       throw err;
     }
   };
-  const finish = (outcome: LifecycleOutcome, reason: string): LifecycleResult => {
+  const finish = async (outcome: LifecycleOutcome, reason: string): Promise<LifecycleResult> => {
     status.outcome = outcome;
     status.reason = reason;
     status.stage = 'done';
@@ -199,6 +199,14 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
       { key: OUTCOME_SA, value: outcome },
     ]);
     log.info('lifecycle finished', { outcome, reason });
+    // The run report is for people: its failure never changes the outcome.
+    try {
+      const report = await quick.writeRunReport({ status });
+      status.reportId = report.report.id;
+      status.reportPath = report.html;
+    } catch (err) {
+      log.warn('run report failed', { error: String(err) });
+    }
     return { outcome, reason, version: status.registered?.ref, status };
   };
 
@@ -648,11 +656,10 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
       return finish('aborted', why);
     }
     if (isCancellation(err)) {
-      finish('cancelled', 'the run was cancelled');
+      await CancellationScope.nonCancellable(() => finish('cancelled', 'the run was cancelled'));
       throw err;
     }
-    const msg = err instanceof Error ? err.message : String(err);
-    finish('failed', msg);
+    await finish('failed', err instanceof Error ? err.message : String(err));
     throw err;
   }
 }

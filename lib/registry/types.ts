@@ -24,7 +24,8 @@ export const STATUS_TRANSITIONS: Record<ModelStatus, readonly ModelStatus[]> = {
   rejected: ['archived'],
   production: ['rolled_back', 'archived'],
   rolled_back: ['production', 'archived'],
-  archived: [],
+  // A rollback may bring an archived version (a former champion) back.
+  archived: ['production'],
 };
 
 /** Well-known aliases; others matching {@link ALIAS_RE} are allowed too. */

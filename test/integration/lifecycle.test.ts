@@ -7,6 +7,10 @@
  * Afterwards the registry's aliases equal the fleet's state.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -14,13 +18,17 @@ import { createCpuActivities, createGpuActivities } from '../../activities';
 import { defaultDeps } from '../../activities/deps';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
+import { rollbackFleet } from '../../clients/commands/rollback';
 import { FleetStore } from '../../lib/fleet-store';
 import { FileModelRegistry } from '../../lib/registry';
 import { startServer, type RunningServer } from '../../serving/server';
 import { approveUpdate, statusQuery, type LifecycleInput, type LifecycleResult } from '../../workflows/lifecycle-types';
+import { PALETTE } from '../../lib/report/html';
 import { maybeRecordHistory } from '../helpers/histories';
+import { countColor, readPng } from '../helpers/png';
 import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
 
+const exec = promisify(execFile);
 const shop = { kind: 'synthetic' as const, seed: 11, users: 500, items: 250, events: 20_000 };
 
 describe('modelLifecycleWorkflow end to end (dev server, real activities, serving fleet)', () => {
@@ -68,6 +76,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     await env?.teardown();
   });
 
+  let badRun: LifecycleResult | undefined;
   const rollout: LifecycleInput['rollout'] = {
     steps: [
       { weight: 50, bake: '6s' },
@@ -164,6 +173,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     });
     assert.equal(r.outcome, 'rolled_back', r.reason);
     assert.match(r.reason, /ctr/);
+    badRun = r;
     const desired = await new FleetStore(config.registryDir, 'default').readDesired();
     assert.equal(desired?.stable?.version, 'shop-recs@v2');
     assert.equal(desired?.canary, null);
@@ -178,4 +188,76 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     }
     await maybeRecordHistory(env.client.workflow.getHandle('e2e-bad'), 'modelLifecycleWorkflow', 'rolled-back');
   });
+
+  it('rollback (the on-call command) puts the previous champion back on every replica', async () => {
+    const r = await rollbackFleet(
+      { model: 'shop-recs', fleet: 'default', as: 'oncall', reason: 'complaints overnight' },
+      config.registryDir,
+      config.artifactsDir,
+    );
+    assert.deepEqual([r.from, r.to], ['shop-recs@v2', 'shop-recs@v1']);
+    const registry = new FileModelRegistry(config.registryDir);
+    assert.equal((await registry.get('shop-recs@v2')).status, 'rolled_back');
+    assert.equal((await registry.get('shop-recs@v1')).status, 'production');
+    await assertAliasesMatchFleet();
+    for (const s of servers) {
+      let body = '';
+      for (let i = 0; i < 50 && !body.includes('shop-recs@v1'); i++) {
+        body = await (await fetch(`${s.url}/readyz`)).text();
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      assert.ok(body.includes('shop-recs@v1'), body);
+    }
+  });
+
+  it('writes an HTML run report whose screenshot in headless Chromium shows the plots', async (t) => {
+    const html = badRun?.status.reportPath;
+    assert.ok(html && existsSync(html), `report ${html}`);
+    const text = readFileSync(html, 'utf8');
+    for (const section of [
+      'Training',
+      'Evaluation against the champion',
+      'Quantization effect',
+      'Gates',
+      'Review',
+      'Canary',
+    ])
+      assert.ok(text.includes(section), `section ${section}`);
+    const chromium = findChromium();
+    if (!chromium) {
+      // CI installs it (.ci/run); elsewhere the check needs Debian's chromium or RECFLOW_CHROMIUM.
+      if (process.env.CI) assert.fail('no chromium: install Debian chromium or set RECFLOW_CHROMIUM');
+      t.skip('no chromium on this machine');
+      return;
+    }
+    const png = join(tempHome('recflow-shot-'), 'report.png');
+    await exec(
+      chromium,
+      [
+        '--headless=new',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--hide-scrollbars',
+        '--window-size=1200,3200',
+        `--screenshot=${png}`,
+        `file://${html}`,
+      ],
+      { timeout: 120_000 },
+    );
+    const img = readPng(png);
+    assert.equal(img.width, 1200);
+    // The plots' colors are on the page in quantity: candidate/canary blue, champion/stable orange, popularity grey.
+    assert.ok(countColor(img, PALETTE.canary) > 2000, `blue pixels ${countColor(img, PALETTE.canary)}`);
+    assert.ok(countColor(img, PALETTE.stable) > 2000, `orange pixels ${countColor(img, PALETTE.stable)}`);
+    assert.ok(countColor(img, PALETTE.popularity, 8) > 300, 'popularity bars');
+    assert.ok(countColor(img, PALETTE.fp32) > 300, 'fp32 bars of the quantization plot');
+  });
 });
+
+function findChromium(): string | undefined {
+  if (process.env.RECFLOW_CHROMIUM) return process.env.RECFLOW_CHROMIUM;
+  for (const dir of (process.env.PATH ?? '').split(':'))
+    for (const name of ['chromium', 'chromium-browser', 'google-chrome'])
+      if (dir && existsSync(join(dir, name))) return join(dir, name);
+  return undefined;
+}

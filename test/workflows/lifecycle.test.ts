@@ -129,6 +129,7 @@ class FakeWorld {
         return { variants: s, replicas: 2 };
       },
       simulateTraffic: async () => ({ requests: 0, errors: 0, clicks: 0 }),
+      writeRunReport: async () => ({ report: ref('report', 'r1'), html: '/store/report/r1/index.html' }),
     };
   }
 }

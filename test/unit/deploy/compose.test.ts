@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { buildProgram } from '../../../clients/cli';
+import { ServingMetrics } from '../../../serving/metrics';
 
 const root = join(__dirname, '..', '..', '..');
 
@@ -24,7 +25,7 @@ interface Service {
   environment?: Record<string, string>;
 }
 
-const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), { merge: true, maxAliasCount: 1000 }) as {
   services: Record<string, Service>;
   volumes: Record<string, unknown>;
 };
@@ -33,7 +34,17 @@ describe('docker-compose.yml', () => {
   const services = compose.services;
 
   it('has the services of a deployment', () => {
-    for (const name of ['temporal', 'worker-cpu', 'worker-gpu', 'serving-1', 'serving-2', 'prometheus']) {
+    for (const name of [
+      'postgresql',
+      'temporal',
+      'temporal-ui',
+      'worker-cpu',
+      'worker-gpu',
+      'serving-1',
+      'serving-2',
+      'prometheus',
+      'grafana',
+    ]) {
       assert.ok(services[name], `service ${name} is missing`);
     }
     assert.deepEqual(services['worker-gpu']!.profiles, ['gpu']);
@@ -100,10 +111,29 @@ describe('docker-compose.yml', () => {
   });
 
   it('Prometheus scrapes the serving replicas', () => {
-    const prom = parse(readFileSync(join(root, 'docs', 'prometheus.yml'), 'utf8')) as {
+    const prom = parse(readFileSync(join(root, 'deploy', 'prometheus.yml'), 'utf8')) as {
       scrape_configs: Array<{ static_configs: Array<{ targets: string[] }> }>;
     };
     const targets = prom.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
     for (const t of targets) assert.ok(services[t.split(':')[0]!], `scrape target ${t} is not a service`);
+  });
+
+  it('Grafana dashboards query metrics the serving replicas export', async () => {
+    const exported = (await new ServingMetrics({ processMetrics: false }).registry.getMetricsAsJSON()).map(
+      (m) => m.name,
+    );
+    const dash = JSON.parse(
+      readFileSync(join(root, 'deploy', 'grafana', 'dashboards', 'recflow-serving.json'), 'utf8'),
+    ) as {
+      panels: Array<{ targets: Array<{ expr: string }> }>;
+    };
+    const used = new Set(
+      dash.panels
+        .flatMap((p) => p.targets.flatMap((t) => t.expr.match(/recflow_[a-z_]+/g) ?? []))
+        .map((n) => n.replace(/_bucket$/, '')),
+    );
+    assert.ok(used.size >= 5);
+    for (const name of used)
+      assert.ok(exported.includes(name), `dashboard uses ${name}, which serving does not export`);
   });
 });
