@@ -1,5 +1,6 @@
 import {
   ActivityCancellationType,
+  ApplicationFailure,
   CancellationScope,
   condition,
   executeChild,
@@ -474,6 +475,12 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     try {
       const before = await quick.getFleetState({ fleet });
       rollout.previousStable = before.desired?.stable?.version ?? null;
+      if (rollout.previousStable && !rollout.previousStable.startsWith(`${modelName}@`)) {
+        throw ApplicationFailure.nonRetryable(
+          `fleet ${fleet} serves ${rollout.previousStable}, another model than ${modelName}: use a fleet per model`,
+          'InvalidInput',
+        );
+      }
       setStage('canary');
       if (!before.desired?.stable) {
         // Nothing serves yet: the first deployment has nothing to compare with, so it goes straight to stable.

@@ -58,12 +58,13 @@ describe('nightly retrain: schedule CLI and nightlyRetrainWorkflow (dev server)'
     train: { config: { epochs: 3 } },
     gates: {},
     approval: { autoApprove: true },
-    rollout: { convergeTimeout: '1s', steps: [{ weight: 100, bake: '1s' }] },
+    rollout: { convergeTimeout: '1s', steps: [{ weight: 100, bake: '1s' }], onInconclusive: 'rollback' },
   };
 
   it('creates, describes, pauses, triggers and deletes the schedule from the CLI', async () => {
     const inputFile = join(home, 'lifecycle.json');
-    writeFileSync(inputFile, JSON.stringify(lifecycle));
+    // Its own fleet: the run the trigger starts must not meet the other test's model on the same fleet.
+    writeFileSync(inputFile, JSON.stringify({ ...lifecycle, rollout: { ...lifecycle.rollout, fleet: 'nightly-cli' } }));
     const cli = (...args: string[]) => main(['node', 'recflow', ...args]);
     assert.equal(
       await cli(
@@ -110,7 +111,15 @@ describe('nightly retrain: schedule CLI and nightlyRetrainWorkflow (dev server)'
       env.client.workflow.execute<typeof nightlyRetrainWorkflow>('nightlyRetrainWorkflow', {
         taskQueue: CPU_TASK_QUEUE,
         workflowId: id,
-        args: [{ lifecycle: { ...lifecycle, modelName: 'nightly-model' } }],
+        args: [
+          {
+            lifecycle: {
+              ...lifecycle,
+              modelName: 'nightly-model',
+              rollout: { ...lifecycle.rollout, fleet: 'nightly' },
+            },
+          },
+        ],
       });
     const first: NightlyResult = await run('nightly-1');
     assert.equal(first.action, 'retrained');
@@ -123,7 +132,7 @@ describe('nightly retrain: schedule CLI and nightlyRetrainWorkflow (dev server)'
     await maybeRecordHistory(env.client.workflow.getHandle('nightly-1'), 'nightlyRetrainWorkflow', 'retrained');
     await maybeRecordHistory(env.client.workflow.getHandle('nightly-2'), 'nightlyRetrainWorkflow', 'skipped');
     await maybeRecordHistory(
-      env.client.workflow.getHandle('recflow-fleet-lock-default'),
+      env.client.workflow.getHandle('recflow-fleet-lock-nightly'),
       'fleetLockWorkflow',
       'one-holder',
     );
