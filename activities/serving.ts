@@ -13,6 +13,7 @@ import { LATENCY_BUCKETS, quantileFromBuckets, type VariantCounters } from '../s
 import { simulateTraffic, type ClickModel } from '../serving/simulator';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
+import type { VariantWindowStats } from '../lib/canary-analysis';
 
 export interface ApplyFleetStateInput {
   /** @default `default` */
@@ -46,14 +47,8 @@ export interface GetFleetStateResult {
   replicas: ReplicaReport[];
 }
 
-export interface VariantStats {
-  version: string | null;
-  requests: number;
-  errors: number;
-  p50Ms: number;
-  p99Ms: number;
-  impressions: number;
-  clicks: number;
+/** One variant over the window: what the canary analysis reads, plus the CTR for people. */
+export interface VariantStats extends VariantWindowStats {
   ctr: number;
 }
 

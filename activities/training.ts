@@ -191,6 +191,15 @@ export function createTrainingActivities(deps: ActivityDeps) {
         }
 
         let last: TrainHeartbeat | undefined = beat && resume ? beat : undefined;
+        // Training progress for Prometheus (the worker's Runtime exporter, RECFLOW_WORKER_METRICS): Grafana shows it.
+        const tags = { backend: choice.backend, dataset: input.datasetId };
+        const epochGauge = ctx.metricMeter.createGauge(
+          'recflow_training_epoch',
+          'int',
+          'last finished epoch (1-based)',
+        );
+        const ndcgGauge = ctx.metricMeter.createGauge('recflow_training_val_ndcg10', 'float', 'validation NDCG@10');
+        const samples = ctx.metricMeter.createCounter('recflow_training_samples', 'samples', 'training samples seen');
         const historySoFar: EpochRecord[] = [];
         const result = await trainTwoTower(ds, config, {
           resume,
@@ -207,6 +216,9 @@ export function createTrainingActivities(deps: ActivityDeps) {
             await deps.store.put('checkpoint', id, (dir) => writeCheckpoint(dir, meta(record.epoch, done), weights));
             last = { epoch: record.epoch, checkpointId: id, metrics: metricsOf(record) };
             ctx.heartbeat(last);
+            epochGauge.set(record.epoch + 1, tags);
+            ndcgGauge.set(record.ndcg10, tags);
+            samples.add(record.samples, tags);
             checkCancelled();
             log.info('epoch done', { ...record, checkpointId: id, backend: choice.backend, label: input.label });
           },

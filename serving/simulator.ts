@@ -4,17 +4,9 @@
  * it. The click model is a parameter: the ground truth of a synthetic shop when there is one, else
  * {@link scoreClickModel} (clicks follow the served score).
  */
+import { mulberry32 } from '../lib/rng';
 /** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Probability (0..1) that `userId` clicks `itemId`, shown at `rank` with the served `score` (null: popularity). */
 export type ClickModel = (userId: string, itemId: string, score: number | null, rank: number) => number;

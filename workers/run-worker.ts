@@ -26,11 +26,21 @@ export function installRuntimeLogger(logger: Logger): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const levels = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+  // RECFLOW_WORKER_METRICS=host:port: the worker's Prometheus endpoint (Temporal SDK metrics, training progress,
+  // lifecycle outcomes) at http://host:port/metrics.
+  const bindAddress = process.env.RECFLOW_WORKER_METRICS;
   Runtime.install({
     logger: new DefaultLogger('INFO', (entry) => {
       const meta = { ...(entry.meta ?? {}) };
       logger[levels[entry.level]](meta, entry.message);
     }),
+    ...(bindAddress
+      ? {
+          telemetryOptions: {
+            metrics: { prometheus: { bindAddress, countersTotalSuffix: true, useSecondsForDurations: true } },
+          },
+        }
+      : {}),
   });
 }
 

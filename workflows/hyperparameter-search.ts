@@ -4,6 +4,7 @@ import type { TrainModelResult } from '../activities/training';
 import { NON_RETRYABLE_ERROR_TYPES } from '../lib/errors';
 import type { ModelConfig } from '../lib/model-spec';
 import { onGpuOrCpu, type Placement } from './gpu-fallback';
+import { mulberry32 } from '../lib/rng';
 
 /** Hyperparameters the search may vary, each with the values to draw from. */
 export type SearchSpace = Partial<Record<keyof ModelConfig, number[]>>;
@@ -64,16 +65,7 @@ export interface HyperparameterSearchResult {
 /** The trials of a running or finished search. */
 export const trialsQuery = defineQuery<TrialStatus[]>('trials');
 
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const seededRandom = mulberry32;
 
 /** The trial configurations: a seeded random draw, or the first points of the grid. Deterministic. */
 export function trialConfigs(

@@ -7,6 +7,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  metricMeter,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -200,6 +201,10 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
       { key: OUTCOME_SA, value: outcome },
     ]);
     log.info('lifecycle finished', { outcome, reason });
+    metricMeter.createCounter('recflow_lifecycle_outcomes', 'runs', 'lifecycle runs by outcome').add(1, {
+      model: modelName,
+      outcome,
+    });
     // The run report is for people: its failure never changes the outcome.
     try {
       const report = await quick.writeRunReport({ status });

@@ -193,6 +193,7 @@ function watch(handle: WorkflowHandle, say: (m: string) => void): { stop(): void
   const printed = new Set<number>();
   let lastStage = '';
   let lastCanary = '';
+  let lastProgress = '';
   const timer = setInterval(() => {
     handle
       .query(statusQuery)
@@ -206,6 +207,12 @@ function watch(handle: WorkflowHandle, say: (m: string) => void): { stop(): void
           lastStage = s.stage;
           say(`   [${s.stage}]`);
         }
+        void progressLine(handle).then((line) => {
+          if (line && line !== lastProgress) {
+            lastProgress = line;
+            say(`   ${line}`);
+          }
+        });
         const step = s.rollout?.steps[s.rollout.currentStep];
         const c = step
           ? `${step.weight}% ${step.state}${step.analyses.length ? `: ${step.analyses.at(-1)!.summary}` : ''}`
@@ -218,6 +225,37 @@ function watch(handle: WorkflowHandle, say: (m: string) => void): { stop(): void
       .catch(() => undefined);
   }, 1000);
   return { stop: () => clearInterval(timer) };
+}
+
+const bar = (done: number, total: number, width = 20) => {
+  const n = Math.max(0, Math.min(width, Math.round((done / Math.max(1, total)) * width)));
+  return `[${'#'.repeat(n)}${'.'.repeat(width - n)}] ${done}/${total}`;
+};
+
+/**
+ * Progress of the activity in flight, from its last heartbeat (training: epoch and batches; data: events or rows):
+ * what `temporal workflow describe` shows as heartbeat details, as a bar.
+ */
+async function progressLine(handle: WorkflowHandle): Promise<string | undefined> {
+  const d = await handle.describe().catch(() => undefined);
+  const pending = d?.raw.pendingActivities?.[0];
+  const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
+  if (!pending || !payload) return undefined;
+  let details: Record<string, unknown>;
+  try {
+    details = JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const name = pending.activityType?.name ?? 'activity';
+  const num = (k: string) => (typeof details[k] === 'number' ? details[k] : undefined);
+  if (num('batches') !== undefined)
+    return `${name}: epoch ${(num('epoch') ?? -1) + 2} ${bar(num('batch') ?? 0, num('batches')!)} batches`;
+  if (num('total') !== undefined)
+    return `${name}: ${typeof details.step === 'string' ? details.step : ''} ${bar(num('events') ?? 0, num('total')!)} events`;
+  if (num('rows') !== undefined)
+    return `${name}: ${typeof details.step === 'string' ? details.step : ''} ${num('rows')} rows`;
+  return undefined;
 }
 
 /** Ask on the terminal; the same decision can come from another terminal with `npx recflow approve`. */

@@ -152,6 +152,7 @@ export function formatStatus(s: LifecycleStatus): string {
         );
       });
   }
+  if (s.reportPath) lines.push(`report: ${s.reportPath}`);
   if (s.stage === 'awaiting_approval')
     lines.push(
       `next: npx recflow approve ${s.workflowId} --as <reviewer>   |   npx recflow reject ${s.workflowId} --as <reviewer> --comment "..."`,

@@ -1,16 +1,6 @@
 /** Seeded randomness for the synthetic shop: every draw comes from one mulberry32 stream, so a seed fixes the bytes. */
 
-/** Deterministic PRNG (mulberry32): uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../rng';
 
 /** Standard normal draw (Box-Muller). */
 export function gauss(r: () => number): number {

@@ -23,6 +23,7 @@ import type { Precision } from '../bundle';
 import type { LoadedDataset } from '../dataset';
 import { loadBundle } from '../onnx/bundle-io';
 import { auc, catalogCoverage, logLoss, rankingMetrics, thresholdMetrics, type RankedCase } from './metrics';
+import { mulberry32 } from '../rng';
 
 /** Evaluation settings. */
 export interface EvaluateOptions {
@@ -66,16 +67,7 @@ export interface EvaluationReport {
   seconds: number;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 interface Plan {
   /** Pointwise rows: user, then 1 positive and `neg` negatives. */

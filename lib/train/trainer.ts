@@ -14,6 +14,7 @@ import { ErrorType, RecflowError } from '../errors';
 import { sizesOf, towerFeatures, type ModelConfig, type ModelWeights } from '../model-spec';
 import { rankSplit, type SplitRanking } from './metrics';
 import { TwoTowerModel } from './model';
+import { mulberry32 } from '../rng';
 
 /** One finished epoch. */
 export interface EpochRecord {
@@ -68,16 +69,7 @@ export interface TrainResult {
 }
 
 /** A small seeded generator (mulberry32). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** One epoch's examples: the positives, their sampled negatives, shuffled. */
 export function epochExamples(

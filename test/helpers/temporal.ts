@@ -24,7 +24,17 @@ let runtimeInstalled = false;
 function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN') });
+  const bindAddress = process.env.RECFLOW_WORKER_METRICS; // as the workers do (workers/run-worker.ts)
+  Runtime.install({
+    logger: new DefaultLogger(process.env.TEST_LOG_LEVEL === 'debug' ? 'DEBUG' : 'WARN'),
+    ...(bindAddress
+      ? {
+          telemetryOptions: {
+            metrics: { prometheus: { bindAddress, countersTotalSuffix: true, useSecondsForDurations: true } },
+          },
+        }
+      : {}),
+  });
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;

@@ -10,6 +10,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactRef, ArtifactStore } from '../../lib/artifacts';
 import { TITLE_LEN, writeTable, type DatasetManifest, type Vocabularies } from '../../lib/dataset';
+import { mulberry32 } from '../../lib/rng';
 
 export interface TinyDatasetOptions {
   users?: number;
@@ -23,16 +24,7 @@ export interface TinyDatasetOptions {
   id?: string;
 }
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 /** The planted truth: segment s prefers categories 2s-1 and 2s (mod the number of categories). */
 export function preferredCategories(segment: number, categories: number): number[] {

@@ -7,31 +7,11 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createCpuActivities, createGpuActivities } from '../../activities';
-import { defaultDeps } from '../../activities/deps';
-import { loadConfig } from '../../lib/config';
-import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
+import { CPU_TASK_QUEUE } from '../../lib/constants';
 import { FileModelRegistry } from '../../lib/registry';
 import { approveUpdate, statusQuery, type LifecycleResult } from '../../workflows/lifecycle-types';
-import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
-
-async function withWorkers<T>(env: TestWorkflowEnvironment, home: string, fn: () => Promise<T>): Promise<T> {
-  const deps = defaultDeps(loadConfig({ RECFLOW_HOME: home, RECFLOW_LOG_LEVEL: 'warn' }));
-  const cpu = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: CPU_TASK_QUEUE,
-    activities: createCpuActivities(deps),
-    workflowBundle: await testWorkflowBundle(),
-  });
-  const gpu = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: GPU_TASK_QUEUE,
-    activities: createGpuActivities(deps),
-  });
-  return gpu.runUntil(cpu.runUntil(fn));
-}
+import { devServerEnv, tempHome } from '../helpers/temporal';
+import { withRecflowWorkers } from '../helpers/workers';
 
 describe('Temporal server restart mid-run (same SQLite file)', () => {
   it('the run survives and completes with each step done once', async () => {
@@ -41,7 +21,7 @@ describe('Temporal server restart mid-run (same SQLite file)', () => {
 
     const first = await devServerEnv({ dbFilename: db });
     try {
-      await withWorkers(first, home, async () => {
+      await withRecflowWorkers(first, home, async () => {
         const h = await first.client.workflow.start('modelLifecycleWorkflow', {
           taskQueue: CPU_TASK_QUEUE,
           workflowId,
@@ -67,7 +47,7 @@ describe('Temporal server restart mid-run (same SQLite file)', () => {
 
     const second = await devServerEnv({ dbFilename: db });
     try {
-      const result = await withWorkers(second, home, async () => {
+      const result = await withRecflowWorkers(second, home, async () => {
         const h = second.client.workflow.getHandle(workflowId);
         const s = await h.query(statusQuery);
         assert.equal(s.stage, 'awaiting_approval');
