@@ -77,10 +77,11 @@ void describe('registry activities', () => {
       previous: null,
     });
     const got = (await env.run(acts.getAlias, { model: 'two-tower', alias: 'champion' })) as GetAliasResult;
-    assert.deepEqual(got, { version: 1, bundleId, status: 'approved' });
+    assert.deepEqual(got, { version: 1, bundleId, datasetId: 'ds-random', status: 'approved' });
     assert.deepEqual(await env.run(acts.getAlias, { model: 'two-tower', alias: 'canary' }), {
       version: null,
       bundleId: null,
+      datasetId: null,
       status: null,
     });
     await assert.rejects(
