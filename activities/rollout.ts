@@ -5,6 +5,7 @@ import {
   type CanaryAnalysis,
   type CanaryCriteria,
   type VariantWindowStats,
+  type WindowCoverage,
 } from '../lib/canary-analysis';
 import { ErrorType, RecflowError } from '../lib/errors';
 import { DEFAULT_FLEET } from '../lib/fleet';
@@ -21,6 +22,8 @@ export interface AnalyzeCanaryInput {
   stable: VariantWindowStats;
   canary: VariantWindowStats;
   criteria?: Partial<CanaryCriteria>;
+  /** Which replicas the window covers (readFleetStats); a window missing one is inconclusive. */
+  coverage?: WindowCoverage;
   /** For the log line: which rollout step this window belongs to. */
   step?: number;
 }
@@ -38,7 +41,7 @@ export function createRolloutActivities(_deps: ActivityDeps) {
     /** Compare canary with stable over one bake window (lib/canary-analysis.ts): pass, fail or inconclusive. */
     async analyzeCanary(input: AnalyzeCanaryInput): Promise<CanaryAnalysis> {
       return withFailures(async () => {
-        const result = analyzeWindow(input.stable, input.canary, input.criteria);
+        const result = analyzeWindow(input.stable, input.canary, input.criteria, input.coverage);
         log.info('canary analysis', { step: input.step, verdict: result.verdict, summary: result.summary });
         return result;
       });

@@ -10,10 +10,10 @@ import { ErrorType, RecflowError } from '../lib/errors';
 import { DEFAULT_FLEET, type FleetDesiredState, type ReplicaReport, type SlotState } from '../lib/fleet';
 import { FleetStore, REPLICA_LIVE_MS } from '../lib/fleet-store';
 import { LATENCY_BUCKETS, quantileFromBuckets, type VariantCounters } from '../serving/metrics';
-import { simulateTraffic, type ClickModel } from '../serving/simulator';
+import { simulateTraffic, type ClickModel, type VariantTotals } from '../serving/simulator';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
-import type { VariantWindowStats } from '../lib/canary-analysis';
+import type { VariantWindowStats, WindowCoverage } from '../lib/canary-analysis';
 
 export interface ApplyFleetStateInput {
   /** @default `default` */
@@ -64,6 +64,8 @@ export interface ReadFleetStatsResult {
   variants: Record<'stable' | 'canary', VariantStats>;
   /** Replicas scraped. */
   replicas: number;
+  /** Which live replicas the window covers, and which it misses (died, restarted or unreachable meanwhile). */
+  coverage: WindowCoverage;
 }
 
 export interface SimulateTrafficInput {
@@ -81,7 +83,7 @@ export interface SimulateTrafficResult {
   errors: number;
   clicks: number;
   impressions?: number;
-  byVariant?: Record<string, { requests: number; impressions: number; clicks: number }>;
+  byVariant?: Record<string, VariantTotals>;
 }
 
 /** Extra dependencies of the serving activities. */
@@ -150,6 +152,25 @@ function delta(now: Snapshot, before: Snapshot | undefined): Map<string, Variant
     }
   }
   return sum;
+}
+
+/**
+ * Which of the replicas live at the window's start the window really covers: a replica must answer at both ends
+ * with counters that did not go back (a restart loses the first part of the window).
+ */
+function windowCoverage(live: ReplicaReport[], before: Snapshot | undefined, now: Snapshot): WindowCoverage {
+  const missing: string[] = [];
+  for (const r of live) {
+    const end = now[r.replicaId];
+    const start = before?.[r.replicaId];
+    const restarted =
+      end &&
+      start?.some(
+        (p) => (end.find((c) => c.version === p.version && c.variant === p.variant)?.requests ?? 0) < p.requests,
+      );
+    if (!end || (before && !start) || restarted) missing.push(r.replicaId);
+  }
+  return { expected: live.length, covered: live.length - missing.length, missing };
 }
 
 function variantStats(d: Map<string, VariantCounters>, variant: 'stable' | 'canary', version: string | null) {
@@ -232,6 +253,7 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
         const replicas = await live(s);
         let d: Map<string, VariantCounters>;
         let scraped: number;
+        let coverage: WindowCoverage;
         if (input.windowMs !== undefined) {
           const before = await scrape(replicas);
           const end = Date.now() + input.windowMs;
@@ -242,13 +264,17 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
           const now = await scrape(replicas);
           d = delta(now, before);
           scraped = Object.keys(now).length;
+          coverage = windowCoverage(replicas, before, now);
         } else {
           const before = await s.readAux<Snapshot>(SNAPSHOT_FILE);
           const now = await scrape(replicas);
           d = delta(now, before);
           scraped = Object.keys(now).length;
+          coverage = windowCoverage(replicas, undefined, now);
           await s.writeAux(SNAPSHOT_FILE, { ...before, ...now });
         }
+        if (coverage.missing.length)
+          log.warn('the stats window misses replicas', { fleet: s.fleet, missing: coverage.missing });
         const desired = await s.readDesired();
         return {
           variants: {
@@ -256,6 +282,7 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
             canary: variantStats(d, 'canary', desired?.canary?.version ?? null),
           },
           replicas: scraped,
+          coverage,
         };
       });
     },

@@ -18,6 +18,16 @@ export interface VariantWindowStats {
   clicks: number;
 }
 
+/** Which replicas a window's figures come from. */
+export interface WindowCoverage {
+  /** Replicas live at the window's start. */
+  expected: number;
+  /** Those read at both ends without a restart between. */
+  covered: number;
+  /** Replica ids missing from the window (died, restarted or unreachable). */
+  missing: string[];
+}
+
 /** Thresholds of the analysis. Every field has a default ({@link DEFAULT_CANARY_CRITERIA}). */
 export interface CanaryCriteria {
   /** Below this many requests on either variant the window says nothing: inconclusive. */
@@ -49,7 +59,7 @@ export const DEFAULT_CANARY_CRITERIA: CanaryCriteria = {
 export type Verdict = 'pass' | 'fail' | 'inconclusive';
 
 export interface CheckResult {
-  name: 'traffic' | 'error-rate' | 'latency-p99' | 'ctr';
+  name: 'coverage' | 'traffic' | 'error-rate' | 'latency-p99' | 'ctr';
   verdict: Verdict;
   stable: number | null;
   canary: number | null;
@@ -92,14 +102,33 @@ export function pValueLower(successA: number, trialsA: number, successB: number,
 const rate = (n: number, d: number) => (d > 0 ? n / d : 0);
 const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
 
-/** Analyse one window: the canary against the stable variant. */
+/**
+ * Analyse one window: the canary against the stable variant. With `coverage`, a window that misses a replica (it
+ * died or restarted meanwhile) is inconclusive whatever its figures say: no promotion on missing data.
+ */
 export function analyzeWindow(
   stable: VariantWindowStats,
   canary: VariantWindowStats,
   criteria: Partial<CanaryCriteria> = {},
+  coverage?: WindowCoverage,
 ): CanaryAnalysis {
   const c = { ...DEFAULT_CANARY_CRITERIA, ...criteria };
   const checks: CheckResult[] = [];
+
+  if (coverage) {
+    const complete = coverage.missing.length === 0 && coverage.covered > 0;
+    checks.push({
+      name: 'coverage',
+      verdict: complete ? 'pass' : 'inconclusive',
+      stable: coverage.expected,
+      canary: coverage.covered,
+      reason: complete
+        ? `all ${coverage.expected} live replicas read at both ends of the window`
+        : coverage.covered === 0
+          ? 'no replica could be read'
+          : `replicas missing from the window (died, restarted or unreachable): ${coverage.missing.join(', ')}; ${coverage.covered}/${coverage.expected} read`,
+    });
+  }
 
   const enoughTraffic = stable.requests >= c.minRequests && canary.requests >= c.minRequests;
   checks.push({

@@ -14,11 +14,13 @@ import Fastify, {
 import type { Logger } from 'pino';
 import { RecflowError } from '../lib/errors';
 import type { FleetPatch } from '../lib/fleet-store';
+import { FaultInjector, type FaultSpec } from './faults';
 import { type ServingMetrics } from './metrics';
 import type { LoadedModel, ModelSlots, Variant } from './model-slot';
 import type { Reconciler } from './reconcile';
 import {
   BODY_LIMIT,
+  faultSchema,
   feedbackSchema,
   fleetPatchSchema,
   recommendSchema,
@@ -40,6 +42,8 @@ export interface AppOptions {
   logger?: Logger | false;
   /** How many recent responses `/v1/feedback` can refer to. @default 50000 */
   feedbackMemory?: number;
+  /** Injected faults (`/v1/admin/faults`). @default a new, empty injector */
+  faults?: FaultInjector;
 }
 
 interface Served {
@@ -69,6 +73,7 @@ function modelInfo(variant: Variant, m: LoadedModel) {
 /** Build the serving app. */
 export function buildApp(opts: AppOptions): FastifyInstance {
   const { slots, metrics } = opts;
+  const faults = opts.faults ?? new FaultInjector();
   const app = Fastify({
     loggerInstance: (opts.logger || undefined) as FastifyBaseLogger | undefined,
     bodyLimit: BODY_LIMIT,
@@ -127,6 +132,16 @@ export function buildApp(opts: AppOptions): FastifyInstance {
 
   const unavailable = (req: FastifyRequest, reply: FastifyReply) =>
     reply.code(503).send({ error: 'Service Unavailable', message: 'no model loaded yet', requestId: req.id });
+  /** Apply the variant's injected faults: wait the delay, and answer for the model when the request is aborted. */
+  const injected = async (variant: Variant, req: FastifyRequest, reply: FastifyReply): Promise<boolean> => {
+    const f = faults.decide(variant);
+    if (f.delayMs > 0) await new Promise((r) => setTimeout(r, f.delayMs));
+    if (f.abortStatus === null) return false;
+    await reply
+      .code(f.abortStatus)
+      .send({ error: httpReason(f.abortStatus), message: 'injected fault', requestId: req.id });
+    return true;
+  };
 
   app.post<{ Body: RecommendBody }>('/v1/recommend', { schema: recommendSchema }, async (req, reply) => {
     const picked = slots.pick(req.body.userId);
@@ -134,6 +149,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const { variant, model } = picked;
     req.served = { variant, version: model.version };
     try {
+      if (await injected(variant, req, reply)) return reply;
       const k = req.body.k ?? 10;
       const unknownItems: string[] = [];
       const exclude: number[] = [];
@@ -185,6 +201,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     const { variant, model } = picked;
     req.served = { variant, version: model.version };
     try {
+      if (await injected(variant, req, reply)) return reply;
       const unknownItems: string[] = [];
       const known: Array<{ id: string; index: number }> = [];
       for (const id of req.body.itemIds) {
@@ -266,6 +283,24 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     return metrics.registry.metrics();
   });
 
+  /** The admin API's changes need the bearer token (403 when none is configured, 401 when missing or wrong). */
+  const requireAdmin = async (req: FastifyRequest, reply: FastifyReply) => {
+    const expected = opts.adminToken;
+    if (!expected)
+      return reply.code(403).send({
+        error: 'Forbidden',
+        message: 'the admin API is disabled: start the server with RECFLOW_ADMIN_TOKEN set',
+        requestId: req.id,
+      });
+    const got = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const a = Buffer.from(got);
+    const b = Buffer.from(expected);
+    if (a.length !== b.length || !timingSafeEqual(a, b))
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'Unauthorized', message: 'missing or wrong bearer token', requestId: req.id });
+  };
   app.get('/v1/admin/stats', async (req) => ({
     requestId: req.id,
     replicaId: opts.reconciler?.replicaId ?? null,
@@ -281,23 +316,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     '/v1/admin/fleet',
     {
       schema: fleetPatchSchema,
-      onRequest: async (req, reply) => {
-        const expected = opts.adminToken;
-        if (!expected)
-          return reply.code(403).send({
-            error: 'Forbidden',
-            message: 'the admin API is disabled: start the server with RECFLOW_ADMIN_TOKEN set',
-            requestId: req.id,
-          });
-        const got = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-        const a = Buffer.from(got);
-        const b = Buffer.from(expected);
-        if (a.length !== b.length || !timingSafeEqual(a, b))
-          return reply
-            .code(401)
-            .header('www-authenticate', 'Bearer')
-            .send({ error: 'Unauthorized', message: 'missing or wrong bearer token', requestId: req.id });
-      },
+      onRequest: requireAdmin,
     },
     async (req, reply) => {
       if (!opts.reconciler)
@@ -310,6 +329,17 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       return { requestId: req.id, desired, changed, applied: opts.reconciler.snapshot() };
     },
   );
+  app.get('/v1/admin/faults', async (req) => ({ requestId: req.id, faults: faults.list() }));
+  app.put<{ Body: FaultSpec }>('/v1/admin/faults', { schema: faultSchema, onRequest: requireAdmin }, async (req) => {
+    const set = faults.set(req.body);
+    req.log.warn({ fault: req.body }, set ? 'fault injection on' : 'fault injection off');
+    return { requestId: req.id, faults: faults.list() };
+  });
+  app.delete('/v1/admin/faults', { onRequest: requireAdmin }, async (req) => {
+    faults.clear();
+    req.log.warn('fault injection cleared');
+    return { requestId: req.id, faults: faults.list() };
+  });
   return app;
 }
 
@@ -326,7 +356,10 @@ function httpReason(status: number): string {
         413: 'Payload Too Large',
         415: 'Unsupported Media Type',
         429: 'Too Many Requests',
+        500: 'Internal Server Error',
+        502: 'Bad Gateway',
         503: 'Service Unavailable',
+        504: 'Gateway Timeout',
       } as Record<number, string>
     )[status] ?? 'Error'
   );

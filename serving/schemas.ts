@@ -145,3 +145,18 @@ export const fleetPatchSchema = {
     },
   },
 } as const;
+
+export const faultSchema = {
+  body: {
+    type: 'object',
+    required: ['variant'],
+    additionalProperties: false,
+    properties: {
+      variant: { type: 'string', enum: ['stable', 'canary'] },
+      abortRate: { type: 'number', minimum: 0, maximum: 1 },
+      abortStatus: { type: 'integer', minimum: 500, maximum: 599 },
+      delayMs: { type: 'integer', minimum: 0, maximum: 60_000 },
+      delayRate: { type: 'number', minimum: 0, maximum: 1 },
+    },
+  },
+} as const;

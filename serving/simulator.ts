@@ -51,7 +51,26 @@ export interface SimulateResult {
   dropped: number;
   impressions: number;
   clicks: number;
-  byVariant: Record<string, { requests: number; impressions: number; clicks: number }>;
+  /** Per variant as the replicas labelled their answers (`x-model-variant`), failed requests included. */
+  byVariant: Record<string, VariantTotals>;
+}
+
+/** One variant's share of a simulation. */
+export interface VariantTotals {
+  requests: number;
+  errors: number;
+  impressions: number;
+  clicks: number;
+}
+
+/** A failed HTTP answer, with the variant the replica said served it (when it said). */
+class HttpFailure extends Error {
+  constructor(
+    message: string,
+    readonly variant: string | null,
+  ) {
+    super(message);
+  }
 }
 
 interface RecommendResponse {
@@ -73,6 +92,8 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
   const inflight = new Set<Promise<void>>();
   let next = 0;
 
+  const variantTotals = (variant: string): VariantTotals =>
+    (res.byVariant[variant] ??= { requests: 0, errors: 0, impressions: 0, clicks: 0 });
   const pickUser = (): string => {
     if (!opts.users.length || r() < newShare) return `sim-new-${Math.floor(r() * 1e9)}`;
     return opts.users[Math.floor(opts.users.length * r() * r())] ?? opts.users[0] ?? 'sim-user';
@@ -84,9 +105,11 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
       body: JSON.stringify(body),
       signal: opts.signal,
     });
-    const json = await resp.json();
-    if (!resp.ok) throw new Error(`${url}: HTTP ${resp.status}`);
-    return json;
+    if (!resp.ok) {
+      await resp.body?.cancel();
+      throw new HttpFailure(`${url}: HTTP ${resp.status}`, resp.headers.get('x-model-variant'));
+    }
+    return resp.json();
   };
   const one = async (): Promise<void> => {
     const url = opts.urls[next++ % opts.urls.length] ?? '';
@@ -96,7 +119,7 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
     res.requests++;
     try {
       const body = (await postJson(`${url}/v1/recommend`, { userId, k })) as RecommendResponse;
-      const v = (res.byVariant[body.model.variant] ??= { requests: 0, impressions: 0, clicks: 0 });
+      const v = variantTotals(body.model.variant);
       v.requests++;
       v.impressions += body.items.length;
       res.impressions += body.items.length;
@@ -106,8 +129,13 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
         res.clicks++;
         v.clicks++;
       }
-    } catch {
+    } catch (err) {
       res.errors++;
+      if (err instanceof HttpFailure && err.variant) {
+        const v = variantTotals(err.variant);
+        v.requests++;
+        v.errors++;
+      }
     }
   };
 

@@ -562,6 +562,7 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
             stable: stableWindow,
             canary: stats.variants.canary,
             criteria: input.rollout?.criteria,
+            coverage: stats.coverage,
             step: i,
           });
           s.analyses.push(analysis);

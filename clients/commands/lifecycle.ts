@@ -9,6 +9,8 @@ import {
   abortSignal,
   approveUpdate,
   promoteSignal,
+  type ApprovalDecision,
+  type ApprovalState,
   rejectUpdate,
   statusQuery,
   type CanaryStep,
@@ -21,6 +23,37 @@ import { EXIT } from '../exit';
 /** Connect to the configured Temporal (TEMPORAL_* variables or the embedded dev server `recflow dev` runs). */
 export async function lifecycleClient(): Promise<Client> {
   return connectClient(requireTemporalTarget(loadConfig()));
+}
+
+/** The answer to a review: accepted (with the approval state) or refused, with a reason a reviewer can act on. */
+export type ReviewOutcome = { ok: true; message: string; state: ApprovalState } | { ok: false; message: string };
+
+/**
+ * Approve or reject a run's candidate (the Update). A refusal by the workflow's validator comes back with its
+ * reason; so does a decision on a run that has already ended (expired, rejected, failed...), with how it ended.
+ */
+export async function submitReview(
+  client: Client,
+  workflowId: string,
+  kind: 'approve' | 'reject',
+  decision: ApprovalDecision,
+): Promise<ReviewOutcome> {
+  const handle = client.workflow.getHandle(workflowId);
+  try {
+    const state = await handle.executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [decision] });
+    return { ok: true, message: `${state.state} by ${state.reviewer}`, state };
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) return { ok: false, message: err.cause?.message ?? err.message };
+    const ended = await handle.describe().catch(() => undefined);
+    if (!ended) throw err;
+    if (ended.status.name === 'RUNNING') throw err;
+    let how = ended.status.name.toLowerCase();
+    if (ended.status.name === 'COMPLETED') {
+      const result = (await handle.result()) as LifecycleResult;
+      how = `${result.outcome}: ${result.reason}`;
+    }
+    return { ok: false, message: `run ${workflowId} has ended (${how}); nothing left to ${kind}` };
+  }
 }
 
 /** Parse `10:5m,25:5m,100:10m` into canary steps. */
@@ -251,20 +284,11 @@ export function registerLifecycleCommands(program: Command): void {
       .option('--comment <text>', kind === 'reject' ? 'why (required)' : 'a note for the registry')
       .action(async (workflowId: string, o: { as: string; comment?: string }) => {
         await withClient(async (client) => {
-          try {
-            const state = await client.workflow
-              .getHandle(workflowId)
-              .executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, {
-                args: [{ reviewer: o.as, comment: o.comment }],
-              });
-            console.log(`${workflowId}: ${state.state} by ${state.reviewer}`);
-          } catch (err) {
-            if (err instanceof WorkflowUpdateFailedError) {
-              console.error(`refused: ${err.cause?.message ?? err.message}`);
-              process.exitCode = EXIT.refused;
-              return;
-            }
-            throw err;
+          const r = await submitReview(client, workflowId, kind, { reviewer: o.as, comment: o.comment });
+          if (r.ok) console.log(`${workflowId}: ${r.message}`);
+          else {
+            console.error(`refused: ${r.message}`);
+            process.exitCode = EXIT.refused;
           }
         });
       });

@@ -61,7 +61,10 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   return env;
 }
 
-export async function devServerEnv(opts: { dbFilename?: string } = {}): Promise<TestWorkflowEnvironment> {
+/** The real dev server; `port` fixed (e.g. to restart it where clients expect it), else any free one. */
+export async function devServerEnv(
+  opts: { dbFilename?: string; port?: number } = {},
+): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   const bins = findTemporalBinaries();
   console.log(`# dev server: ${bins.cli ? `${bins.cli.version} (${bins.cli.source})` : 'SDK download'}`);
@@ -69,6 +72,7 @@ export async function devServerEnv(opts: { dbFilename?: string } = {}): Promise<
     server: {
       executable: devServerExecutable(bins),
       ip: '127.0.0.1',
+      port: opts.port,
       dbFilename: opts.dbFilename,
       searchAttributes: SEARCH_ATTRIBUTE_KEYS,
       log: { format: 'json', level: 'error' },

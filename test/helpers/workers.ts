@@ -11,7 +11,7 @@ import { testWorkflowBundle } from './temporal';
  * `home`, polling `env`, running until `fn` settles: what `npx recflow dev` starts, in the test process.
  */
 export async function withRecflowWorkers<T>(
-  env: TestWorkflowEnvironment,
+  env: Pick<TestWorkflowEnvironment, 'nativeConnection' | 'namespace'>,
   home: string,
   fn: () => Promise<T>,
 ): Promise<T> {

@@ -3,13 +3,16 @@
  * onnxruntime, real HTTP) and simulated users clicking from the shop's ground truth:
  *  1. a first run becomes the fleet's first model (no canary: nothing to compare with);
  *  2. a better challenger, approved by a reviewer (Update), passes the canary and is promoted;
- *  3. a deliberately bad model (barely trained, offline gates switched off) is rolled back by the canary analysis.
- * Afterwards the registry's aliases equal the fleet's state.
+ *  3. a deliberately bad model (barely trained, offline gates switched off) is rolled back by the canary analysis;
+ *  4. canaries made to fail or slow down by fault injection on the replicas are rolled back, and stable traffic
+ *     never fails meanwhile;
+ *  5. a replica SIGKILLed during a bake leaves the window without its data: inconclusive, no promotion.
+ * After each, the registry's aliases equal the fleet's state.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -22,7 +25,15 @@ import { rollbackFleet } from '../../clients/commands/rollback';
 import { FleetStore } from '../../lib/fleet-store';
 import { FileModelRegistry } from '../../lib/registry';
 import { startServer, type RunningServer } from '../../serving/server';
-import { approveUpdate, statusQuery, type LifecycleInput, type LifecycleResult } from '../../workflows/lifecycle-types';
+import type { VariantCounters } from '../../serving/metrics';
+import {
+  abortSignal,
+  approveUpdate,
+  statusQuery,
+  type LifecycleInput,
+  type LifecycleResult,
+  type LifecycleStatus,
+} from '../../workflows/lifecycle-types';
 import { PALETTE } from '../../lib/report/html';
 import { maybeRecordHistory } from '../helpers/histories';
 import { countColor, readPng } from '../helpers/png';
@@ -30,13 +41,17 @@ import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal'
 
 const exec = promisify(execFile);
 const shop = { kind: 'synthetic' as const, seed: 11, users: 500, items: 250, events: 20_000 };
+const ADMIN_TOKEN = 'e2e-admin-token';
+const REPO = resolve(__dirname, '..', '..');
 
 describe('modelLifecycleWorkflow end to end (dev server, real activities, serving fleet)', () => {
   let env: TestWorkflowEnvironment;
   let running: Promise<unknown>;
   const workers: Worker[] = [];
   const servers: RunningServer[] = [];
-  const config = loadConfig({ RECFLOW_HOME: tempHome(), RECFLOW_LOG_LEVEL: 'warn' });
+  const home = tempHome();
+  const config = loadConfig({ RECFLOW_HOME: home, RECFLOW_LOG_LEVEL: 'warn' });
+  const procs: ChildProcess[] = [];
 
   before(async () => {
     env = await devServerEnv();
@@ -65,11 +80,13 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
           pollMs: 200,
           logger: false,
           processMetrics: false,
+          adminToken: ADMIN_TOKEN,
         }),
       );
     }
   });
   after(async () => {
+    for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     for (const s of servers) await s.close();
     for (const w of workers) w.shutdown();
     await running?.catch(() => undefined);
@@ -90,11 +107,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
   };
 
   async function lifecycle(id: string, input: LifecycleInput, approveAs?: string): Promise<LifecycleResult> {
-    const handle = await env.client.workflow.start('modelLifecycleWorkflow', {
-      taskQueue: CPU_TASK_QUEUE,
-      workflowId: id,
-      args: [input],
-    });
+    const handle = await startLifecycle(id, input);
     if (approveAs) {
       for (let i = 0; ; i++) {
         const s = await handle.query(statusQuery);
@@ -105,6 +118,50 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
       await handle.executeUpdate(approveUpdate, { args: [{ reviewer: approveAs, comment: 'canary it' }] });
     }
     return (await handle.result()) as LifecycleResult;
+  }
+
+  const startLifecycle = (id: string, input: LifecycleInput) =>
+    env.client.workflow.start('modelLifecycleWorkflow', { taskQueue: CPU_TASK_QUEUE, workflowId: id, args: [input] });
+
+  async function waitForStatus(
+    id: string,
+    what: string,
+    ok: (s: LifecycleStatus) => boolean,
+    ms = 240_000,
+  ): Promise<LifecycleStatus> {
+    const handle = env.client.workflow.getHandle(id);
+    const end = Date.now() + ms;
+    for (;;) {
+      const s = await handle.query(statusQuery);
+      if (ok(s)) return s;
+      assert.ok(s.stage !== 'done' && Date.now() < end, `${id} never reached ${what}: ${s.outcome} ${s.reason}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  /** Set (spec) or clear (null) the injected faults of every in-process replica through its admin API. */
+  async function injectFaults(spec: Record<string, unknown> | null): Promise<void> {
+    for (const s of servers) {
+      const res = await fetch(`${s.url}/v1/admin/faults`, {
+        method: spec ? 'PUT' : 'DELETE',
+        headers: {
+          authorization: `Bearer ${ADMIN_TOKEN}`,
+          ...(spec ? { 'content-type': 'application/json' } : {}),
+        },
+        body: spec ? JSON.stringify(spec) : undefined,
+      });
+      assert.equal(res.status, 200, await res.text());
+    }
+  }
+
+  /** Failed stable requests so far, summed over the in-process replicas. */
+  async function stableErrors(): Promise<number> {
+    let n = 0;
+    for (const s of servers) {
+      const { counters } = (await (await fetch(`${s.url}/v1/admin/stats`)).json()) as { counters: VariantCounters[] };
+      for (const c of counters) if (c.variant === 'stable') n += c.errors;
+    }
+    return n;
   }
 
   async function assertAliasesMatchFleet(): Promise<void> {
@@ -208,6 +265,81 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
       }
       assert.ok(body.includes('shop-recs@v1'), body);
     }
+  });
+
+  // Canaries of a model as good as stable (v1's recipe again), made to misbehave by the replicas' fault injection.
+  const sameAsStable = {
+    requestedBy: 'alice',
+    data: shop,
+    train: { config: { epochs: 1 }, seed: 1 },
+    gates: {},
+    approval: { autoApprove: true },
+    rollout,
+  } satisfies LifecycleInput;
+
+  for (const [kind, fault, check] of [
+    ['errors', { variant: 'canary', abortRate: 0.3 }, 'error-rate'],
+    ['latency', { variant: 'canary', delayMs: 400 }, 'latency-p99'],
+  ] as const) {
+    it(`rolls back a canary with injected ${kind} on ${check}; stable traffic never fails`, async () => {
+      const before = await stableErrors();
+      await injectFaults(fault);
+      try {
+        const r = await lifecycle(`e2e-fault-${kind}`, sameAsStable);
+        assert.equal(r.outcome, 'rolled_back', r.reason);
+        assert.match(r.reason, new RegExp(check));
+        const registry = new FileModelRegistry(config.registryDir);
+        assert.equal((await registry.get(r.version!)).status, 'rolled_back');
+      } finally {
+        await injectFaults(null);
+      }
+      assert.equal(await stableErrors(), before, 'no stable request failed during the canary');
+      const desired = await new FleetStore(config.registryDir, 'default').readDesired();
+      assert.equal(desired?.stable?.version, 'shop-recs@v1');
+      assert.equal(desired?.canary, null);
+      await assertAliasesMatchFleet();
+    });
+  }
+
+  it('a replica killed mid-bake leaves the analysis inconclusive: no promotion, then an abort rolls back', async () => {
+    // A third replica as a real process, SIGKILLed during the first bake.
+    const victim = spawn(
+      process.execPath,
+      [join(REPO, 'bin', 'recflow.js'), 'serve', '--port', '0', '--fleet', 'default', '--replica-id', 'r3'],
+      { env: { ...process.env, RECFLOW_HOME: home, RECFLOW_LOG_LEVEL: 'warn' }, stdio: 'ignore' },
+    );
+    procs.push(victim);
+    const fleet = new FleetStore(config.registryDir, 'default');
+    for (let i = 0; !(await fleet.readReports({ liveWithinMs: 5000 })).some((r) => r.replicaId === 'r3'); i++) {
+      assert.ok(i < 300, 'r3 came up');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const id = 'e2e-replica-dies';
+    const handle = await startLifecycle(id, {
+      ...sameAsStable,
+      rollout: { ...rollout, maxExtensions: 0, onInconclusive: 'wait' },
+    });
+    await waitForStatus(id, 'the first bake', (s) => s.rollout?.steps[0]?.state === 'baking');
+    await new Promise((r) => setTimeout(r, 1500));
+    victim.kill('SIGKILL');
+    const s = await waitForStatus(id, 'a human decision', (x) => x.stage === 'awaiting_decision');
+    const analysis = s.rollout!.steps[0]!.analyses.at(-1)!;
+    assert.equal(analysis.verdict, 'inconclusive', analysis.summary);
+    const coverage = analysis.checks.find((c) => c.name === 'coverage');
+    assert.equal(coverage?.verdict, 'inconclusive');
+    assert.match(coverage?.reason ?? '', /r3/);
+    // Not promoted: the canary is still a canary, the version not in production.
+    const registry = new FileModelRegistry(config.registryDir);
+    assert.notEqual((await registry.get(s.registered!.ref)).status, 'production');
+    assert.ok((await fleet.readDesired())?.canary, 'still a canary while it waits');
+
+    await handle.signal(abortSignal, { actor: 'oncall', reason: 'replica lost during the canary' });
+    const r = (await handle.result()) as LifecycleResult;
+    assert.equal(r.outcome, 'aborted', r.reason);
+    const desired = await fleet.readDesired();
+    assert.equal(desired?.stable?.version, 'shop-recs@v1');
+    assert.equal(desired?.canary, null);
+    await assertAliasesMatchFleet();
   });
 
   it('writes an HTML run report whose screenshot in headless Chromium shows the plots', async (t) => {

@@ -19,11 +19,13 @@ import {
 } from '../../activities/serving';
 import { ArtifactStore } from '../../lib/artifacts';
 import { loadConfig } from '../../lib/config';
+import { analyzeWindow } from '../../lib/canary-analysis';
 import { routeUser } from '../../serving/router';
 import { makeBundle, post, type TestBundle } from '../unit/serving/helpers';
 
 const REPO = resolve(__dirname, '..', '..');
 const FLEET = 'it-fleet';
+const TOKEN = 'it-admin-token';
 
 void describe('serving fleet: two replicas, the fleet store and the serving activities', () => {
   let root: string;
@@ -48,7 +50,10 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
         '--poll-ms',
         '200',
       ],
-      { env: { ...process.env, RECFLOW_HOME: root, RECFLOW_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        env: { ...process.env, RECFLOW_HOME: root, RECFLOW_LOG_LEVEL: 'warn', RECFLOW_ADMIN_TOKEN: TOKEN },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let err = '';
     p.stderr?.on('data', (d: Buffer) => (err += d.toString()));
@@ -56,6 +61,7 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
       if (code && code !== 0) console.error(`replica ${id} exited ${code}: ${err}`);
     });
     procs.push(p);
+    return p;
   };
   const state = async () => (await env.run(acts.getFleetState, { fleet: FLEET })) as GetFleetStateResult;
   const until = async (what: string, ok: (s: GetFleetStateResult) => boolean, ms = 20_000) => {
@@ -196,5 +202,85 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
     await exited;
     const s = await until('one replica left', (x) => x.replicas.length === 1);
     assert.equal(s.replicas[0]?.replicaId, 'r2');
+  });
+
+  void it('fault injection (admin API): the canary fails and slows down, stable never fails', async () => {
+    startReplica('r3');
+    await until('r2 and r3 live', (x) => x.replicas.map((r) => r.replicaId).join() === 'r2,r3');
+    const r = (await env.run(acts.applyFleetState, {
+      fleet: FLEET,
+      canary: b1.slot('m@v1'),
+      canaryWeight: 50,
+      reason: 'canary for the fault test',
+      waitForReplicasMs: 20_000,
+    })) as ApplyFleetStateResult;
+    assert.equal(r.converged, true);
+    const faults = (url: string, method: string, body?: unknown, token: string | null = TOKEN) =>
+      fetch(`${url}/v1/admin/faults`, {
+        method,
+        headers: {
+          ...(body ? { 'content-type': 'application/json' } : {}),
+          ...(token ? { authorization: `Bearer ${token}` } : {}),
+        },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+    const spec = { variant: 'canary', abortRate: 0.5, delayMs: 40 };
+    for (const x of r.replicas) {
+      assert.equal((await faults(x.url, 'PUT', spec, null)).status, 401);
+      assert.equal((await faults(x.url, 'PUT', spec, 'wrong')).status, 401);
+      assert.equal((await faults(x.url, 'PUT', { ...spec, abortRate: 2 })).status, 400);
+      const ok = await faults(x.url, 'PUT', spec);
+      assert.equal(ok.status, 200, await ok.text());
+    }
+    await env.run(acts.readFleetStats, { fleet: FLEET });
+    const sim = (await env.run(acts.simulateTraffic, {
+      fleet: FLEET,
+      durationMs: 2000,
+      rps: 60,
+      users: 100,
+      seed: 5,
+    })) as SimulateTrafficResult;
+    const stats = (await env.run(acts.readFleetStats, { fleet: FLEET })) as ReadFleetStatsResult;
+    const { stable, canary } = stats.variants;
+    assert.equal(stable.errors, 0, 'stable traffic never failed');
+    assert.equal(sim.byVariant?.stable?.errors, 0);
+    assert.ok(canary.requests > 20, `canary requests ${canary.requests}`);
+    const errRate = canary.errors / canary.requests;
+    assert.ok(errRate > 0.25 && errRate < 0.75, `canary error rate ${errRate}`);
+    assert.equal(sim.byVariant?.canary?.errors, canary.errors, 'the simulator saw the same failures');
+    assert.ok(canary.p50Ms >= 40, `canary p50 ${canary.p50Ms} ms`);
+    assert.ok(stable.p50Ms < 40, `stable p50 ${stable.p50Ms} ms`);
+    const analysis = analyzeWindow(stable, canary, { minRequests: 20, minImpressions: 50 });
+    assert.equal(analysis.verdict, 'fail');
+    const failed = analysis.checks.filter((c) => c.verdict === 'fail').map((c) => c.name);
+    assert.ok(failed.includes('error-rate') && failed.includes('latency-p99'), failed.join());
+
+    for (const x of r.replicas) {
+      assert.equal((await faults(x.url, 'DELETE', undefined, null)).status, 401);
+      assert.equal((await faults(x.url, 'DELETE')).status, 200);
+      const left = (await (await fetch(`${x.url}/v1/admin/faults`)).json()) as { faults: unknown[] };
+      assert.deepEqual(left.faults, []);
+    }
+  });
+
+  void it('a replica killed during a stats window is missing from it: the analysis is inconclusive', async () => {
+    const victim = procs.at(-1)!;
+    const window = env.run(acts.readFleetStats, { fleet: FLEET, windowMs: 1500 }) as Promise<ReadFleetStatsResult>;
+    const traffic = env.run(acts.simulateTraffic, { fleet: FLEET, durationMs: 1500, rps: 40, seed: 6 });
+    await new Promise((res) => setTimeout(res, 400));
+    victim.kill('SIGKILL');
+    const stats = await window;
+    await traffic;
+    assert.deepEqual(stats.coverage, { expected: 2, covered: 1, missing: ['r3'] });
+    const analysis = analyzeWindow(
+      stats.variants.stable,
+      stats.variants.canary,
+      { minRequests: 1, minImpressions: 1 },
+      stats.coverage,
+    );
+    const coverage = analysis.checks.find((c) => c.name === 'coverage');
+    assert.equal(coverage?.verdict, 'inconclusive');
+    assert.match(coverage?.reason ?? '', /r3/);
+    assert.notEqual(analysis.verdict, 'pass');
   });
 });

@@ -9,6 +9,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } f
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createRolloutActivities } from '../../activities/rollout';
+import { submitReview } from '../../clients/commands/lifecycle';
 import { FakeWorld } from '../helpers/fake-world';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
 import {
@@ -145,9 +146,17 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
   it('expires after 72 hours without a review (in skipped time)', async () => {
     const world = new FakeWorld('good');
     const started = Date.now();
-    const result = await run(world, { requestedBy: 'alice' }, (h) => h.result());
+    let late: Awaited<ReturnType<typeof submitReview>> | undefined;
+    const result = await run(world, { requestedBy: 'alice' }, async (h) => {
+      const r = await h.result();
+      // A reviewer who comes back after the expiry is told the run is over, and how it ended.
+      late = await submitReview(env.client, h.workflowId, 'approve', { reviewer: 'bob', comment: 'sorry, late' });
+      return r;
+    });
     assert.equal(result.outcome, 'expired');
     assert.match(result.reason, /72 hours/);
+    assert.equal(late?.ok, false);
+    assert.match(late?.message ?? '', /has ended \(expired: .*72 hours.*\); nothing left to approve/);
     assert.deepEqual(world.statuses.at(-1), [2, 'rejected']);
     assert.equal(world.fleet.canary, null);
     assert.ok(Date.now() - started < 60_000);
