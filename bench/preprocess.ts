@@ -9,32 +9,14 @@
  * 3. Makes `.tools/bench-venv` (pandas, numpy from PyPI) if needed and runs bench/preprocess_peer.py.
  * 4. Prints rows/s and peak memory of both and the ratio; writes bench/results/preprocess.json.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { PY, ensureVenv, numArg, writeResult } from './peer';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { generateShop } from '../lib/data/generator';
 import { preprocess } from '../lib/data/preprocess';
 import { validateSource } from '../lib/data/validate';
-
-const REPO = resolve(__dirname, '..');
-const VENV = join(REPO, '.tools', 'bench-venv');
-const PY = join(VENV, 'bin', 'python');
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-/** Idempotent: create the venv and install the peer's packages only when missing. */
-function ensureVenv(): void {
-  const ok = existsSync(PY) && spawnSync(PY, ['-c', 'import pandas, numpy'], { stdio: 'ignore' }).status === 0;
-  if (ok) return;
-  console.log(`creating ${VENV} (pandas, numpy from PyPI)`);
-  if (!existsSync(PY)) execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
-  execFileSync(PY, ['-m', 'pip', 'install', '-q', 'pandas', 'numpy'], { stdio: 'inherit' });
-}
 
 interface Run {
   impl: string;
@@ -79,10 +61,10 @@ function lastJson<T>(stdout: string): T {
 
 async function main(): Promise<void> {
   if (process.argv[2] === '--child') return child(process.argv[3] ?? '', process.argv[4] ?? '');
-  const events = arg('events', 1_000_000);
-  const users = arg('users', 50_000);
-  const items = arg('items', 10_000);
-  const seed = arg('seed', 1);
+  const events = numArg('events', 1_000_000);
+  const users = numArg('users', 50_000);
+  const items = numArg('items', 10_000);
+  const seed = numArg('seed', 1);
   const work = await mkdtemp(join(tmpdir(), 'recflow-bench-preprocess-'));
   try {
     const shop = join(work, 'shop');
@@ -98,7 +80,7 @@ async function main(): Promise<void> {
     if (ts.status !== 0) throw new Error(`recflow run failed:\n${ts.stderr}`);
     const recflow = lastJson<Run>(ts.stdout);
 
-    ensureVenv();
+    ensureVenv(['pandas', 'numpy'], ['pandas', 'numpy']);
     const py = spawnSync(PY, [join(__dirname, 'preprocess_peer.py'), shop, join(work, 'py-out')], {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
@@ -123,8 +105,7 @@ async function main(): Promise<void> {
       ratio: { pandasOverRecflowThroughput: ratio, recflowOverPandasPeakMemory: recflow.peakRssMB / pandas.peakRssMB },
       date: new Date().toISOString(),
     };
-    await mkdir(join(REPO, 'bench', 'results'), { recursive: true });
-    await writeFile(join(REPO, 'bench', 'results', 'preprocess.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await writeResult('preprocess.json', result);
     console.log('wrote bench/results/preprocess.json');
   } finally {
     await rm(work, { recursive: true, force: true });

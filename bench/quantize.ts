@@ -10,33 +10,14 @@
  *    and score deltas vs fp32 on 4096 pairs, top-10 overlap with fp32 on 256 users.
  * 3. Measures the same latencies with onnxruntime-node, and writes bench/results/quantize.json.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { PY, REPO, ensureVenv, numArg, writeResult } from './peer';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { exportGraphs } from '../lib/onnx/export';
 import { SMALL_CONFIG, randomModel, rng } from '../test/helpers/random-model';
-
-const REPO = resolve(__dirname, '..');
-const VENV = join(REPO, '.tools', 'bench-venv');
-const PY = join(VENV, 'bin', 'python');
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-/** Idempotent: create the venv and install the peer's packages only when missing. */
-function ensureVenv(): void {
-  const ok =
-    existsSync(PY) && spawnSync(PY, ['-c', 'import onnx, onnxruntime, numpy'], { stdio: 'ignore' }).status === 0;
-  if (ok) return;
-  console.log(`creating ${VENV} (onnx, onnxruntime, numpy from PyPI)`);
-  if (!existsSync(PY)) execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
-  execFileSync(PY, ['-m', 'pip', 'install', '-q', 'onnx', 'onnxruntime', 'numpy'], { stdio: 'inherit' });
-}
 
 interface Timing {
   medianMs: number;
@@ -65,9 +46,9 @@ const i64 = (xs: ArrayLike<bigint>, dims: number[]) =>
   new ort.Tensor('int64', BigInt64Array.from(xs as bigint[]), dims);
 
 async function main(): Promise<void> {
-  const users = arg('users', 200_000);
-  const items = arg('items', 50_000);
-  const dim = arg('dim', 64);
+  const users = numArg('users', 200_000);
+  const items = numArg('items', 50_000);
+  const dim = numArg('dim', 64);
   const work = await mkdtemp(join(tmpdir(), 'recflow-bench-quantize-'));
   try {
     const m = randomModel({
@@ -97,7 +78,7 @@ async function main(): Promise<void> {
     await writeFile(join(work, 'pairs.bin'), new Uint8Array(pairs.buffer));
     await writeFile(join(work, 'users.bin'), new Uint8Array(benchUsers.buffer));
 
-    ensureVenv();
+    ensureVenv(['onnx', 'onnxruntime', 'numpy'], ['onnx', 'onnxruntime', 'numpy']);
     console.log('running bench/quantize_peer.py');
     execFileSync(PY, [join(REPO, 'bench', 'quantize_peer.py'), work], { stdio: 'inherit' });
     const peer = JSON.parse(await readFile(join(work, 'peer.json'), 'utf8')) as {
@@ -157,8 +138,7 @@ async function main(): Promise<void> {
       python: peer,
       at: new Date().toISOString(),
     };
-    await mkdir(join(REPO, 'bench', 'results'), { recursive: true });
-    await writeFile(join(REPO, 'bench', 'results', 'quantize.json'), `${JSON.stringify(result, null, 2)}\n`);
+    await writeResult('quantize.json', result);
     console.log('wrote bench/results/quantize.json');
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -14,39 +14,17 @@
  * The Python venv is `.tools/bench-venv` (fastapi, uvicorn[standard], onnxruntime, numpy from PyPI), made if
  * missing; `RECFLOW_BENCH_VENV` points elsewhere. Results: bench/results/serve.json.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { PY, REPO, ensureVenv, strArg, writeResult } from './peer';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Precision } from '../lib/bundle';
 import { DEFAULT_MODEL_CONFIG } from '../lib/model-spec';
 import { loadBundle, writeBundle } from '../lib/onnx/bundle-io';
 import { randomModel, rng } from '../test/helpers/random-model';
-
-const REPO = resolve(__dirname, '..');
-const VENV = process.env.RECFLOW_BENCH_VENV || join(REPO, '.tools', 'bench-venv');
-const PY = join(VENV, 'bin', 'python');
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-
-/** Idempotent: create the venv and install the peer's packages only when missing. */
-function ensureVenv(): void {
-  const ok =
-    existsSync(PY) &&
-    spawnSync(PY, ['-c', 'import fastapi, uvicorn, onnxruntime, numpy'], { stdio: 'ignore' }).status === 0;
-  if (ok) return;
-  console.log(`creating ${VENV} (fastapi, uvicorn[standard], onnxruntime, numpy from PyPI)`);
-  if (!existsSync(PY)) execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
-  execFileSync(PY, ['-m', 'pip', 'install', '-q', 'fastapi', 'uvicorn[standard]', 'onnxruntime', 'numpy'], {
-    stdio: 'inherit',
-  });
-}
 
 interface Point {
   system: 'limit' | 'limit-batched' | 'recflow' | 'recflow-nobatch' | 'peer';
@@ -139,14 +117,14 @@ async function stopProc(p: ChildProcess): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const users = Number(arg('users', '50000'));
-  const items = Number(arg('items', '20000'));
-  const seconds = Number(arg('seconds', '3'));
-  const concs = arg('conc', '1,8,32').split(',').map(Number);
-  const systems = new Set(arg('systems', 'limit,recflow,peer').split(','));
-  const precisions = arg('precisions', 'fp32,int8').split(',') as Precision[];
-  const out = arg('out', 'serve.json');
-  ensureVenv();
+  const users = Number(strArg('users', '50000'));
+  const items = Number(strArg('items', '20000'));
+  const seconds = Number(strArg('seconds', '3'));
+  const concs = strArg('conc', '1,8,32').split(',').map(Number);
+  const systems = new Set(strArg('systems', 'limit,recflow,peer').split(','));
+  const precisions = strArg('precisions', 'fp32,int8').split(',') as Precision[];
+  const out = strArg('out', 'serve.json');
+  ensureVenv(['fastapi', 'uvicorn', 'onnxruntime', 'numpy'], ['fastapi', 'uvicorn[standard]', 'onnxruntime', 'numpy']);
   const work = await mkdtemp(join(tmpdir(), 'recflow-bench-serve-'));
   const bundleDir = join(work, 'bundle');
   await mkdir(bundleDir);
@@ -314,8 +292,7 @@ async function main(): Promise<void> {
     ratios,
   };
   console.table(ratios);
-  await mkdir(join(REPO, 'bench', 'results'), { recursive: true });
-  await writeFile(join(REPO, 'bench', 'results', out), `${JSON.stringify(result, null, 2)}\n`);
+  await writeResult(out, result);
   console.log(`wrote bench/results/${out}`);
   await rm(work, { recursive: true, force: true });
 }

@@ -16,10 +16,11 @@
  *    towers with the same batch size, negatives, learning-rate schedule and early stopping on the same files.
  * Results: bench/results/train.json.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { PY, ensureVenv, numArg } from './peer';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { ArtifactStore } from '../lib/artifacts';
 import { loadGroundTruth, indexOfId, preferenceByIndex } from '../lib/data/ground-truth';
@@ -32,24 +33,6 @@ import { popularityScorer, rankSplit, type SplitRanking } from '../lib/train/met
 import { TwoTowerModel } from '../lib/train/model';
 import { rankWithModel, trainTwoTower } from '../lib/train/trainer';
 import { plantedScore, writeTinyDataset } from '../test/helpers/tiny-dataset';
-
-const REPO = resolve(__dirname, '..');
-const VENV = join(REPO, '.tools', 'bench-venv');
-const PY = join(VENV, 'bin', 'python');
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-}
-
-/** Idempotent: create the venv and install the peer's packages only when missing. */
-function ensureVenv(): void {
-  const ok = existsSync(PY) && spawnSync(PY, ['-c', 'import tensorflow, numpy'], { stdio: 'ignore' }).status === 0;
-  if (ok) return;
-  console.log(`creating ${VENV} (tensorflow-cpu, numpy from PyPI)`);
-  if (!existsSync(PY)) execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
-  execFileSync(PY, ['-m', 'pip', 'install', '-q', 'tensorflow-cpu', 'numpy'], { stdio: 'inherit' });
-}
 
 interface SpeedRow {
   backend: string;
@@ -171,10 +154,10 @@ async function quality(
   const oracleTest = await rankSplit(ds, ds.splits.test, oracle);
   let peer: Record<string, unknown> | null = null;
   if (runPeer) {
-    ensureVenv();
+    ensureVenv(['tensorflow', 'numpy'], ['tensorflow-cpu', 'numpy']);
     const out = join(work, `peer-${ds.manifest.id}.json`);
     const specFile = join(work, 'spec.json');
-    writeFileSync(specFile, JSON.stringify({ config, speedPositives: arg('speed-positives', 20000) }));
+    writeFileSync(specFile, JSON.stringify({ config, speedPositives: numArg('speed-positives', 20000) }));
     const r = spawnSync(PY, [join(__dirname, 'train_peer.py'), dir, specFile, out], { stdio: 'inherit' });
     if (r.status === 0) peer = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
     else console.log(`peer failed with status ${r.status}`);
@@ -204,10 +187,10 @@ const pick = (r: SplitRanking): { hr10: number; ndcg10: number; users: number } 
 });
 
 async function main(): Promise<void> {
-  const users = arg('users', 6000);
-  const items = arg('items', 2000);
-  const perUser = arg('per-user', 12);
-  const speedPositives = arg('speed-positives', 20000);
+  const users = numArg('users', 6000);
+  const items = numArg('items', 2000);
+  const perUser = numArg('per-user', 12);
+  const speedPositives = numArg('speed-positives', 20000);
   const runPeer = !process.argv.includes('--no-peer');
   const sectionsArg = process.argv.indexOf('--sections');
   const sections = new Set(
@@ -265,9 +248,9 @@ async function main(): Promise<void> {
     // The data pipeline's synthetic shop (lib/data/generator.ts), prepared like production data.
     const store = new ArtifactStore(join(work, 'artifacts'));
     const shopOptions = {
-      users: arg('shop-users', 4000),
-      items: arg('shop-items', 1500),
-      events: arg('shop-events', 150000),
+      users: numArg('shop-users', 4000),
+      items: numArg('shop-items', 1500),
+      events: numArg('shop-events', 150000),
     };
     const { shop } = await makeShop(store, shopOptions);
     const prepared = await prepareDataset(store, { source: { kind: 'shop', id: shop.id } });

@@ -16,7 +16,7 @@ import { RecflowError } from '../lib/errors';
 import type { FleetPatch } from '../lib/fleet-store';
 import { FaultInjector, type FaultSpec } from './faults';
 import { type ServingMetrics } from './metrics';
-import type { LoadedModel, ModelSlots, Variant } from './model-slot';
+import { assertBundleInRoots, type LoadedModel, type ModelSlots, type Variant } from './model-slot';
 import type { Reconciler } from './reconcile';
 import {
   BODY_LIMIT,
@@ -44,6 +44,8 @@ export interface AppOptions {
   feedbackMemory?: number;
   /** Injected faults (`/v1/admin/faults`). @default a new, empty injector */
   faults?: FaultInjector;
+  /** Where bundles may come from: `PUT /v1/admin/fleet` refuses (400) a slot elsewhere. @default anywhere */
+  bundleRoots?: string[];
 }
 
 interface Served {
@@ -142,14 +144,29 @@ export function buildApp(opts: AppOptions): FastifyInstance {
       .send({ error: httpReason(f.abortStatus), message: 'injected fault', requestId: req.id });
     return true;
   };
-
-  app.post<{ Body: RecommendBody }>('/v1/recommend', { schema: recommendSchema }, async (req, reply) => {
+  /**
+   * Serve one model request: pick the user's variant (503 before any model is loaded), label the response, apply
+   * injected faults, run `fn`, and release the model (a hot swap waits for in-flight requests).
+   */
+  const withModel = async <T>(
+    req: FastifyRequest<{ Body: { userId: string } }>,
+    reply: FastifyReply,
+    fn: (variant: Variant, model: LoadedModel) => Promise<T>,
+  ): Promise<T | FastifyReply> => {
     const picked = slots.pick(req.body.userId);
     if (!picked) return unavailable(req, reply);
     const { variant, model } = picked;
     req.served = { variant, version: model.version };
     try {
       if (await injected(variant, req, reply)) return reply;
+      return await fn(variant, model);
+    } finally {
+      model.release();
+    }
+  };
+
+  app.post<{ Body: RecommendBody }>('/v1/recommend', { schema: recommendSchema }, (req, reply) =>
+    withModel(req, reply, async (variant, model) => {
       const k = req.body.k ?? 10;
       const unknownItems: string[] = [];
       const exclude: number[] = [];
@@ -190,18 +207,11 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         items,
         unknownItems,
       };
-    } finally {
-      model.release();
-    }
-  });
+    }),
+  );
 
-  app.post<{ Body: ScoreBody }>('/v1/score', { schema: scoreSchema }, async (req, reply) => {
-    const picked = slots.pick(req.body.userId);
-    if (!picked) return unavailable(req, reply);
-    const { variant, model } = picked;
-    req.served = { variant, version: model.version };
-    try {
-      if (await injected(variant, req, reply)) return reply;
+  app.post<{ Body: ScoreBody }>('/v1/score', { schema: scoreSchema }, (req, reply) =>
+    withModel(req, reply, async (variant, model) => {
       const unknownItems: string[] = [];
       const known: Array<{ id: string; index: number }> = [];
       for (const id of req.body.itemIds) {
@@ -234,10 +244,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         scores,
         unknownItems,
       };
-    } finally {
-      model.release();
-    }
-  });
+    }),
+  );
 
   app.post<{ Body: FeedbackBody }>('/v1/feedback', { schema: feedbackSchema }, async (req, reply) => {
     const r = memory.get(req.body.requestId);
@@ -323,6 +331,8 @@ export function buildApp(opts: AppOptions): FastifyInstance {
         return reply
           .code(409)
           .send({ error: 'Conflict', message: 'this server has no desired-state source', requestId: req.id });
+      for (const slot of [req.body.stable, req.body.canary])
+        if (slot) await assertBundleInRoots(slot.bundlePath, opts.bundleRoots);
       const { desired, changed } = await opts.reconciler.source.update(req.body);
       await opts.reconciler.tick();
       req.log.info({ generation: desired.generation, changed, reason: req.body.reason }, 'fleet state changed');

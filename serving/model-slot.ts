@@ -4,8 +4,8 @@
  * finished (reference counting), so a swap never fails a request.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, realpath } from 'node:fs/promises';
+import { join, relative, isAbsolute } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ONNX_IO, type Precision } from '../lib/bundle';
 import { ErrorType, RecflowError } from '../lib/errors';
@@ -26,6 +26,33 @@ export interface ModelOptions {
   maxBatch?: number;
   /** Batch observer (metrics). */
   onBatch?: (graph: 'score' | 'recommend', version: string, size: number, seconds: number) => void;
+  /**
+   * Folders bundles may be loaded from (symlinks resolved); a slot elsewhere is refused before anything is read.
+   * `recflow serve` confines a fleet replica to the artifact store. @default anywhere
+   */
+  bundleRoots?: string[];
+}
+
+/**
+ * Refuse a bundle path outside `roots` (after resolving symlinks and `..`): the desired state, written by whoever
+ * holds the fleet folder or the admin token, cannot make a replica read files elsewhere.
+ * @throws {RecflowError} `InvalidInput` naming the path and the roots; `ArtifactMissing` when it does not exist.
+ */
+export async function assertBundleInRoots(bundlePath: string, roots: string[] | undefined): Promise<void> {
+  if (!roots?.length) return;
+  const real = await realpath(bundlePath).catch(() => {
+    throw new RecflowError(ErrorType.ArtifactMissing, `bundle ${bundlePath} does not exist`);
+  });
+  for (const root of roots) {
+    const r = await realpath(root).catch(() => undefined);
+    if (!r) continue;
+    const rel = relative(r, real);
+    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) return;
+  }
+  throw new RecflowError(
+    ErrorType.InvalidInput,
+    `bundle path ${bundlePath} is outside the bundle roots (${roots.join(', ')}): refused`,
+  );
 }
 
 export interface RecommendInput {
@@ -89,6 +116,7 @@ export class LoadedModel {
    * @throws {RecflowError} `ArtifactMissing` (missing or truncated files) or `InvalidData` (vocab hash mismatch).
    */
   static async load(slot: SlotState, opts: ModelOptions = {}): Promise<LoadedModel> {
+    await assertBundleInRoots(slot.bundlePath, opts.bundleRoots);
     const bundle = await loadBundle(slot.bundlePath);
     const vocabText = await readFile(join(slot.bundlePath, 'vocab.json'), 'utf8');
     const hash = createHash('sha256').update(vocabText).digest('hex');

@@ -107,6 +107,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     reconciler,
     adminToken: opts.adminToken ?? process.env.RECFLOW_ADMIN_TOKEN,
     logger: log,
+    bundleRoots: opts.model?.bundleRoots,
   });
   app.server.keepAliveTimeout = 65_000;
   app.server.requestTimeout = 30_000;

@@ -110,6 +110,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
           replicaId: `demo-${i + 1}`,
           pollMs: 500,
           logger: false,
+          model: { bundleRoots: [config.artifactsDir] },
         }),
       );
     }

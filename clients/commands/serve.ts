@@ -34,6 +34,10 @@ export function registerServeCommands(program: Command): void {
     .option('--poll-ms <ms>', 'reconcile poll interval', int('--poll-ms', 50, 60_000), 1000)
     .option('--threads <n>', 'onnxruntime intra-op threads', int('--threads', 1, 256))
     .option('--max-batch <n>', 'largest micro-batch (1 turns batching off)', int('--max-batch', 1, 1024), 64)
+    .option(
+      '--bundle-root <dir...>',
+      'folders a fleet replica may load bundles from (default: the artifact store); a slot elsewhere is refused',
+    )
     .action(
       async (opts: {
         port: number;
@@ -47,6 +51,7 @@ export function registerServeCommands(program: Command): void {
         pollMs: number;
         threads?: number;
         maxBatch: number;
+        bundleRoot?: string[];
       }) => {
         if (opts.precision !== 'fp32' && opts.precision !== 'int8')
           throw new RecflowError(ErrorType.InvalidInput, `--precision ${opts.precision} is not fp32 or int8`);
@@ -66,7 +71,12 @@ export function registerServeCommands(program: Command): void {
           precision: opts.precision,
           pollMs: opts.pollMs,
           logger,
-          model: { intraOpThreads: opts.threads, maxBatch: opts.maxBatch },
+          model: {
+            intraOpThreads: opts.threads,
+            maxBatch: opts.maxBatch,
+            // A fleet replica loads what the desired state names: only from the artifact store (or --bundle-root).
+            bundleRoots: opts.bundle ? undefined : (opts.bundleRoot ?? [config.artifactsDir]).map((d) => resolve(d)),
+          },
         });
         logger.info(
           { url: server.url, replicaId: server.replicaId, fleet: opts.bundle ? null : opts.fleet },

@@ -6,15 +6,30 @@ import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
 import { testWorkflowBundle } from './temporal';
 
+type Env = Pick<TestWorkflowEnvironment, 'nativeConnection' | 'namespace'>;
+
 /**
  * The CPU worker (workflows and every activity) and the GPU-queue worker of a recflow installation whose home is
- * `home`, polling `env`, running until `fn` settles: what `npx recflow dev` starts, in the test process.
+ * `home`, polling `env`: what `npx recflow dev` starts, in the test process. Running until `stop()`.
  */
-export async function withRecflowWorkers<T>(
-  env: Pick<TestWorkflowEnvironment, 'nativeConnection' | 'namespace'>,
-  home: string,
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function startRecflowWorkers(env: Env, home: string): Promise<{ stop(): Promise<void> }> {
+  const workers = await createRecflowWorkers(env, home);
+  const running = Promise.all(workers.map((w) => w.run()));
+  return {
+    async stop() {
+      for (const w of workers) w.shutdown();
+      await running.catch(() => undefined);
+    },
+  };
+}
+
+/** {@link startRecflowWorkers}, running until `fn` settles. */
+export async function withRecflowWorkers<T>(env: Env, home: string, fn: () => Promise<T>): Promise<T> {
+  const [cpu, gpu] = await createRecflowWorkers(env, home);
+  return gpu.runUntil(cpu.runUntil(fn));
+}
+
+async function createRecflowWorkers(env: Env, home: string): Promise<[Worker, Worker]> {
   const deps = defaultDeps(loadConfig({ RECFLOW_HOME: home, RECFLOW_LOG_LEVEL: 'warn' }));
   const cpu = await Worker.create({
     connection: env.nativeConnection,
@@ -29,5 +44,5 @@ export async function withRecflowWorkers<T>(
     taskQueue: GPU_TASK_QUEUE,
     activities: createGpuActivities(deps),
   });
-  return gpu.runUntil(cpu.runUntil(fn));
+  return [cpu, gpu];
 }

@@ -16,11 +16,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createCpuActivities, createGpuActivities } from '../../activities';
-import { defaultDeps } from '../../activities/deps';
 import { loadConfig } from '../../lib/config';
-import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
+import { CPU_TASK_QUEUE } from '../../lib/constants';
 import { rollbackFleet } from '../../clients/commands/rollback';
 import { FleetStore } from '../../lib/fleet-store';
 import { FileModelRegistry } from '../../lib/registry';
@@ -37,7 +34,8 @@ import {
 import { PALETTE } from '../../lib/report/html';
 import { maybeRecordHistory } from '../helpers/histories';
 import { countColor, readPng } from '../helpers/png';
-import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
+import { startRecflowWorkers } from '../helpers/workers';
+import { devServerEnv, tempHome } from '../helpers/temporal';
 
 const exec = promisify(execFile);
 const shop = { kind: 'synthetic' as const, seed: 11, users: 500, items: 250, events: 20_000 };
@@ -46,30 +44,15 @@ const REPO = resolve(__dirname, '..', '..');
 
 describe('modelLifecycleWorkflow end to end (dev server, real activities, serving fleet)', () => {
   let env: TestWorkflowEnvironment;
-  let running: Promise<unknown>;
-  const workers: Worker[] = [];
-  const servers: RunningServer[] = [];
+  let workers: Awaited<ReturnType<typeof startRecflowWorkers>> | undefined;
   const home = tempHome();
   const config = loadConfig({ RECFLOW_HOME: home, RECFLOW_LOG_LEVEL: 'warn' });
   const procs: ChildProcess[] = [];
+  const servers: RunningServer[] = [];
 
   before(async () => {
     env = await devServerEnv();
-    const deps = defaultDeps(config);
-    workers.push(
-      await Worker.create({
-        connection: env.nativeConnection,
-        taskQueue: CPU_TASK_QUEUE,
-        activities: createCpuActivities(deps),
-        workflowBundle: await testWorkflowBundle(),
-      }),
-      await Worker.create({
-        connection: env.nativeConnection,
-        taskQueue: GPU_TASK_QUEUE,
-        activities: createGpuActivities(deps),
-      }),
-    );
-    running = Promise.all(workers.map((w) => w.run()));
+    workers = await startRecflowWorkers(env, home);
     for (const id of ['r1', 'r2']) {
       servers.push(
         await startServer({
@@ -88,8 +71,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
   after(async () => {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     for (const s of servers) await s.close();
-    for (const w of workers) w.shutdown();
-    await running?.catch(() => undefined);
+    await workers?.stop();
     await env?.teardown();
   });
 

@@ -8,48 +8,29 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { createCpuActivities, createGpuActivities } from '../../activities';
-import { defaultDeps } from '../../activities/deps';
 import { main } from '../../clients/cli';
-import { loadConfig } from '../../lib/config';
-import { CPU_TASK_QUEUE, GPU_TASK_QUEUE, nightlyScheduleId } from '../../lib/constants';
+import { CPU_TASK_QUEUE, nightlyScheduleId } from '../../lib/constants';
 import type { LifecycleInput } from '../../workflows/lifecycle-types';
 import type { NightlyResult, nightlyRetrainWorkflow } from '../../workflows/nightly';
 import { maybeRecordHistory } from '../helpers/histories';
-import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
+import { startRecflowWorkers } from '../helpers/workers';
+import { devServerEnv, tempHome } from '../helpers/temporal';
 
 describe('nightly retrain: schedule CLI and nightlyRetrainWorkflow (dev server)', () => {
   let env: TestWorkflowEnvironment;
-  let running: Promise<unknown>;
-  const workers: Worker[] = [];
+  let workers: Awaited<ReturnType<typeof startRecflowWorkers>> | undefined;
   const home = tempHome();
   const saved = { ...process.env };
 
   before(async () => {
     env = await devServerEnv();
-    const deps = defaultDeps(loadConfig({ RECFLOW_HOME: home, RECFLOW_LOG_LEVEL: 'warn' }));
-    workers.push(
-      await Worker.create({
-        connection: env.nativeConnection,
-        taskQueue: CPU_TASK_QUEUE,
-        activities: createCpuActivities(deps),
-        workflowBundle: await testWorkflowBundle(),
-      }),
-      await Worker.create({
-        connection: env.nativeConnection,
-        taskQueue: GPU_TASK_QUEUE,
-        activities: createGpuActivities(deps),
-      }),
-    );
-    running = Promise.all(workers.map((w) => w.run()));
+    workers = await startRecflowWorkers(env, home);
     process.env.TEMPORAL_ADDRESS = env.address;
     process.env.RECFLOW_HOME = home;
   });
   after(async () => {
     process.env = saved;
-    for (const w of workers) w.shutdown();
-    await running?.catch(() => undefined);
+    await workers?.stop();
     await env?.teardown();
   });
 

@@ -76,8 +76,8 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
 
   before(async () => {
     root = await mkdtemp(join(tmpdir(), 'recflow-serve-it-'));
-    b1 = await makeBundle(join(root, 'bundles'), 'b1', 1);
-    b2 = await makeBundle(join(root, 'bundles'), 'b2', 2);
+    b1 = await makeBundle(join(root, 'artifacts', 'test-bundles'), 'b1', 1);
+    b2 = await makeBundle(join(root, 'artifacts', 'test-bundles'), 'b2', 2);
     const config = loadConfig({ RECFLOW_HOME: root });
     acts = createServingActivities({ config, store: new ArtifactStore(config.artifactsDir) }, { pollMs: 100 });
   });
@@ -202,6 +202,23 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
     await exited;
     const s = await until('one replica left', (x) => x.replicas.length === 1);
     assert.equal(s.replicas[0]?.replicaId, 'r2');
+  });
+
+  void it('the admin API refuses a bundle outside the artifact store (400), and nothing changes', async () => {
+    const { replicas } = await state();
+    const url = replicas[0]!.url;
+    const before = await state();
+    for (const bundlePath of ['/etc', join(root, 'artifacts', '..', 'registry'), join(root, 'artifacts', '..')]) {
+      const res = await fetch(`${url}/v1/admin/fleet`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ stable: { version: 'x@v9', bundlePath, precision: 'fp32' }, reason: 'traversal' }),
+      });
+      assert.equal(res.status, 400);
+      assert.match(((await res.json()) as { message: string }).message, /outside the bundle roots/);
+    }
+    const after = await state();
+    assert.equal(after.desired?.generation, before.desired?.generation);
   });
 
   void it('fault injection (admin API): the canary fails and slows down, stable never fails', async () => {

@@ -186,6 +186,27 @@ describe('validation gate', () => {
     );
   });
 
+  it('NaN and Infinity are not numbers, in prices and in timestamps', async () => {
+    for (const bad of ['NaN', 'Infinity', '-Infinity', '1e999']) {
+      assert.match(
+        await hardMessage(
+          folder({
+            items: (l) => l.map((x, k) => (k > 0 && k % 2 === 0 ? x.replace(/,[0-9.]+,Blue/, `,${bad},Blue`) : x)),
+          }),
+        ),
+        new RegExp(`^items\\.csv row 2, column price, value '${bad.replace('+', '\\+')}': not a number`),
+      );
+      assert.match(
+        await hardMessage(
+          folder({ events: (l) => l.map((x, k) => (k > 0 && k % 20 === 0 ? x.replace(/,[^,]+$/, `,${bad}`) : x)) }),
+        ),
+        new RegExp(`^events\\.csv row 20, column timestamp, value '${bad}': not an ISO 8601 date or epoch ms`),
+      );
+    }
+    assert.ok(Number.isNaN(parseTimestamp('Infinity')));
+    assert.ok(Number.isNaN(parseTimestamp('NaN')));
+  });
+
   it('timestamps: ISO 8601 and epoch ms', () => {
     assert.equal(parseTimestamp('2026-01-02T03:04:05Z'), Date.UTC(2026, 0, 2, 3, 4, 5));
     assert.equal(parseTimestamp('2026-01-02 03:04:05Z'), Date.UTC(2026, 0, 2, 3, 4, 5));
