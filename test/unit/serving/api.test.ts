@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -268,5 +268,85 @@ void describe('serving API over HTTP with a real onnxruntime session', () => {
     const ok = await post(url('/v1/recommend'), { userId: 'u1', k: 3 });
     assert.equal(ok.status, 200);
     assert.equal(server.slots.get('stable')?.inFlight, 0);
+  });
+
+  void it('fuzzes the admin API past its token: 4xx, never 5xx; only bundles inside the store are accepted', async () => {
+    const token = 'fuzz-token';
+    const store = join(root, 'artifacts');
+    const good = await makeBundle(join(store, 'bundle'), 'good', 2);
+    const fleetServer = await startServer({
+      port: 0,
+      registryDir: join(root, 'registry'),
+      fleet: 'fz',
+      replicaId: 'fz1',
+      adminToken: token,
+      logger: false,
+      processMetrics: false,
+      model: { bundleRoots: [store] },
+    });
+    try {
+      let seed = 777;
+      const rand = () => {
+        seed = (seed * 1103515245 + 12345) % 2147483648;
+        return seed / 2147483648;
+      };
+      const oneOf = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
+      const paths = [
+        '/etc',
+        '/etc/passwd',
+        '../../etc',
+        join(store, '..', 'registry'),
+        join(store, 'bundle', '..', '..', '..'),
+        '/proc/self',
+        'C:\\Windows',
+        'x'.repeat(5000),
+        '',
+        good.dir,
+      ];
+      const values: unknown[] = [null, -1, 1e308, '', 'x'.repeat(600), [], {}, 'canary', 'stable', 0.5, 503, 70_000];
+      let accepted = 0;
+      for (let i = 0; i < 200; i++) {
+        const fleet = rand() < 0.6;
+        const body = fleet
+          ? {
+              [oneOf(['stable', 'canary'])]: {
+                version: oneOf(['m@v1', '../v2', 'x'.repeat(300), 7]),
+                bundlePath: oneOf(paths),
+                precision: oneOf(['fp32', 'int8', 'fp16']),
+              },
+              ...(rand() < 0.8 ? { reason: oneOf(['fuzz', '', 'y'.repeat(600)]) } : {}),
+              ...(rand() < 0.3 ? { canaryWeight: oneOf([0, 50, 101, -1, 'x']) } : {}),
+            }
+          : {
+              variant: oneOf(values),
+              ...(rand() < 0.5 ? { abortRate: oneOf(values) } : {}),
+              ...(rand() < 0.5 ? { delayMs: oneOf(values) } : {}),
+              ...(rand() < 0.3 ? { abortStatus: oneOf(values) } : {}),
+            };
+        const res = await fetch(`${fleetServer.url}/v1/admin/${fleet ? 'fleet' : 'faults'}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        const text = await res.text();
+        assert.ok(res.status < 500, `${JSON.stringify(body).slice(0, 200)} -> ${res.status} ${text}`);
+        if (fleet && res.status === 200) {
+          accepted++;
+          assert.ok(JSON.stringify(body).includes(good.dir), `accepted a slot outside the store: ${text}`);
+        }
+      }
+      assert.ok(accepted > 0, 'some valid changes went through');
+      // Every desired state the replica took names bundles in the store only; its files stay under the registry.
+      const desired = (await (await fetch(`${fleetServer.url}/v1/admin/fleet`)).json()) as {
+        desired: { stable: { bundlePath: string } | null; canary: { bundlePath: string } | null };
+      };
+      for (const slot of [desired.desired.stable, desired.desired.canary])
+        if (slot) assert.equal(slot.bundlePath, good.dir);
+      assert.deepEqual((await readdir(root)).sort(), ['artifacts', 'b1', 'registry']);
+      const ok = await post(`${fleetServer.url}/v1/recommend`, { userId: 'u1', k: 3 });
+      assert.ok(ok.status === 200 || ok.status === 503, `still serving: ${ok.status}`);
+    } finally {
+      await fleetServer.close();
+    }
   });
 });
