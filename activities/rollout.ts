@@ -24,6 +24,8 @@ export interface AnalyzeCanaryInput {
   criteria?: Partial<CanaryCriteria>;
   /** Which replicas the window covers (readFleetStats); a window missing one is inconclusive. */
   coverage?: WindowCoverage;
+  /** `stable` was measured in an earlier window (the 100 % step): latency is held to the SLO only. */
+  stableFromEarlierWindow?: boolean;
   /** For the log line: which rollout step this window belongs to. */
   step?: number;
 }
@@ -41,7 +43,10 @@ export function createRolloutActivities(_deps: ActivityDeps) {
     /** Compare canary with stable over one bake window (lib/canary-analysis.ts): pass, fail or inconclusive. */
     async analyzeCanary(input: AnalyzeCanaryInput): Promise<CanaryAnalysis> {
       return withFailures(async () => {
-        const result = analyzeWindow(input.stable, input.canary, input.criteria, input.coverage);
+        const result = analyzeWindow(input.stable, input.canary, input.criteria, {
+          coverage: input.coverage,
+          stableFromEarlierWindow: input.stableFromEarlierWindow,
+        });
         log.info('canary analysis', { step: input.step, verdict: result.verdict, summary: result.summary });
         return result;
       });

@@ -40,6 +40,11 @@ export interface CanaryCriteria {
   maxP99Ratio: number;
   /** ... and, to ignore noise on fast servers, at most this many ms above it before the ratio counts. */
   p99SlackMs: number;
+  /**
+   * Absolute latency SLO: canary p99 above it fails in any window. It is the only latency check when stable was
+   * measured in an earlier window (the 100 % step), since latency depends on load and the loads then differ.
+   */
+  maxP99Ms: number;
   /** One-sided significance level of the CTR test (canary worse than stable). */
   alpha: number;
   /** Relative CTR drop that matters: a significant drop smaller than this passes. 0.05 = 5 %. */
@@ -52,6 +57,7 @@ export const DEFAULT_CANARY_CRITERIA: CanaryCriteria = {
   maxErrorRateIncrease: 0.01,
   maxP99Ratio: 1.5,
   p99SlackMs: 20,
+  maxP99Ms: 500,
   alpha: 0.05,
   minCtrDropToFail: 0.05,
 };
@@ -102,6 +108,17 @@ export function pValueLower(successA: number, trialsA: number, successB: number,
 const rate = (n: number, d: number) => (d > 0 ? n / d : 0);
 const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
 
+/** What else the analysis of a window should know. */
+export interface WindowContext {
+  /** Which replicas the figures come from: a window that misses one is inconclusive. */
+  coverage?: WindowCoverage;
+  /**
+   * Stable's figures come from an earlier window (at 100 % no user sees stable), not from the same one: the
+   * relative latency check is skipped (latency depends on load), the absolute SLO still applies.
+   */
+  stableFromEarlierWindow?: boolean;
+}
+
 /**
  * Analyse one window: the canary against the stable variant. With `coverage`, a window that misses a replica (it
  * died or restarted meanwhile) is inconclusive whatever its figures say: no promotion on missing data.
@@ -110,8 +127,9 @@ export function analyzeWindow(
   stable: VariantWindowStats,
   canary: VariantWindowStats,
   criteria: Partial<CanaryCriteria> = {},
-  coverage?: WindowCoverage,
+  context: WindowContext = {},
 ): CanaryAnalysis {
+  const { coverage } = context;
   const c = { ...DEFAULT_CANARY_CRITERIA, ...criteria };
   const checks: CheckResult[] = [];
 
@@ -162,16 +180,20 @@ export function analyzeWindow(
         : `error rate ${fmt(ec * 100, 2)}% vs stable ${fmt(es * 100, 2)}%`,
     });
 
-    const limit = Math.max(stable.p99Ms * c.maxP99Ratio, stable.p99Ms + c.p99SlackMs);
+    const relative = !context.stableFromEarlierWindow;
+    const limit = relative
+      ? Math.min(c.maxP99Ms, Math.max(stable.p99Ms * c.maxP99Ratio, stable.p99Ms + c.p99SlackMs))
+      : c.maxP99Ms;
     const latFail = canary.p99Ms > limit;
+    const against = relative ? `stable ${fmt(stable.p99Ms, 1)} ms` : 'the SLO; stable measured in an earlier window';
     checks.push({
       name: 'latency-p99',
       verdict: latFail ? 'fail' : 'pass',
       stable: fmt(stable.p99Ms, 2),
       canary: fmt(canary.p99Ms, 2),
       reason: latFail
-        ? `canary p99 ${fmt(canary.p99Ms, 1)} ms above the limit ${fmt(limit, 1)} ms (stable ${fmt(stable.p99Ms, 1)} ms)`
-        : `p99 ${fmt(canary.p99Ms, 1)} ms within ${fmt(limit, 1)} ms`,
+        ? `canary p99 ${fmt(canary.p99Ms, 1)} ms above the limit ${fmt(limit, 1)} ms (${against})`
+        : `p99 ${fmt(canary.p99Ms, 1)} ms within ${fmt(limit, 1)} ms (${against})`,
     });
   }
 

@@ -17,6 +17,8 @@ export const ErrorType = {
   TrainingDiverged: 'TrainingDiverged',
   /** The serving fleet could not apply the desired state. Worth retrying. */
   FleetUnavailable: 'FleetUnavailable',
+  /** The Temporal server cannot be reached (CLI and workers; never raised inside an activity). */
+  TemporalUnavailable: 'TemporalUnavailable',
 } as const;
 export type ErrorType = (typeof ErrorType)[keyof typeof ErrorType];
 

@@ -563,6 +563,7 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
             canary: stats.variants.canary,
             criteria: input.rollout?.criteria,
             coverage: stats.coverage,
+            stableFromEarlierWindow: stableWindow !== stats.variants.stable,
             step: i,
           });
           s.analyses.push(analysis);

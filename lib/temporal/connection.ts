@@ -49,13 +49,34 @@ export function requireTemporalTarget(config: RecflowConfig): TemporalTarget {
   return target;
 }
 
-/** A client for a target. */
+/**
+ * A client for a target.
+ * @throws {RecflowError} `TemporalUnavailable` naming the address and where it came from (never the credentials).
+ */
 export async function connectClient(target: TemporalTarget): Promise<Client> {
-  const connection = await Connection.connect(target.connectionOptions);
+  const connection = await Connection.connect(target.connectionOptions).catch((err: unknown) => {
+    throw unreachable(target, err);
+  });
   return new Client({ connection, namespace: target.namespace });
 }
 
-/** A worker connection for a target. */
+/** A worker connection for a target. @throws {RecflowError} `TemporalUnavailable`, as {@link connectClient}. */
 export async function connectWorker(target: TemporalTarget): Promise<NativeConnection> {
-  return NativeConnection.connect(target.connectionOptions);
+  return NativeConnection.connect(target.connectionOptions).catch((err: unknown) => {
+    throw unreachable(target, err);
+  });
+}
+
+function unreachable(target: TemporalTarget, err: unknown): RecflowError {
+  const from =
+    target.source === 'env'
+      ? 'from TEMPORAL_ADDRESS / TEMPORAL_PROFILE'
+      : target.source === 'embedded'
+        ? 'the embedded dev server; `npx recflow dev` starts it'
+        : 'as configured';
+  const why = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').slice(0, 300);
+  return new RecflowError(
+    ErrorType.TemporalUnavailable,
+    `cannot reach Temporal at ${target.connectionOptions.address ?? '(no address)'} (${from}): ${why}`,
+  );
 }

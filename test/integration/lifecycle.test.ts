@@ -201,6 +201,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
   });
 
   it('rolls a deliberately bad model back on the canary analysis', async () => {
+    const stableErrorsBefore = await stableErrors();
     const r = await lifecycle('e2e-bad', {
       requestedBy: 'alice',
       data: { ...shop, events: 24_000 },
@@ -212,6 +213,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     });
     assert.equal(r.outcome, 'rolled_back', r.reason);
     assert.match(r.reason, /ctr/);
+    assert.equal(await stableErrors(), stableErrorsBefore, 'no stable request failed during the canary');
     badRun = r;
     const desired = await new FleetStore(config.registryDir, 'default').readDesired();
     assert.equal(desired?.stable?.version, 'shop-recs@v2');

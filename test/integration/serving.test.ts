@@ -293,7 +293,7 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
       stats.variants.stable,
       stats.variants.canary,
       { minRequests: 1, minImpressions: 1 },
-      stats.coverage,
+      { coverage: stats.coverage },
     );
     const coverage = analysis.checks.find((c) => c.name === 'coverage');
     assert.equal(coverage?.verdict, 'inconclusive');

@@ -83,6 +83,24 @@ describe('canary analysis', () => {
     const slow = analyzeWindow(base, canaryOf({ p99Ms: 30 }));
     assert.equal(check(slow, 'latency-p99')?.verdict, 'fail');
     assert.equal(slow.verdict, 'fail');
+    // The absolute SLO caps the limit, whatever stable does.
+    const slowStable = { ...base, p99Ms: 400 };
+    assert.equal(check(analyzeWindow(slowStable, canaryOf({ p99Ms: 550 })), 'latency-p99')?.verdict, 'fail');
+    assert.equal(
+      check(analyzeWindow(slowStable, canaryOf({ p99Ms: 550 }), { maxP99Ms: 1000 }), 'latency-p99')?.verdict,
+      'pass',
+    );
+  });
+
+  it('against stable from an earlier window (the 100 % step) latency is held to the SLO only', () => {
+    // Stable at 9 ms was measured at half the load; the canary now takes it all: 141 ms is load, not a regression.
+    const later = analyzeWindow(base, canaryOf({ p99Ms: 141 }), {}, { stableFromEarlierWindow: true });
+    assert.equal(check(later, 'latency-p99')?.verdict, 'pass', later.summary);
+    assert.match(check(later, 'latency-p99')?.reason ?? '', /within 500 ms \(the SLO/);
+    const tooSlow = analyzeWindow(base, canaryOf({ p99Ms: 620 }), {}, { stableFromEarlierWindow: true });
+    assert.equal(check(tooSlow, 'latency-p99')?.verdict, 'fail');
+    // The same 141 ms against a concurrent stable fails.
+    assert.equal(check(analyzeWindow(base, canaryOf({ p99Ms: 141 })), 'latency-p99')?.verdict, 'fail');
   });
 
   it('a significant CTR drop fails; a small or insignificant one passes', () => {
@@ -105,14 +123,14 @@ describe('canary analysis', () => {
 
   it('a window that misses a replica is inconclusive, however good its figures', () => {
     const all: WindowCoverage = { expected: 2, covered: 2, missing: [] };
-    assert.equal(analyzeWindow(base, canaryOf({}), {}, all).verdict, 'pass');
+    assert.equal(analyzeWindow(base, canaryOf({}), {}, { coverage: all }).verdict, 'pass');
     const lost: WindowCoverage = { expected: 2, covered: 1, missing: ['r2'] };
-    const a = analyzeWindow(base, canaryOf({}), {}, lost);
+    const a = analyzeWindow(base, canaryOf({}), {}, { coverage: lost });
     assert.equal(a.verdict, 'inconclusive');
     assert.match(a.summary, /coverage: replicas missing from the window .*r2/);
-    const none = analyzeWindow(base, canaryOf({}), {}, { expected: 0, covered: 0, missing: [] });
+    const none = analyzeWindow(base, canaryOf({}), {}, { coverage: { expected: 0, covered: 0, missing: [] } });
     assert.equal(none.verdict, 'inconclusive', 'no replica read: nothing to promote on');
     // Missing data never hides a failure.
-    assert.equal(analyzeWindow(base, canaryOf({ errors: 300 }), {}, lost).verdict, 'fail');
+    assert.equal(analyzeWindow(base, canaryOf({ errors: 300 }), {}, { coverage: lost }).verdict, 'fail');
   });
 });
