@@ -1,4 +1,5 @@
 import { Context, log } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { CPU_TASK_QUEUE } from '../lib/constants';
 import {
   analyzeWindow,
@@ -30,6 +31,12 @@ export interface AnalyzeCanaryInput {
   step?: number;
 }
 
+export interface IsWorkflowRunningResult {
+  running: boolean;
+  /** RUNNING, COMPLETED, TERMINATED, ... or NOT_FOUND. */
+  status: string;
+}
+
 export interface RequestFleetLockInput {
   fleet?: string;
   /** What asks; defaults to the calling workflow. */
@@ -40,6 +47,19 @@ export interface RequestFleetLockInput {
 /** Rollout activities: canary analysis and the per-fleet rollout lock. */
 export function createRolloutActivities(_deps: ActivityDeps) {
   return {
+    /** Whether a workflow (its latest run) is still running: the fleet lock's check on a silent holder. */
+    async isWorkflowRunning(input: { workflowId: string }): Promise<IsWorkflowRunningResult> {
+      return withFailures(async () => {
+        try {
+          const d = await Context.current().client.workflow.getHandle(input.workflowId).describe();
+          return { running: d.status.name === 'RUNNING', status: d.status.name };
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) return { running: false, status: 'NOT_FOUND' };
+          throw err;
+        }
+      });
+    },
+
     /** Compare canary with stable over one bake window (lib/canary-analysis.ts): pass, fail or inconclusive. */
     async analyzeCanary(input: AnalyzeCanaryInput): Promise<CanaryAnalysis> {
       return withFailures(async () => {

@@ -5,16 +5,20 @@ import {
   defineSignal,
   getExternalWorkflowHandle,
   log,
+  patched,
+  proxyActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
+import type { RecflowActivities } from '../activities';
 
 /**
  * One rollout at a time per serving fleet: a mutex workflow (id `recflow-fleet-lock-<fleet>`), the Temporal
  * "mutex" pattern. A lifecycle run asks for the lock with the `requestFleetLock` activity (signal-with-start of this
  * workflow), waits for {@link fleetLockGrantedSignal}, and sends {@link releaseFleetLockSignal} when its rollout has
  * ended. Requests queue in arrival order; `holder` and `queue` are visible with the `lockState` query (and
- * `npx recflow fleet status`).
+ * `npx recflow fleet status`). A holder that ends without releasing (terminated, timed out) is noticed by a
+ * liveness check every `holderCheckInterval`, and the lock passes on.
  */
 export interface FleetLockRequest {
   workflowId: string;
@@ -43,7 +47,19 @@ export function fleetLockWorkflowId(fleet: string): string {
 /** Hand-overs before the lock continues as new, to keep its history short. */
 const GRANTS_PER_RUN = 500;
 
-export async function fleetLockWorkflow(input: { fleet: string; queue?: FleetLockRequest[] }): Promise<FleetLockState> {
+const { isWorkflowRunning } = proxyActivities<RecflowActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumInterval: '30 seconds' },
+});
+
+export interface FleetLockInput {
+  fleet: string;
+  queue?: FleetLockRequest[];
+  /** How often to check that the holder still runs. @default '1 minute' */
+  holderCheckInterval?: string;
+}
+
+export async function fleetLockWorkflow(input: FleetLockInput): Promise<FleetLockState> {
   const state: FleetLockState = { fleet: input.fleet, holder: null, queue: [...(input.queue ?? [])], grants: 0 };
   setHandler(acquireFleetLockSignal, (req) => {
     // Idempotent: a retried request does not queue twice.
@@ -73,10 +89,28 @@ export async function fleetLockWorkflow(input: { fleet: string; queue?: FleetLoc
       state.holder = null;
       continue;
     }
-    await condition(() => state.holder === null);
+    // Versioned: lock runs started before the liveness check waited for the release only.
+    if (patched('fleet-lock-holder-liveness')) {
+      const every = input.holderCheckInterval ?? '1 minute';
+      while (!(await condition(() => state.holder === null, every))) {
+        const holder: FleetLockRequest | null = state.holder;
+        if (!holder) break;
+        const { running, status } = await isWorkflowRunning({ workflowId: holder.workflowId });
+        if (!running && state.holder?.workflowId === holder.workflowId) {
+          log.warn('fleet lock holder ended without releasing; releasing for it', {
+            fleet: input.fleet,
+            holder: holder.workflowId,
+            status,
+          });
+          state.holder = null;
+        }
+      }
+    } else {
+      await condition(() => state.holder === null);
+    }
     if (state.queue.length === 0) return state; // nobody waits: end; the next request starts a new run
     if (state.grants >= GRANTS_PER_RUN || workflowInfo().continueAsNewSuggested) {
-      await continueAsNew<typeof fleetLockWorkflow>({ fleet: input.fleet, queue: state.queue });
+      await continueAsNew<typeof fleetLockWorkflow>({ ...input, queue: state.queue });
     }
   }
 }

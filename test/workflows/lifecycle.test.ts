@@ -10,7 +10,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createRolloutActivities } from '../../activities/rollout';
 import { submitReview } from '../../clients/commands/lifecycle';
+import { fleetLockWorkflowId } from '../../workflows/fleet-lock';
 import { FakeWorld } from '../helpers/fake-world';
+import { maybeRecordHistory } from '../helpers/histories';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
 import {
   abortSignal,
@@ -243,5 +245,40 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
     assert.equal(world.fleet.canaryWeight, 0);
     assert.deepEqual(world.statuses.at(-1), [2, 'rolled_back']);
     assert.equal(world.aliases.get('canary'), null);
+  });
+
+  it('a run terminated while holding the fleet lock does not block the fleet: the lock notices and passes on', async () => {
+    const world = new FakeWorld('good');
+    const result = await run(world, { ...baseInput, approval: { autoApprove: true } }, async (a) => {
+      const held = await waitFor(a, (x) => x.rollout?.lock === 'held' && x.rollout.steps[0]?.state === 'baking');
+      // Let the run go idle first (the bake's timer only): the time-skipping server stops skipping for good when a
+      // workflow task in flight is refused because its run was terminated.
+      for (let i = 0; i < 200; i++) {
+        const d = await a.describe();
+        if (!d.raw.pendingActivities?.length && !d.raw.pendingWorkflowTask) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      // On-call terminates the stuck run: no cleanup runs, so the lock is never released by it.
+      await a.terminate('stuck');
+      const b = await env.client.workflow.start<typeof modelLifecycleWorkflow>('modelLifecycleWorkflow', {
+        taskQueue: CPU_TASK_QUEUE,
+        workflowId: `${a.workflowId}-next`,
+        args: [
+          {
+            ...baseInput,
+            approval: { autoApprove: true },
+            rollout: { ...baseInput.rollout, fleet: held.rollout!.fleet },
+          },
+        ],
+      });
+      const r = await b.result();
+      const lock = env.client.workflow.getHandle(fleetLockWorkflowId(held.rollout!.fleet));
+      await lock.result();
+      await maybeRecordHistory(lock, 'fleetLockWorkflow', 'terminated-holder');
+      return r;
+    });
+    assert.equal(result.outcome, 'promoted', result.reason);
+    assert.equal(result.status.rollout?.lock, 'released');
   });
 });
