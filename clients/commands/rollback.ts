@@ -40,7 +40,7 @@ export async function rollbackFleet(
   if (desired?.canary) {
     throw new RecflowError(
       ErrorType.InvalidInput,
-      `fleet ${o.fleet} has a canary in progress (${desired.canary.version}): abort its run with \`npx recflow abort <workflowId> --as ${o.as}\``,
+      `fleet ${o.fleet} has a canary in progress (${desired.canary.version}): abort its run with \`npx recflow abort <workflowId> --as ${o.as}\`; if that run is gone (terminated), drop the canary with \`npx recflow fleet set --fleet ${o.fleet} --no-canary --reason "<why>"\` first`,
     );
   }
   const current = await registry.find(`${o.model}@champion`);
