@@ -8,7 +8,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
@@ -17,6 +16,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
 import { FileModelRegistry } from '../../lib/registry';
 import { approveUpdate, statusQuery, type LifecycleResult } from '../../workflows/lifecycle-types';
+import { freePort } from '../helpers/net';
 import { devServerEnv, tempHome } from '../helpers/temporal';
 import { withRecflowWorkers } from '../helpers/workers';
 
@@ -133,14 +133,3 @@ describe('Temporal server crash during an activity (SIGKILL, restarted on the sa
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}

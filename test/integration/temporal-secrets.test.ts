@@ -5,23 +5,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import { freePort } from '../helpers/net';
 import { tempHome } from '../helpers/temporal';
 
 const REPO = resolve(__dirname, '..', '..');
-
-function closedPort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      srv.close(() => res(typeof a === 'object' && a ? a.port : 0));
-    });
-  });
-}
 
 describe('Temporal credentials stay out of the output', () => {
   it('worker, doctor and status: a clear TemporalUnavailable error, no API key, no private key', async (t) => {
@@ -44,7 +33,7 @@ describe('Temporal credentials stay out of the output', () => {
       .split('\n')
       .filter((l) => l && !l.startsWith('-----'));
     assert.ok(keyLines.length > 0);
-    const port = await closedPort();
+    const port = await freePort();
     const env = {
       ...process.env,
       TEMPORAL_ADDRESS: `127.0.0.1:${port}`,

@@ -4,23 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
 import type { LifecycleResult } from '../../workflows/lifecycle-types';
+import { freePort } from '../helpers/net';
 import { devServerEnv, tempHome } from '../helpers/temporal';
 import { withRecflowWorkers } from '../helpers/workers';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 describe('worker metrics for Prometheus', () => {
   let env: TestWorkflowEnvironment;

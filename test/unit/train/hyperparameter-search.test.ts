@@ -68,32 +68,39 @@ describe('hyperparameterSearchWorkflow on the time-skipping server', () => {
     return { trainModel, calls, maxInFlight: () => maxInFlight };
   }
 
-  it('runs trials at most maxParallel at a time, falls back to CPU, keeps failed trials, picks the best', async () => {
-    const fake = fakeTraining();
+  /** Run the search workflow with the fake training on the CPU queue (no GPU worker: every trial falls back). */
+  async function search(
+    fake: ReturnType<typeof fakeTraining>,
+    workflowId: string,
+    input: Parameters<typeof hyperparameterSearchWorkflow>[0],
+  ) {
     const worker = await Worker.create({
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities: { trainModel: fake.trainModel },
       workflowBundle: await testWorkflowBundle(),
     });
-    const result = await worker.runUntil(
+    return worker.runUntil(
       env.client.workflow.execute<typeof hyperparameterSearchWorkflow>('hyperparameterSearchWorkflow', {
         taskQueue: CPU_TASK_QUEUE,
-        workflowId: 'hpo-fake',
-        args: [
-          {
-            datasetId: 'd',
-            trials: 3,
-            seed: 10,
-            maxParallel: 2,
-            mode: 'grid',
-            space: { learningRate: [0.002, 0.005, 0.01] },
-            baseConfig: { epochs: 3 },
-            gpuScheduleToStartTimeout: '5 seconds',
-          },
-        ],
+        workflowId,
+        args: [input],
       }),
     );
+  }
+
+  it('runs trials at most maxParallel at a time, falls back to CPU, keeps failed trials, picks the best', async () => {
+    const fake = fakeTraining();
+    const result = await search(fake, 'hpo-fake', {
+      datasetId: 'd',
+      trials: 3,
+      seed: 10,
+      maxParallel: 2,
+      mode: 'grid',
+      space: { learningRate: [0.002, 0.005, 0.01] },
+      baseConfig: { epochs: 3 },
+      gpuScheduleToStartTimeout: '5 seconds',
+    });
     assert.equal(fake.calls.length, 3);
     assert.equal(fake.maxInFlight(), 2);
     assert.deepEqual(fake.calls.map((c) => c.seed).sort(), [10, 11, 12]);
@@ -110,31 +117,17 @@ describe('hyperparameterSearchWorkflow on the time-skipping server', () => {
 
   it('starts no trial after the time budget is spent', async () => {
     const fake = fakeTraining();
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: CPU_TASK_QUEUE,
-      activities: { trainModel: fake.trainModel },
-      workflowBundle: await testWorkflowBundle(),
+    const result = await search(fake, 'hpo-budget', {
+      datasetId: 'd',
+      trials: 3,
+      seed: 1,
+      maxParallel: 1,
+      mode: 'grid',
+      space: { learningRate: [0.01, 0.005, 0.02] },
+      budgetSeconds: 1,
+      // The GPU attempt waits 5 s (skipped time) before the CPU fallback: the budget is spent after trial 0.
+      gpuScheduleToStartTimeout: '5 seconds',
     });
-    const result = await worker.runUntil(
-      env.client.workflow.execute<typeof hyperparameterSearchWorkflow>('hyperparameterSearchWorkflow', {
-        taskQueue: CPU_TASK_QUEUE,
-        workflowId: 'hpo-budget',
-        args: [
-          {
-            datasetId: 'd',
-            trials: 3,
-            seed: 1,
-            maxParallel: 1,
-            mode: 'grid',
-            space: { learningRate: [0.01, 0.005, 0.02] },
-            budgetSeconds: 1,
-            // The GPU attempt waits 5 s (skipped time) before the CPU fallback: the budget is spent after trial 0.
-            gpuScheduleToStartTimeout: '5 seconds',
-          },
-        ],
-      }),
-    );
     assert.deepEqual(
       result.trials.map((t) => t.state),
       ['completed', 'skipped', 'skipped'],
