@@ -123,13 +123,22 @@ async function scrape(replicas: ReplicaReport[]): Promise<Snapshot> {
   return out;
 }
 
+/** A replica restarted between two reads when any of its counters went back (or vanished). */
+function restartedBetween(start: VariantCounters[] | undefined, end: VariantCounters[]): boolean {
+  return (
+    start?.some(
+      (p) => (end.find((c) => c.version === p.version && c.variant === p.variant)?.requests ?? 0) < p.requests,
+    ) ?? false
+  );
+}
+
 /** Per (variant, version) deltas of `now - before`, summed over replicas (a restarted replica counts from zero). */
 function delta(now: Snapshot, before: Snapshot | undefined): Map<string, VariantCounters> {
   const sum = new Map<string, VariantCounters>();
   for (const [replica, counters] of Object.entries(now)) {
+    const restarted = restartedBetween(before?.[replica], counters);
     for (const c of counters) {
       const prev = before?.[replica]?.find((p) => p.variant === c.variant && p.version === c.version);
-      const restarted = prev !== undefined && prev.requests > c.requests;
       const base = prev && !restarted ? prev : undefined;
       const key = `${c.variant}|${c.version}`;
       const acc = sum.get(key) ?? {
@@ -163,12 +172,7 @@ function windowCoverage(live: ReplicaReport[], before: Snapshot | undefined, now
   for (const r of live) {
     const end = now[r.replicaId];
     const start = before?.[r.replicaId];
-    const restarted =
-      end &&
-      start?.some(
-        (p) => (end.find((c) => c.version === p.version && c.variant === p.variant)?.requests ?? 0) < p.requests,
-      );
-    if (!end || (before && !start) || restarted) missing.push(r.replicaId);
+    if (!end || (before && !start) || restartedBetween(start, end)) missing.push(r.replicaId);
   }
   return { expected: live.length, covered: live.length - missing.length, missing };
 }

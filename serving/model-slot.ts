@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
-import { join, relative, isAbsolute } from 'node:path';
+import { isAbsolute, join, relative, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ONNX_IO, type Precision } from '../lib/bundle';
 import { ErrorType, RecflowError } from '../lib/errors';
@@ -47,7 +47,7 @@ export async function assertBundleInRoots(bundlePath: string, roots: string[] | 
     const r = await realpath(root).catch(() => undefined);
     if (!r) continue;
     const rel = relative(r, real);
-    if (rel === '' || (!rel.startsWith('..') && !isAbsolute(rel))) return;
+    if (rel === '' || (rel !== '..' && !rel.startsWith(`..${sep}`) && !isAbsolute(rel))) return;
   }
   throw new RecflowError(
     ErrorType.InvalidInput,

@@ -155,16 +155,19 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     assert.equal(desired?.canary?.version ?? null, canary ? `shop-recs@v${canary.version}` : null);
   }
 
+  // A weak model (one epoch), let through without offline gates: the first deployment, the bar the challenger must
+  // clear, and later (the same recipe again) the canaries made to misbehave by the replicas' fault injection.
+  const sameAsStable = {
+    requestedBy: 'alice',
+    data: shop,
+    train: { config: { epochs: 1 }, seed: 1 },
+    gates: {},
+    approval: { autoApprove: true },
+    rollout,
+  } satisfies LifecycleInput;
+
   it('deploys the first model straight to stable', async () => {
-    const r = await lifecycle('e2e-first', {
-      requestedBy: 'alice',
-      data: shop,
-      // A weak first model (one epoch), let through without offline gates: the bar the challenger must clear.
-      train: { config: { epochs: 1 }, seed: 1 },
-      gates: {},
-      approval: { autoApprove: true },
-      rollout,
-    });
+    const r = await lifecycle('e2e-first', sameAsStable);
     assert.equal(r.outcome, 'promoted', r.reason);
     assert.equal(r.status.rollout?.firstDeployment, true);
     assert.equal(r.version, 'shop-recs@v1');
@@ -250,16 +253,6 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
       assert.ok(body.includes('shop-recs@v1'), body);
     }
   });
-
-  // Canaries of a model as good as stable (v1's recipe again), made to misbehave by the replicas' fault injection.
-  const sameAsStable = {
-    requestedBy: 'alice',
-    data: shop,
-    train: { config: { epochs: 1 }, seed: 1 },
-    gates: {},
-    approval: { autoApprove: true },
-    rollout,
-  } satisfies LifecycleInput;
 
   for (const [kind, fault, check] of [
     ['errors', { variant: 'canary', abortRate: 0.3 }, 'error-rate'],
