@@ -2,6 +2,8 @@
 // and the workflow sandbox rules (no Node built-ins, no activity implementations, no I/O libraries).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { importX } from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 const nodeBuiltins = [
   'assert',
@@ -35,7 +37,7 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.recflow/**', '.tools/**', 'dist/**', 'bench/results/**', '**/*.py'] },
+  { ignores: ['node_modules/**', '.recflow/**', '.tools/**', 'dist/**', 'bench/results/**', 'test/.tmp/**', '**/*.py'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -63,6 +65,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-return': 'off',
     },
+  },
+  {
+    // No import cycles (type-only imports included: a cycle of types is still a tangle).
+    files: ['**/*.ts'],
+    ...importX.flatConfigs.typescript,
+    settings: {
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver-next': [createTypeScriptImportResolver()],
+    },
+    rules: { 'import-x/no-cycle': ['error', { ignoreExternal: true }] },
   },
   {
     files: ['**/*.mjs', 'bin/*.js'],

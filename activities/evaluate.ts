@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import type { Precision } from '../lib/bundle';
-import { loadDataset } from '../lib/dataset';
+import { loadDataset } from '../lib/data/dataset';
 import { evaluateBundle, type EvaluateOptions, type EvaluationReport } from '../lib/eval/evaluate';
 import { blessModel, DEFAULT_GATES, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
 import { checkBundleHealth, type ServingHealthOptions } from '../lib/eval/serving-health';

@@ -1,11 +1,11 @@
 import { Context, log } from '@temporalio/activity';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import type { BundleManifest } from '../lib/bundle';
-import { loadDataset } from '../lib/dataset';
+import { loadDataset } from '../lib/data/dataset';
 import { ErrorType, RecflowError } from '../lib/errors';
-import { readCheckpoint, towerFeatures } from '../lib/model-spec';
+import { readCheckpoint, towerFeatures } from '../kinds/two-tower/spec';
 import { loadBundle, writeBundle } from '../lib/onnx/bundle-io';
-import { EXPORTER_VERSION } from '../lib/onnx/export';
+import { EXPORTER_VERSION } from '../kinds/two-tower/export';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 

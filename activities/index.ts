@@ -1,6 +1,6 @@
 /**
  * All recflow activities, built from their dependencies. Workflows import the *type* only:
- * `import type { RecflowActivities } from '../activities'`.
+ * `import type { RecflowActivities } from './'`.
  */
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../lib/constants';
 import { createDataActivities } from './data';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import type { BundleManifest } from '../lib/bundle';
 import { ErrorType, RecflowError } from '../lib/errors';
-import { readCheckpoint } from '../lib/model-spec';
+import { readCheckpoint } from '../kinds/two-tower/spec';
 import { FileModelRegistry, type Lineage, type ModelRegistry, type ModelStatus } from '../lib/registry';
 import type { ActivityDeps } from './deps';
 import type { EvaluationArtifact } from './evaluate';

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { log } from '@temporalio/activity';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import { barChart, escapeHtml, lineChart, page, PALETTE, table, type BarGroup } from '../lib/report/html';
-import type { LifecycleStatus } from '../workflows/lifecycle-types';
+import type { LifecycleStatus } from '../lib/lifecycle/types';
 import type { ActivityDeps } from './deps';
 import type { EvaluationArtifact } from './evaluate';
 import { withFailures } from './failures';

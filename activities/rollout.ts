@@ -7,15 +7,16 @@ import {
   type CanaryCriteria,
   type VariantWindowStats,
   type WindowCoverage,
-} from '../lib/canary-analysis';
+} from '../lib/canary/analysis';
 import { ErrorType, RecflowError } from '../lib/errors';
-import { DEFAULT_FLEET } from '../lib/fleet';
+import { DEFAULT_FLEET } from '../lib/fleet/types';
 import {
   acquireFleetLockSignal,
-  fleetLockWorkflow,
+  FLEET_LOCK_WORKFLOW_TYPE,
   fleetLockWorkflowId,
+  type FleetLockInput,
   type FleetLockRequest,
-} from '../workflows/fleet-lock';
+} from '../lib/fleet/lock';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 
@@ -88,10 +89,10 @@ export function createRolloutActivities(_deps: ActivityDeps) {
           );
         const lockWorkflowId = fleetLockWorkflowId(fleet);
         const request: FleetLockRequest = { workflowId, purpose: input.purpose, requestedAt: new Date().toISOString() };
-        await ctx.client.workflow.signalWithStart(fleetLockWorkflow, {
+        await ctx.client.workflow.signalWithStart(FLEET_LOCK_WORKFLOW_TYPE, {
           workflowId: lockWorkflowId,
           taskQueue: CPU_TASK_QUEUE,
-          args: [{ fleet }],
+          args: [{ fleet } satisfies FleetLockInput],
           signal: acquireFleetLockSignal,
           signalArgs: [request],
         });

@@ -7,13 +7,13 @@ import { Context, log } from '@temporalio/activity';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorType, RecflowError } from '../lib/errors';
-import { DEFAULT_FLEET, type FleetDesiredState, type ReplicaReport, type SlotState } from '../lib/fleet';
-import { FleetStore, REPLICA_LIVE_MS } from '../lib/fleet-store';
+import { DEFAULT_FLEET, type FleetDesiredState, type ReplicaReport, type SlotState } from '../lib/fleet/types';
+import { FleetStore, REPLICA_LIVE_MS } from '../lib/fleet/store';
 import { LATENCY_BUCKETS, quantileFromBuckets, type VariantCounters } from '../serving/metrics';
 import { simulateTraffic, type ClickModel, type VariantTotals } from '../serving/simulator';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
-import type { VariantWindowStats, WindowCoverage } from '../lib/canary-analysis';
+import type { VariantWindowStats, WindowCoverage } from '../lib/canary/analysis';
 
 export interface ApplyFleetStateInput {
   /** @default `default` */

@@ -1,6 +1,6 @@
 import { CancelledFailure, Context, log } from '@temporalio/activity';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
-import { loadDataset } from '../lib/dataset';
+import { loadDataset } from '../lib/data/dataset';
 import { ErrorType, RecflowError } from '../lib/errors';
 import {
   DEFAULT_MODEL_CONFIG,
@@ -9,9 +9,9 @@ import {
   writeCheckpoint,
   type CheckpointMeta,
   type ModelConfig,
-} from '../lib/model-spec';
+} from '../kinds/two-tower/spec';
 import { selectBackend, type BackendChoice } from '../lib/train/backend';
-import { trainTwoTower, type EpochRecord, type ResumeState } from '../lib/train/trainer';
+import { trainTwoTower, type EpochRecord, type ResumeState } from '../kinds/two-tower/trainer';
 import type { ActivityDeps } from './deps';
 import { withFailures } from './failures';
 

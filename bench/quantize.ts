@@ -16,7 +16,7 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { exportGraphs } from '../lib/onnx/export';
+import { exportGraphs } from '../kinds/two-tower/export';
 import { SMALL_CONFIG, randomModel, rng } from '../test/helpers/random-model';
 
 interface Timing {

@@ -22,7 +22,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Precision } from '../lib/bundle';
-import { DEFAULT_MODEL_CONFIG } from '../lib/model-spec';
+import { DEFAULT_MODEL_CONFIG } from '../kinds/two-tower/spec';
 import { loadBundle, writeBundle } from '../lib/onnx/bundle-io';
 import { randomModel, rng } from '../test/helpers/random-model';
 

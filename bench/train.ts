@@ -25,13 +25,13 @@ import * as tf from '@tensorflow/tfjs';
 import { ArtifactStore } from '../lib/artifacts';
 import { loadGroundTruth, indexOfId, preferenceByIndex } from '../lib/data/ground-truth';
 import { makeShop, prepareDataset } from '../lib/data/pipeline';
-import { loadDataset, type LoadedDataset } from '../lib/dataset';
-import { DEFAULT_MODEL_CONFIG, sizesOf, towerFeatures, type ModelConfig } from '../lib/model-spec';
+import { loadDataset, type LoadedDataset } from '../lib/data/dataset';
+import { DEFAULT_MODEL_CONFIG, sizesOf, towerFeatures, type ModelConfig } from '../kinds/two-tower/spec';
 import { selectBackend } from '../lib/train/backend';
 import { useFastSegmentSum } from '../lib/train/kernels';
 import { popularityScorer, rankSplit, type SplitRanking } from '../lib/train/metrics';
-import { TwoTowerModel } from '../lib/train/model';
-import { rankWithModel, trainTwoTower } from '../lib/train/trainer';
+import { TwoTowerModel } from '../kinds/two-tower/model';
+import { rankWithModel, trainTwoTower } from '../kinds/two-tower/trainer';
 import { plantedScore, writeTinyDataset } from '../test/helpers/tiny-dataset';
 
 interface SpeedRow {

@@ -13,7 +13,7 @@ import Fastify, {
 } from 'fastify';
 import type { Logger } from 'pino';
 import { RecflowError } from '../lib/errors';
-import type { FleetPatch } from '../lib/fleet-store';
+import type { FleetPatch } from '../lib/fleet/store';
 import { FaultInjector, type FaultSpec } from './faults';
 import { type ServingMetrics } from './metrics';
 import { assertBundleInRoots, type LoadedModel, type ModelSlots, type Variant } from './model-slot';

@@ -9,7 +9,7 @@ import { isAbsolute, join, relative, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ONNX_IO, type Precision } from '../lib/bundle';
 import { ErrorType, RecflowError } from '../lib/errors';
-import type { SlotState } from '../lib/fleet';
+import type { SlotState } from '../lib/fleet/types';
 import { loadBundle } from '../lib/onnx/bundle-io';
 import { Batcher } from './batcher';
 import { routeUser } from './router';

@@ -4,8 +4,8 @@
  * the rollout activities wait on). A failed load keeps the old models serving and is retried on the next tick.
  */
 import type { Logger } from 'pino';
-import { FleetStore, type FleetPatch } from '../lib/fleet-store';
-import type { FleetDesiredState, ReplicaReport } from '../lib/fleet';
+import { FleetStore, type FleetPatch } from '../lib/fleet/store';
+import type { FleetDesiredState, ReplicaReport } from '../lib/fleet/types';
 import type { ModelSlots, SlotsTarget } from './model-slot';
 
 /** Where a replica's desired state comes from, and where the admin API writes changes. */

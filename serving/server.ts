@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Precision } from '../lib/bundle';
 import { ErrorType, RecflowError } from '../lib/errors';
-import { DEFAULT_FLEET } from '../lib/fleet';
+import { DEFAULT_FLEET } from '../lib/fleet/types';
 import { buildApp } from './app';
 import { ServingMetrics } from './metrics';
 import { ModelSlots, type ModelOptions } from './model-slot';

@@ -1,8 +1,6 @@
 import {
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   getExternalWorkflowHandle,
   log,
   patched,
@@ -11,38 +9,17 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RecflowActivities } from '../activities';
+import {
+  acquireFleetLockSignal,
+  fleetLockGrantedSignal,
+  fleetLockStateQuery,
+  releaseFleetLockSignal,
+  type FleetLockInput,
+  type FleetLockRequest,
+  type FleetLockState,
+} from '../lib/fleet/lock';
 
-/**
- * One rollout at a time per serving fleet: a mutex workflow (id `recflow-fleet-lock-<fleet>`), the Temporal
- * "mutex" pattern. A lifecycle run asks for the lock with the `requestFleetLock` activity (signal-with-start of this
- * workflow), waits for {@link fleetLockGrantedSignal}, and sends {@link releaseFleetLockSignal} when its rollout has
- * ended. Requests queue in arrival order; `holder` and `queue` are visible with the `lockState` query (and
- * `npx recflow fleet status`). A holder that ends without releasing (terminated, timed out) is noticed by a
- * liveness check every `holderCheckInterval`, and the lock passes on.
- */
-export interface FleetLockRequest {
-  workflowId: string;
-  /** What asks for it, shown to whoever waits (e.g. `shop-recs@v4 canary`). */
-  purpose?: string;
-  requestedAt?: string;
-}
-
-export interface FleetLockState {
-  fleet: string;
-  holder: FleetLockRequest | null;
-  queue: FleetLockRequest[];
-  grants: number;
-}
-
-export const acquireFleetLockSignal = defineSignal<[FleetLockRequest]>('acquireFleetLock');
-export const releaseFleetLockSignal = defineSignal<[{ workflowId: string }]>('releaseFleetLock');
-/** Sent by the lock to the requester when the lock is its. */
-export const fleetLockGrantedSignal = defineSignal<[{ fleet: string; lockWorkflowId: string }]>('fleetLockGranted');
-export const fleetLockStateQuery = defineQuery<FleetLockState>('lockState');
-
-export function fleetLockWorkflowId(fleet: string): string {
-  return `recflow-fleet-lock-${fleet}`;
-}
+export type { FleetLockInput, FleetLockRequest, FleetLockState } from '../lib/fleet/lock';
 
 /** Hand-overs before the lock continues as new, to keep its history short. */
 const GRANTS_PER_RUN = 500;
@@ -52,13 +29,9 @@ const { isWorkflowRunning } = proxyActivities<RecflowActivities>({
   retry: { maximumInterval: '30 seconds' },
 });
 
-export interface FleetLockInput {
-  fleet: string;
-  queue?: FleetLockRequest[];
-  /** How often to check that the holder still runs. @default '1 minute' */
-  holderCheckInterval?: string;
-}
-
+/**
+ * One rollout at a time per serving fleet (lib/fleet/lock.ts has the messages and the protocol).
+ */
 export async function fleetLockWorkflow(input: FleetLockInput): Promise<FleetLockState> {
   const state: FleetLockState = { fleet: input.fleet, holder: null, queue: [...(input.queue ?? [])], grants: 0 };
   setHandler(acquireFleetLockSignal, (req) => {

@@ -1,13 +1,8 @@
 import { ActivityFailure, TimeoutFailure, log } from '@temporalio/workflow';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../lib/constants';
+import type { Placement } from '../lib/lifecycle/types';
 
-/** Where a GPU-queue step ran. */
-export interface Placement {
-  taskQueue: string;
-  /** True when no GPU worker took the task in time and it ran on the CPU queue. */
-  fellBackToCpu: boolean;
-  reason?: string;
-}
+export type { Placement } from '../lib/lifecycle/types';
 
 /** True when an activity failed because no worker picked it up within its schedule-to-start timeout. */
 export function isScheduleToStartTimeout(err: unknown): boolean {

@@ -2,7 +2,7 @@ import { ApplicationFailure, defineQuery, log, proxyActivities, setHandler } fro
 import type { RecflowActivities } from '../activities';
 import type { TrainModelResult } from '../activities/training';
 import { NON_RETRYABLE_ERROR_TYPES } from '../lib/errors';
-import type { ModelConfig } from '../lib/model-spec';
+import type { ModelConfig } from '../kinds/two-tower/spec';
 import { onGpuOrCpu, type Placement } from './gpu-fallback';
 import { mulberry32 } from '../lib/rng';
 

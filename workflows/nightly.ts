@@ -2,7 +2,7 @@ import { executeChild, proxyActivities, upsertSearchAttributes, workflowInfo } f
 import type { RecflowActivities } from '../activities';
 import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, MODEL_NAME_SA, OUTCOME_SA, STAGE_SA } from '../lib/constants';
 import { NON_RETRYABLE_ERROR_TYPES } from '../lib/errors';
-import type { LifecycleInput, LifecycleResult } from './lifecycle-types';
+import type { LifecycleInput, LifecycleResult } from '../lib/lifecycle/types';
 
 export interface NightlyInput {
   /** The lifecycle run to start when there is something new; its `data` is the source checked for news. */

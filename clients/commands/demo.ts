@@ -3,7 +3,7 @@ import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/clie
 import type { Command } from 'commander';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, lifecycleWorkflowId } from '../../lib/constants';
-import { DEFAULT_FLEET } from '../../lib/fleet';
+import { DEFAULT_FLEET } from '../../lib/fleet/types';
 import { createLogger } from '../../lib/log';
 import { FileModelRegistry } from '../../lib/registry';
 import type { RunningServer, startServer as StartServer } from '../../serving/server';
@@ -14,7 +14,7 @@ import {
   type LifecycleInput,
   type LifecycleResult,
   type LifecycleStatus,
-} from '../../workflows/lifecycle-types';
+} from '../../lib/lifecycle/types';
 import { startStack } from '../stack';
 import { untilSignal } from './dev';
 import { formatStatus, parseSteps } from './lifecycle';

@@ -17,7 +17,7 @@ import {
   type LifecycleInput,
   type LifecycleResult,
   type LifecycleStatus,
-} from '../../workflows/lifecycle-types';
+} from '../../lib/lifecycle/types';
 import { EXIT } from '../exit';
 
 /** Connect to the configured Temporal (TEMPORAL_* variables or the embedded dev server `recflow dev` runs). */

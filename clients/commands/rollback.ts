@@ -3,8 +3,8 @@ import { ArtifactStore } from '../../lib/artifacts';
 import { loadConfig } from '../../lib/config';
 import { DEFAULT_MODEL_NAME } from '../../lib/constants';
 import { ErrorType, RecflowError } from '../../lib/errors';
-import { DEFAULT_FLEET } from '../../lib/fleet';
-import { FleetStore } from '../../lib/fleet-store';
+import { DEFAULT_FLEET } from '../../lib/fleet/types';
+import { FleetStore } from '../../lib/fleet/store';
 import { FileModelRegistry } from '../../lib/registry';
 import type { ModelVersion } from '../../lib/registry/types';
 

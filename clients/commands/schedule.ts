@@ -3,7 +3,7 @@ import { ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@tempo
 import type { Command } from 'commander';
 import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, nightlyScheduleId, nightlyWorkflowId } from '../../lib/constants';
 import { ErrorType, RecflowError } from '../../lib/errors';
-import type { LifecycleInput } from '../../workflows/lifecycle-types';
+import type { LifecycleInput } from '../../lib/lifecycle/types';
 import type { NightlyInput } from '../../workflows/nightly';
 import { lifecycleClient } from './lifecycle';
 

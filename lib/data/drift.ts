@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DatasetManifest, FeatureStats, Vocabularies } from '../dataset';
+import type { DatasetManifest, FeatureStats, Vocabularies } from './dataset';
 import { ErrorType, RecflowError } from '../errors';
 
 /** Thresholds of {@link compareDatasetDirs}. */

@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorType, RecflowError } from '../errors';
 import { writeJsonAtomic } from '../fs-atomic';
-import { AliasTable, gauss, mulberry32 } from './rng';
+import { AliasTable, gauss, mulberry32 } from '../rng';
 import {
   GROUND_TRUTH_FILES,
   preferenceByIndex,

@@ -3,8 +3,8 @@
  * (user, item), `perPositive` items the user has no interaction with in the split (label 0). Seeded, so a resumed
  * epoch draws the same negatives. Uniform over items by default, or by popularity^alpha (word2vec-style).
  */
-import type { Interactions } from '../dataset';
-import { AliasTable, mulberry32 } from './rng';
+import type { Interactions } from './dataset';
+import { AliasTable, mulberry32 } from '../rng';
 
 /** Options of {@link sampleNegatives}. */
 export interface NegativeOptions {

@@ -9,7 +9,7 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hashInputs, type ArtifactRef, type ArtifactStore } from '../artifacts';
-import type { DatasetManifest } from '../dataset';
+import type { DatasetManifest } from './dataset';
 import { ErrorType, RecflowError } from '../errors';
 import { writeJsonAtomic } from '../fs-atomic';
 import { compareDatasetDirs, type DriftResult } from './drift';

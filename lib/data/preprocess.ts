@@ -8,7 +8,7 @@
  */
 import { join } from 'node:path';
 import * as dfd from 'danfojs-node';
-import { TITLE_LEN, writeTable, type DatasetManifest, type FeatureStats, type Vocabularies } from '../dataset';
+import { TITLE_LEN, writeTable, type DatasetManifest, type FeatureStats, type Vocabularies } from './dataset';
 import { ErrorType, RecflowError } from '../errors';
 import { writeJsonAtomic } from '../fs-atomic';
 import { EDGES, categoricalFromCounts, categoricalStats, numericStats } from './stats';

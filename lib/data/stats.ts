@@ -2,7 +2,7 @@
  * Per-feature statistics and histograms stored in a dataset's manifest: the input of drift detection (PSI).
  * Numeric histograms use fixed bin edges so two datasets' histograms line up; categorical ones the top labels.
  */
-import type { FeatureStats } from '../dataset';
+import type { FeatureStats } from './dataset';
 
 /** Numeric statistics with a histogram over `edges` (values below or above fall in the first or last bin). */
 export function numericStats(values: ArrayLike<number>, edges: number[], total = values.length): FeatureStats {

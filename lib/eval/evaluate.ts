@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { hashInputs } from '../artifacts';
 import type { Precision } from '../bundle';
-import type { LoadedDataset } from '../dataset';
+import type { LoadedDataset } from '../data/dataset';
 import { loadBundle } from '../onnx/bundle-io';
 import { auc, catalogCoverage, logLoss, rankingMetrics, thresholdMetrics, type RankedCase } from './metrics';
 import { mulberry32 } from '../rng';

@@ -5,11 +5,11 @@ import { createHash } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BundleManifest, Precision } from '../bundle';
-import type { Vocabularies } from '../dataset';
+import type { Vocabularies } from '../data/dataset';
 import { ErrorType, RecflowError } from '../errors';
-import type { ModelWeights, TowerFeatures } from '../model-spec';
+import type { ModelWeights, TowerFeatures } from '../../kinds/two-tower/spec';
 import { OPSET } from './builder';
-import { exportGraphs, type ExportMeta } from './export';
+import { exportGraphs, type ExportMeta } from '../../kinds/two-tower/export';
 
 /** How many item ids popular.json holds (serving's fallback needs the head only). */
 export const POPULAR_LIMIT = 1000;

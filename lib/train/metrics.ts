@@ -3,7 +3,7 @@
  * training items excluded (the protocol of lib/eval/evaluate.ts, which evaluates the exported bundle), so the
  * validation NDCG@10 that early stopping and the hyperparameter search read means the same thing as the evaluation's.
  */
-import type { Interactions, LoadedDataset } from '../dataset';
+import type { Interactions, LoadedDataset } from '../data/dataset';
 import { rankingMetrics } from '../eval/metrics';
 
 /** Scores of `users.length x items` (row-major): higher is better. Item 0 (unknown) is never recommended. */

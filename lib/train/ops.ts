@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 
-const dense2d = tf.customGrad((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+const dense2d = tf.customGrad(((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([x, w]);
   return {
     value: tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b),
@@ -17,7 +17,7 @@ const dense2d = tf.customGrad((x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, save: t
       return [tf.matMul(g, tf.transpose(ws)), tf.matMul(tf.transpose(xs), g), tf.sum(g, 0)];
     },
   };
-}) as (x: tf.Tensor, w: tf.Tensor, b: tf.Tensor) => tf.Tensor;
+}) as unknown as Parameters<typeof tf.customGrad>[0]);
 
 /**
  * A dense layer `x @ kernel + bias` with a fast gradient. `x` is `[..., in]`, `kernel` `[in, out]`, `bias` `[out]`;
@@ -29,6 +29,6 @@ export function dense<R extends tf.Rank>(x: tf.Tensor<R>, kernel: tf.Tensor, bia
   if (x.rank === 2) return dense2d(x, kernel, bias) as tf.Tensor<R>;
   return tf.tidy(() => {
     const flat = tf.reshape(x, [-1, inDim]);
-    return tf.reshape(dense2d(flat, kernel, bias), [...x.shape.slice(0, -1), outDim]) as tf.Tensor<R>;
+    return tf.reshape(dense2d(flat, kernel, bias), [...x.shape.slice(0, -1), outDim]) as unknown as tf.Tensor<R>;
   });
 }

@@ -2,8 +2,8 @@
  * A fake world for workflow tests: an in-memory fleet and registry and the traffic stats the canary analysis will
  * see. Activities only; the workflow under test is real.
  */
-import type { VariantWindowStats } from '../../lib/canary-analysis';
-import type { FleetDesiredState, SlotState } from '../../lib/fleet';
+import type { VariantWindowStats } from '../../lib/canary/analysis';
+import type { FleetDesiredState, SlotState } from '../../lib/fleet/types';
 
 export type Traffic = 'good' | 'bad-ctr' | 'errors' | 'quiet';
 

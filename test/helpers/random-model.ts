@@ -6,7 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ArtifactStore } from '../../lib/artifacts';
-import { TITLE_LEN, writeTable, type DatasetManifest, type Vocabularies } from '../../lib/dataset';
+import { TITLE_LEN, writeTable, type DatasetManifest, type Vocabularies } from '../../lib/data/dataset';
 import { writeJsonAtomic } from '../../lib/fs-atomic';
 import {
   DEFAULT_MODEL_CONFIG,
@@ -18,8 +18,8 @@ import {
   type ModelSizes,
   type ModelWeights,
   type TowerFeatures,
-} from '../../lib/model-spec';
-import { computeItemMatrix } from '../../lib/onnx/export';
+} from '../../kinds/two-tower/spec';
+import { computeItemMatrix } from '../../kinds/two-tower/export';
 import { mulberry32 } from '../../lib/rng';
 
 /** Deterministic PRNG (mulberry32). */

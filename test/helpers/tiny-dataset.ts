@@ -9,7 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactRef, ArtifactStore } from '../../lib/artifacts';
-import { TITLE_LEN, writeTable, type DatasetManifest, type Vocabularies } from '../../lib/dataset';
+import { TITLE_LEN, writeTable, type DatasetManifest, type Vocabularies } from '../../lib/data/dataset';
 import { mulberry32 } from '../../lib/rng';
 
 export interface TinyDatasetOptions {

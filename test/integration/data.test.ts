@@ -10,7 +10,7 @@ import { defaultDeps } from '../../activities/deps';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
 import { loadGroundTruth } from '../../lib/data/ground-truth';
-import { loadDataset } from '../../lib/dataset';
+import { loadDataset } from '../../lib/data/dataset';
 import { maybeRecordHistory } from '../helpers/histories';
 import { devServerEnv, tempHome, withWorker } from '../helpers/temporal';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { FleetStore } from '../../lib/fleet-store';
+import { FleetStore } from '../../lib/fleet/store';
 import { FileModelRegistry } from '../../lib/registry';
 import { tempHome } from '../helpers/temporal';
 

@@ -19,7 +19,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
 import { rollbackFleet } from '../../clients/commands/rollback';
-import { FleetStore } from '../../lib/fleet-store';
+import { FleetStore } from '../../lib/fleet/store';
 import { FileModelRegistry } from '../../lib/registry';
 import { startServer, type RunningServer } from '../../serving/server';
 import type { VariantCounters } from '../../serving/metrics';
@@ -30,7 +30,7 @@ import {
   type LifecycleInput,
   type LifecycleResult,
   type LifecycleStatus,
-} from '../../workflows/lifecycle-types';
+} from '../../lib/lifecycle/types';
 import { PALETTE } from '../../lib/report/html';
 import { maybeRecordHistory } from '../helpers/histories';
 import { countColor, readPng } from '../helpers/png';

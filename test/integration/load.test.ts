@@ -10,7 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createRolloutActivities } from '../../activities/rollout';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
-import type { LifecycleResult } from '../../workflows/lifecycle-types';
+import type { LifecycleResult } from '../../lib/lifecycle/types';
 import { FakeWorld } from '../helpers/fake-world';
 import { devServerEnv, testWorkflowBundle } from '../helpers/temporal';
 

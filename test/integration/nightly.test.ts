@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { main } from '../../clients/cli';
 import { CPU_TASK_QUEUE, nightlyScheduleId } from '../../lib/constants';
-import type { LifecycleInput } from '../../workflows/lifecycle-types';
+import type { LifecycleInput } from '../../lib/lifecycle/types';
 import type { NightlyResult, nightlyRetrainWorkflow } from '../../workflows/nightly';
 import { maybeRecordHistory } from '../helpers/histories';
 import { startRecflowWorkers } from '../helpers/workers';

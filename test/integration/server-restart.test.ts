@@ -15,7 +15,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { NativeConnection } from '@temporalio/worker';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
 import { FileModelRegistry } from '../../lib/registry';
-import { approveUpdate, statusQuery, type LifecycleResult } from '../../workflows/lifecycle-types';
+import { approveUpdate, statusQuery, type LifecycleResult } from '../../lib/lifecycle/types';
 import { freePort } from '../helpers/net';
 import { devServerEnv, tempHome } from '../helpers/temporal';
 import { withRecflowWorkers } from '../helpers/workers';

@@ -19,7 +19,7 @@ import {
 } from '../../activities/serving';
 import { ArtifactStore } from '../../lib/artifacts';
 import { loadConfig } from '../../lib/config';
-import { analyzeWindow } from '../../lib/canary-analysis';
+import { analyzeWindow } from '../../lib/canary/analysis';
 import { routeUser } from '../../serving/router';
 import { makeBundle, post, type TestBundle } from '../unit/serving/helpers';
 

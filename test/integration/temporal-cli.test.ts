@@ -15,7 +15,7 @@ import { defaultDeps } from '../../activities/deps';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
 import { findTemporalBinaries } from '../../lib/temporal/binaries';
-import type { LifecycleResult, LifecycleStatus } from '../../workflows/lifecycle-types';
+import type { LifecycleResult, LifecycleStatus } from '../../lib/lifecycle/types';
 import { maybeRecordHistory } from '../helpers/histories';
 import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
 

@@ -16,7 +16,7 @@ import type { TrainHeartbeat } from '../../activities/training';
 import { ArtifactStore } from '../../lib/artifacts';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
-import { readCheckpoint } from '../../lib/model-spec';
+import { readCheckpoint } from '../../kinds/two-tower/spec';
 import type { hyperparameterSearchWorkflow, TrialStatus } from '../../workflows/hyperparameter-search';
 import { maybeRecordHistory } from '../helpers/histories';
 import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
-import type { LifecycleResult } from '../../workflows/lifecycle-types';
+import type { LifecycleResult } from '../../lib/lifecycle/types';
 import { freePort } from '../helpers/net';
 import { devServerEnv, tempHome } from '../helpers/temporal';
 import { withRecflowWorkers } from '../helpers/workers';

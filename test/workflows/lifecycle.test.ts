@@ -10,7 +10,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createRolloutActivities } from '../../activities/rollout';
 import { submitReview } from '../../clients/commands/lifecycle';
-import { fleetLockWorkflowId } from '../../workflows/fleet-lock';
+import { fleetLockWorkflowId } from '../../lib/fleet/lock';
 import { FakeWorld } from '../helpers/fake-world';
 import { maybeRecordHistory } from '../helpers/histories';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
@@ -24,7 +24,7 @@ import {
   type LifecycleInput,
   type LifecycleStatus,
   type modelLifecycleWorkflow,
-} from '../../workflows/lifecycle';
+} from '../../workflows/lifecycle/legacy';
 import { testWorkflowBundle, timeSkippingEnv } from '../helpers/temporal';
 
 /** An update refused by its validator, for the reason `re`. */

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
-import { loadDataset } from '../../../lib/dataset';
+import { loadDataset } from '../../../lib/data/dataset';
 import { tempHome } from '../../helpers/temporal';
 
 const BIN = resolve(__dirname, '../../../bin/recflow.js');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { sampleNegatives } from '../../../lib/data/negatives';
-import type { Interactions } from '../../../lib/dataset';
+import type { Interactions } from '../../../lib/data/dataset';
 
 function split(): Interactions {
   const user: number[] = [];

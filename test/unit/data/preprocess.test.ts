@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { ArtifactStore } from '../../../lib/artifacts';
 import { compareDatasets, makeShop, prepareDataset } from '../../../lib/data/pipeline';
 import { parseTimestamp } from '../../../lib/data/validate';
-import { SPLITS, loadDataset, type LoadedDataset } from '../../../lib/dataset';
+import { SPLITS, loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
 import { tempHome } from '../../helpers/temporal';
 
 const SHOP = { users: 400, items: 250, events: 10_000, seed: 5, dirt: 0.02 };

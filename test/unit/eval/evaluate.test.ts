@@ -12,11 +12,11 @@ import {
   type EvaluationArtifact,
 } from '../../../activities/evaluate';
 import { loadConfig } from '../../../lib/config';
-import { loadDataset } from '../../../lib/dataset';
+import { loadDataset } from '../../../lib/data/dataset';
 import { rankingMetrics } from '../../../lib/eval/metrics';
-import { readCheckpoint, towerFeatures, userVector } from '../../../lib/model-spec';
+import { readCheckpoint, towerFeatures, userVector } from '../../../kinds/two-tower/spec';
 import { writeBundle } from '../../../lib/onnx/bundle-io';
-import { computeItemMatrix } from '../../../lib/onnx/export';
+import { computeItemMatrix } from '../../../kinds/two-tower/export';
 import { randomModel, rng, storeWithModel } from '../../helpers/random-model';
 
 void describe('evaluateModel and checkServingHealth activities', () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { itemVector, referenceScore, userVector } from '../../../lib/model-spec';
+import { itemVector, referenceScore, userVector } from '../../../kinds/two-tower/spec';
 import { decodeModel, metadataOf } from '../../../lib/onnx/builder';
-import { computeItemMatrix, exportGraphs, type ExportMeta } from '../../../lib/onnx/export';
+import { computeItemMatrix, exportGraphs, type ExportMeta } from '../../../kinds/two-tower/export';
 import { randomModel, rng } from '../../helpers/random-model';
 
 const m = randomModel({ seed: 3 });

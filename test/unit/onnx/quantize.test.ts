@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { decodeModel } from '../../../lib/onnx/builder';
-import { exportGraphs, type ExportMeta } from '../../../lib/onnx/export';
+import { exportGraphs, type ExportMeta } from '../../../kinds/two-tower/export';
 import { dequantize, quantizePerColumn, quantizePerRow } from '../../../lib/onnx/quantize';
 import { SMALL_CONFIG, randomModel, rng } from '../../helpers/random-model';
 

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FleetStore } from '../../../lib/fleet-store';
+import { FleetStore } from '../../../lib/fleet/store';
 
 const bin = join(__dirname, '..', '..', '..', 'bin', 'recflow.js');
 

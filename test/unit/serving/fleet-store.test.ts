@@ -3,8 +3,8 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { FleetStore } from '../../../lib/fleet-store';
-import type { ReplicaReport } from '../../../lib/fleet';
+import { FleetStore } from '../../../lib/fleet/store';
+import type { ReplicaReport } from '../../../lib/fleet/types';
 import { quantileFromBuckets, LATENCY_BUCKETS } from '../../../serving/metrics';
 
 const slot = (v: string) => ({ version: v, bundlePath: `/bundles/${v}`, precision: 'fp32' as const });

@@ -4,7 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SlotState } from '../../../lib/fleet';
+import type { SlotState } from '../../../lib/fleet/types';
 import { writeBundle } from '../../../lib/onnx/bundle-io';
 import { randomModel, type RandomModel } from '../../helpers/random-model';
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { loadDataset, type LoadedDataset } from '../../../lib/dataset';
+import { loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
 import {
   DEFAULT_MODEL_CONFIG,
   WEIGHT_NAMES,
@@ -10,9 +10,9 @@ import {
   towerFeatures,
   weightShapes,
   type ModelWeights,
-} from '../../../lib/model-spec';
+} from '../../../kinds/two-tower/spec';
 import { selectBackend } from '../../../lib/train/backend';
-import { TwoTowerModel } from '../../../lib/train/model';
+import { TwoTowerModel } from '../../../kinds/two-tower/model';
 import { tempHome } from '../../helpers/temporal';
 import { writeTinyDataset } from '../../helpers/tiny-dataset';
 

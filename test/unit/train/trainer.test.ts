@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { loadDataset, type LoadedDataset } from '../../../lib/dataset';
-import { DEFAULT_MODEL_CONFIG, referenceScore, towerFeatures, type ModelConfig } from '../../../lib/model-spec';
+import { loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
+import { DEFAULT_MODEL_CONFIG, referenceScore, towerFeatures, type ModelConfig } from '../../../kinds/two-tower/spec';
 import { selectBackend } from '../../../lib/train/backend';
 import { itemsByUser, popularityScorer, rankSplit, topK } from '../../../lib/train/metrics';
-import { epochExamples, trainTwoTower, type EpochRecord } from '../../../lib/train/trainer';
+import { epochExamples, trainTwoTower, type EpochRecord } from '../../../kinds/two-tower/trainer';
 import { tempHome } from '../../helpers/temporal';
 import { writeTinyDataset } from '../../helpers/tiny-dataset';
 

@@ -16,7 +16,7 @@ import {
 import { ArtifactStore } from '../../../lib/artifacts';
 import { loadConfig } from '../../../lib/config';
 import { RecflowError } from '../../../lib/errors';
-import { readCheckpoint } from '../../../lib/model-spec';
+import { readCheckpoint } from '../../../kinds/two-tower/spec';
 import { tempHome } from '../../helpers/temporal';
 import { putTinyDataset } from '../../helpers/tiny-dataset';
 

@@ -3,7 +3,7 @@
  * desired state), the model registry (whose aliases must equal it) and every serving replica (which reconciles to
  * it and reports what it applied). Stored as JSON files under `<registryDir>/fleets/<fleet>/`.
  */
-import type { Precision } from './bundle';
+import type { Precision } from '../bundle';
 
 export interface SlotState {
   /** Registry version, e.g. `shop-recs@v3`. */

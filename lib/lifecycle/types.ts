@@ -3,11 +3,18 @@
  * Plain JSON throughout, so `temporal workflow start --input '...'` works. Clients import these definitions too.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { CanaryAnalysis, CanaryCriteria } from '../lib/canary-analysis';
-import type { GateConfig, GateResult } from '../lib/eval/gates';
-import type { Precision } from '../lib/bundle';
-import type { ModelConfig } from '../lib/model-spec';
-import type { Placement } from './gpu-fallback';
+import type { CanaryAnalysis, CanaryCriteria } from '../canary/analysis';
+import type { GateConfig, GateResult } from '../eval/gates';
+import type { Precision } from '../bundle';
+import type { ModelConfig } from '../../kinds/two-tower/spec';
+
+/** Where a GPU-queue step ran. */
+export interface Placement {
+  taskQueue: string;
+  /** True when no GPU worker took the task in time and it ran on the CPU queue. */
+  fellBackToCpu: boolean;
+  reason?: string;
+}
 
 /** Where the data comes from: a seeded synthetic shop (the default) or a folder of CSV exports. */
 export type LifecycleDataSource =

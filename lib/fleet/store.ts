@@ -6,11 +6,11 @@
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertSafeId } from './artifacts';
-import { ErrorType, RecflowError } from './errors';
-import { DEFAULT_FLEET, type FleetDesiredState, type ReplicaReport, type SlotState } from './fleet';
-import { writeJsonAtomic } from './fs-atomic';
-import { withLock } from './registry/lock';
+import { assertSafeId } from '../artifacts';
+import { ErrorType, RecflowError } from '../errors';
+import { DEFAULT_FLEET, type FleetDesiredState, type ReplicaReport, type SlotState } from './types';
+import { writeJsonAtomic } from '../fs-atomic';
+import { withLock } from '../registry/lock';
 
 /** A replica whose report is older than this is not live. @default 10000 */
 export const REPLICA_LIVE_MS = 10_000;

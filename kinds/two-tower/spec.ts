@@ -9,9 +9,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TITLE_LEN, type LoadedDataset } from './dataset';
-import { ErrorType, RecflowError } from './errors';
-import { writeFileAtomic, writeJsonAtomic } from './fs-atomic';
+import { TITLE_LEN, type LoadedDataset } from '../../lib/data/dataset';
+import { ErrorType, RecflowError } from '../../lib/errors';
+import { writeFileAtomic, writeJsonAtomic } from '../../lib/fs-atomic';
 
 /** Training hyperparameters, one typed config with defaults ({@link DEFAULT_MODEL_CONFIG}). */
 export interface ModelConfig {

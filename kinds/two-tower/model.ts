@@ -5,7 +5,7 @@
  * onto {@link ModelWeights} and the forward pass matches `referenceScore`.
  */
 import * as tf from '@tensorflow/tfjs';
-import { TITLE_LEN } from '../dataset';
+import { TITLE_LEN } from '../../lib/data/dataset';
 import {
   WEIGHT_NAMES,
   weightShapes,
@@ -14,7 +14,7 @@ import {
   type ModelWeights,
   type TowerFeatures,
   type WeightName,
-} from '../model-spec';
+} from './spec';
 
 const EMBEDDINGS = new Set<WeightName>([
   'user_embedding',

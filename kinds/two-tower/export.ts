@@ -15,12 +15,12 @@
  *   Indices outside `[0, items)` are rejected by onnxruntime (serving validates them first).
  */
 import type { onnx } from 'onnx-proto';
-import { ONNX_IO, type Precision } from '../bundle';
-import { TITLE_LEN } from '../dataset';
-import { ErrorType, RecflowError } from '../errors';
-import type { ModelConfig, ModelSizes, ModelWeights, TowerFeatures, Weight } from '../model-spec';
-import { DType, GraphBuilder, OPSET, attr, encodeModel } from './builder';
-import { MATMUL_QMAX, emitInt8Gather, emitInt8MatMul, quantizePerColumn, quantizePerRow, transpose } from './quantize';
+import { ONNX_IO, type Precision } from '../../lib/bundle';
+import { TITLE_LEN } from '../../lib/data/dataset';
+import { ErrorType, RecflowError } from '../../lib/errors';
+import type { ModelConfig, ModelSizes, ModelWeights, TowerFeatures, Weight } from './spec';
+import { DType, GraphBuilder, OPSET, attr, encodeModel } from '../../lib/onnx/builder';
+import { MATMUL_QMAX, emitInt8Gather, emitInt8MatMul, quantizePerColumn, quantizePerRow, transpose } from '../../lib/onnx/quantize';
 
 /** Bumped when the graphs change: part of the bundle's idempotency key. */
 export const EXPORTER_VERSION = 'recflow-onnx-1';

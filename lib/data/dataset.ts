@@ -10,7 +10,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ErrorType, RecflowError } from './errors';
+import { ErrorType, RecflowError } from '../errors';
 
 /** Tokens per item title (padded with 0). */
 export const TITLE_LEN = 8;

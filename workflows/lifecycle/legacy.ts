@@ -14,13 +14,13 @@ import {
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { RecflowActivities } from '../activities';
-import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, OUTCOME_SA, STAGE_SA, MODEL_NAME_SA } from '../lib/constants';
-import { NON_RETRYABLE_ERROR_TYPES } from '../lib/errors';
-import type { SlotState } from '../lib/fleet';
-import { fleetLockGrantedSignal, fleetLockWorkflowId, releaseFleetLockSignal } from './fleet-lock';
-import { onGpuOrCpu } from './gpu-fallback';
-import type { hyperparameterSearchWorkflow } from './hyperparameter-search';
+import type { RecflowActivities } from '../../activities';
+import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, OUTCOME_SA, STAGE_SA, MODEL_NAME_SA } from '../../lib/constants';
+import { NON_RETRYABLE_ERROR_TYPES } from '../../lib/errors';
+import type { SlotState } from '../../lib/fleet/types';
+import { fleetLockGrantedSignal, fleetLockWorkflowId, releaseFleetLockSignal } from '../../lib/fleet/lock';
+import { onGpuOrCpu } from '../gpu-fallback';
+import type { hyperparameterSearchWorkflow } from '../hyperparameter-search';
 import {
   abortSignal,
   approveSignal,
@@ -37,10 +37,10 @@ import {
   type LifecycleResult,
   type LifecycleStage,
   type LifecycleStatus,
-} from './lifecycle-types';
-import { parseDurationMs } from './duration';
+} from '../../lib/lifecycle/types';
+import { msToNumber as parseDurationMs } from '@temporalio/common/lib/time';
 
-export * from './lifecycle-types';
+export * from '../../lib/lifecycle/types';
 
 const retry = {
   initialInterval: '1 second',

@@ -9,12 +9,12 @@
  * them at the resume point (documented in docs/training.md).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { LoadedDataset } from '../dataset';
-import { ErrorType, RecflowError } from '../errors';
-import { sizesOf, towerFeatures, type ModelConfig, type ModelWeights } from '../model-spec';
-import { rankSplit, type SplitRanking } from './metrics';
+import type { LoadedDataset } from '../../lib/data/dataset';
+import { ErrorType, RecflowError } from '../../lib/errors';
+import { sizesOf, towerFeatures, type ModelConfig, type ModelWeights } from './spec';
+import { rankSplit, type SplitRanking } from '../../lib/train/metrics';
 import { TwoTowerModel } from './model';
-import { mulberry32 } from '../rng';
+import { mulberry32 } from '../../lib/rng';
 
 /** One finished epoch. */
 export interface EpochRecord {
