@@ -37,7 +37,9 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.recflow/**', '.tools/**', 'dist/**', 'bench/results/**', 'test/.tmp/**', '**/*.py'] },
+  {
+    ignores: ['node_modules/**', '.recflow/**', '.tools/**', 'dist/**', 'bench/results/**', 'test/.tmp/**', '**/*.py'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -15,7 +15,6 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-
 /** Standard normal draw (Box-Muller). */
 export function gauss(r: () => number): number {
   return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());

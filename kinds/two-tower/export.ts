@@ -20,7 +20,14 @@ import { TITLE_LEN } from '../../lib/data/dataset';
 import { ErrorType, RecflowError } from '../../lib/errors';
 import type { ModelConfig, ModelSizes, ModelWeights, TowerFeatures, Weight } from './spec';
 import { DType, GraphBuilder, OPSET, attr, encodeModel } from '../../lib/onnx/builder';
-import { MATMUL_QMAX, emitInt8Gather, emitInt8MatMul, quantizePerColumn, quantizePerRow, transpose } from '../../lib/onnx/quantize';
+import {
+  MATMUL_QMAX,
+  emitInt8Gather,
+  emitInt8MatMul,
+  quantizePerColumn,
+  quantizePerRow,
+  transpose,
+} from '../../lib/onnx/quantize';
 
 /** Bumped when the graphs change: part of the bundle's idempotency key. */
 export const EXPORTER_VERSION = 'recflow-onnx-1';
