@@ -19,7 +19,6 @@ import {
 import type { SplitOptions } from '../lib/data/preprocess';
 import type { ValidationPolicy } from '../lib/data/validate';
 import type { ActivityDeps } from './deps';
-import { withFailures } from './failures';
 
 export type { DataSource } from '../lib/data/pipeline';
 
@@ -71,39 +70,35 @@ function heartbeat(): Progress {
 export function createDataActivities(deps: ActivityDeps) {
   return {
     /** Generate (or reuse) a seeded synthetic shop: artifact kind `shop`, id from the parameters. */
-    generateShop: async (input: GenerateShopInput = {}): Promise<GenerateShopResult> =>
-      withFailures(async () => {
-        const res = await makeShop(deps.store, input, heartbeat());
-        log.info('shop ready', { shopId: res.shop.id, reused: res.reused, ...res.counts, dirt: res.counts.dirt });
-        return {
-          shop: res.shop,
-          reused: res.reused,
-          counts: { users: res.counts.users, items: res.counts.items, events: res.counts.events },
-        };
-      }),
+    generateShop: async (input: GenerateShopInput = {}): Promise<GenerateShopResult> => {
+      const res = await makeShop(deps.store, input, heartbeat());
+      log.info('shop ready', { shopId: res.shop.id, reused: res.reused, ...res.counts, dirt: res.counts.dirt });
+      return {
+        shop: res.shop,
+        reused: res.reused,
+        counts: { users: res.counts.users, items: res.counts.items, events: res.counts.events },
+      };
+    },
 
     /** Validate a source; the report is a `report` artifact. Hard anomalies fail, non-retryable. */
-    validateData: async (input: ValidateDataInput): Promise<ValidateDataResult> =>
-      withFailures(async () => {
-        const { details: _d, ...res } = await validateData(deps.store, input, heartbeat());
-        log.info('data validated', { reportId: res.report.id, hard: res.hard, soft: res.soft, rows: res.rows });
-        return res;
-      }),
+    validateData: async (input: ValidateDataInput): Promise<ValidateDataResult> => {
+      const { details: _d, ...res } = await validateData(deps.store, input, heartbeat());
+      log.info('data validated', { reportId: res.report.id, hard: res.hard, soft: res.soft, rows: res.rows });
+      return res;
+    },
 
     /** Validate, then preprocess into a `dataset` artifact (reused when the inputs and settings are the same). */
-    prepareDataset: async (input: PrepareDatasetInput): Promise<PrepareDatasetResult> =>
-      withFailures(async () => {
-        const res = await prepareDataset(deps.store, input, heartbeat());
-        log.info('dataset ready', { datasetId: res.dataset.id, reused: res.reused, rows: res.rows });
-        return res;
-      }),
+    prepareDataset: async (input: PrepareDatasetInput): Promise<PrepareDatasetResult> => {
+      const res = await prepareDataset(deps.store, input, heartbeat());
+      log.info('dataset ready', { datasetId: res.dataset.id, reused: res.reused, rows: res.rows });
+      return res;
+    },
 
     /** PSI per feature and new user/item rates between two datasets. */
-    compareDatasets: async (input: CompareDatasetsInput): Promise<CompareDatasetsResult> =>
-      withFailures(async () => {
-        const res = await compareDatasets(deps.store, input);
-        log.info('datasets compared', { ...input, maxPsi: res.maxPsi, drifted: res.drifted });
-        return res;
-      }),
+    compareDatasets: async (input: CompareDatasetsInput): Promise<CompareDatasetsResult> => {
+      const res = await compareDatasets(deps.store, input);
+      log.info('datasets compared', { ...input, maxPsi: res.maxPsi, drifted: res.drifted });
+      return res;
+    },
   };
 }

@@ -8,7 +8,6 @@ import { evaluateBundle, type EvaluateOptions, type EvaluationReport } from '../
 import { blessModel, DEFAULT_GATES, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
 import { checkBundleHealth, type ServingHealthOptions } from '../lib/eval/serving-health';
 import type { ActivityDeps } from './deps';
-import { withFailures } from './failures';
 
 /** Bumped when evaluation changes: part of the evaluation artifact's key. */
 export const EVALUATOR_VERSION = 'recflow-eval-1';
@@ -33,8 +32,10 @@ export interface EvaluateModelResult {
   headline: Record<string, number>;
 }
 
-export interface CheckServingHealthInput extends ServingHealthOptions {
+export interface CheckServingHealthInput extends Omit<ServingHealthOptions, 'championDir'> {
   bundleId: string;
+  /** The champion's bundle, timed beside the candidate (a relative latency gate on a busy host). */
+  championBundleId?: string;
 }
 
 export type CheckServingHealthResult = Blessing & { p99Ms: number | null };
@@ -59,55 +60,52 @@ export function createEvaluateActivities(deps: ActivityDeps) {
      * `evaluation` artifact. Idempotent: the same bundle, dataset, champion, gates and options reuse the artifact.
      */
     async evaluateModel(raw: EvaluateModelInput): Promise<EvaluateModelResult> {
-      return withFailures(async () => {
-        const input = { ...raw, gates: raw.gates ?? DEFAULT_GATES };
-        const id = hashInputs({ ...input, evaluatorVersion: EVALUATOR_VERSION });
-        const bundleRef = await deps.store.get('bundle', input.bundleId);
-        const datasetRef = await deps.store.get('dataset', input.datasetId);
-        const championRef = input.championBundleId ? await deps.store.get('bundle', input.championBundleId) : undefined;
-        const ref = await deps.store.put('evaluation', id, async (dir) => {
-          const ds = await loadDataset(datasetRef.path);
-          const beat = (what: string) => Context.current().heartbeat({ bundleId: input.bundleId, step: what });
-          const candidate = await evaluateBundle(bundleRef.path, ds, input.options, (w) => beat(`candidate ${w}`));
-          const champion = championRef
-            ? await evaluateBundle(championRef.path, ds, input.options, (w) => beat(`champion ${w}`))
-            : undefined;
-          const blessing = blessModel(candidate, champion, input.gates);
-          const artifact: EvaluationArtifact = {
-            bundleId: input.bundleId,
-            datasetId: input.datasetId,
-            ...(input.championBundleId ? { championBundleId: input.championBundleId } : {}),
-            candidate,
-            ...(champion ? { champion } : {}),
-            blessing,
-          };
-          await writeFile(join(dir, 'evaluation.json'), `${JSON.stringify(artifact, null, 2)}\n`);
-          log.info('evaluated model', {
-            bundleId: input.bundleId,
-            datasetId: input.datasetId,
-            blessed: blessing.blessed,
-            failed: blessing.gates.filter((g) => !g.passed).map((g) => g.name),
-          });
+      const input = { ...raw, gates: raw.gates ?? DEFAULT_GATES };
+      const id = hashInputs({ ...input, evaluatorVersion: EVALUATOR_VERSION });
+      const bundleRef = await deps.store.get('bundle', input.bundleId);
+      const datasetRef = await deps.store.get('dataset', input.datasetId);
+      const championRef = input.championBundleId ? await deps.store.get('bundle', input.championBundleId) : undefined;
+      const ref = await deps.store.put('evaluation', id, async (dir) => {
+        const ds = await loadDataset(datasetRef.path);
+        const beat = (what: string) => Context.current().heartbeat({ bundleId: input.bundleId, step: what });
+        const candidate = await evaluateBundle(bundleRef.path, ds, input.options, (w) => beat(`candidate ${w}`));
+        const champion = championRef
+          ? await evaluateBundle(championRef.path, ds, input.options, (w) => beat(`champion ${w}`))
+          : undefined;
+        const blessing = blessModel(candidate, champion, input.gates);
+        const artifact: EvaluationArtifact = {
+          bundleId: input.bundleId,
+          datasetId: input.datasetId,
+          ...(input.championBundleId ? { championBundleId: input.championBundleId } : {}),
+          candidate,
+          ...(champion ? { champion } : {}),
+          blessing,
+        };
+        await writeFile(join(dir, 'evaluation.json'), `${JSON.stringify(artifact, null, 2)}\n`);
+        log.info('evaluated model', {
+          bundleId: input.bundleId,
+          datasetId: input.datasetId,
+          blessed: blessing.blessed,
+          failed: blessing.gates.filter((g) => !g.passed).map((g) => g.name),
         });
-        const artifact = JSON.parse(await readFile(join(ref.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
-        const precision: Precision = input.gates.precision ?? 'int8';
-        const overall = artifact.candidate.models[precision]?.overall ?? {};
-        const headline: Record<string, number> = {};
-        for (const k of HEADLINE) if (typeof overall[k] === 'number') headline[k] = overall[k];
-        const { reused, ...evaluation } = ref;
-        return { evaluation, reused, blessed: artifact.blessing.blessed, gates: artifact.blessing.gates, headline };
       });
+      const artifact = JSON.parse(await readFile(join(ref.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
+      const precision: Precision = input.gates.precision ?? 'int8';
+      const overall = artifact.candidate.models[precision]?.overall ?? {};
+      const headline: Record<string, number> = {};
+      for (const k of HEADLINE) if (typeof overall[k] === 'number') headline[k] = overall[k];
+      const { reused, ...evaluation } = ref;
+      return { evaluation, reused, blessed: artifact.blessing.blessed, gates: artifact.blessing.gates, headline };
     },
 
-    /** The infra blessing of a bundle: loads fresh, answers smoke requests, p99 within budget. */
+    /** The infra blessing of a bundle: loads fresh, answers smoke requests, p99 within budget (or the champion's). */
     async checkServingHealth(input: CheckServingHealthInput): Promise<CheckServingHealthResult> {
-      return withFailures(async () => {
-        const ref = await deps.store.get('bundle', input.bundleId);
-        const { bundleId: _id, ...opts } = input;
-        const result = await checkBundleHealth(ref.path, opts);
-        log.info('checked serving health', { bundleId: input.bundleId, blessed: result.blessed, p99Ms: result.p99Ms });
-        return result;
-      });
+      const ref = await deps.store.get('bundle', input.bundleId);
+      const champion = input.championBundleId ? await deps.store.find('bundle', input.championBundleId) : undefined;
+      const { bundleId: _id, championBundleId: _c, ...opts } = input;
+      const result = await checkBundleHealth(ref.path, { ...opts, championDir: champion?.path });
+      log.info('checked serving health', { bundleId: input.bundleId, blessed: result.blessed, p99Ms: result.p99Ms });
+      return result;
     },
   };
 }

@@ -8,7 +8,6 @@ import { readCheckpoint } from '../kinds/two-tower/spec';
 import { FileModelRegistry, type Lineage, type ModelRegistry, type ModelStatus } from '../lib/registry';
 import type { ActivityDeps } from './deps';
 import type { EvaluationArtifact } from './evaluate';
-import { withFailures } from './failures';
 
 export interface RegisterModelInput {
   modelName: string;
@@ -109,112 +108,104 @@ export function createRegistryActivities(
   return {
     /** Register a bundle as a new immutable version with its lineage. Idempotent per bundle and workflow run. */
     async registerModel(input: RegisterModelInput): Promise<RegisterModelResult> {
-      return withFailures(async () => {
-        const bundle = await deps.store.get('bundle', input.bundleId);
-        const manifest = JSON.parse(await readFile(join(bundle.path, 'bundle.json'), 'utf8')) as BundleManifest;
-        const dataset = await deps.store.get('dataset', manifest.datasetId);
-        const ck = await deps.store.find('checkpoint', manifest.checkpointId);
-        const ckMeta = ck ? (await readCheckpoint(ck.path)).meta : undefined;
-        let evaluation: EvaluationArtifact | undefined;
-        if (input.evaluationId) {
-          const ev = await deps.store.get('evaluation', input.evaluationId);
-          evaluation = JSON.parse(await readFile(join(ev.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
-          if (evaluation.bundleId !== input.bundleId)
-            throw new RecflowError(
-              ErrorType.InvalidInput,
-              `evaluation ${input.evaluationId} is of bundle ${evaluation.bundleId}, not ${input.bundleId}`,
-            );
-        }
-        const metrics: Record<string, number> = {};
-        for (const [p, m] of Object.entries(evaluation?.candidate.models ?? {}))
-          for (const [k, v] of Object.entries(m.overall)) if (Number.isFinite(v)) metrics[`${p}.${k}`] = v;
-        const lineage: Lineage = {
-          datasetId: manifest.datasetId,
-          datasetHash: dataset.contentHash,
-          checkpointId: manifest.checkpointId,
-          codeVersion: codeVersion(),
-          config: { ...(ckMeta ? { model: ckMeta.config, sizes: ckMeta.sizes } : {}), ...input.config },
-          trainingBackend: ckMeta?.backend,
-          gpu: ckMeta?.gpu,
-          evaluationId: input.evaluationId,
-          ...(evaluation
-            ? {
-                metrics,
-                blessing: {
-                  blessed: evaluation.blessing.blessed,
-                  gates: evaluation.blessing.gates.map((g) => ({ name: g.name, passed: g.passed, reason: g.reason })),
-                },
-              }
-            : {}),
-        };
-        const wf = workflowOf();
-        const { version, created } = await registry.register({
-          model: input.modelName,
-          bundle: { id: bundle.id, contentHash: bundle.contentHash },
-          lineage,
-          workflowId: input.workflowId ?? wf.workflowId,
-          runId: input.runId ?? wf.runId,
-          status: input.status,
-        });
-        log.info('registered model', {
-          model: input.modelName,
-          version: version.version,
-          created,
-          bundleId: bundle.id,
-        });
-        return {
-          model: version.model,
-          version: version.version,
-          ref: `${version.model}@v${version.version}`,
-          status: version.status,
-          created,
-        };
+      const bundle = await deps.store.get('bundle', input.bundleId);
+      const manifest = JSON.parse(await readFile(join(bundle.path, 'bundle.json'), 'utf8')) as BundleManifest;
+      const dataset = await deps.store.get('dataset', manifest.datasetId);
+      const ck = await deps.store.find('checkpoint', manifest.checkpointId);
+      const ckMeta = ck ? (await readCheckpoint(ck.path)).meta : undefined;
+      let evaluation: EvaluationArtifact | undefined;
+      if (input.evaluationId) {
+        const ev = await deps.store.get('evaluation', input.evaluationId);
+        evaluation = JSON.parse(await readFile(join(ev.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
+        if (evaluation.bundleId !== input.bundleId)
+          throw new RecflowError(
+            ErrorType.InvalidInput,
+            `evaluation ${input.evaluationId} is of bundle ${evaluation.bundleId}, not ${input.bundleId}`,
+          );
+      }
+      const metrics: Record<string, number> = {};
+      for (const [p, m] of Object.entries(evaluation?.candidate.models ?? {}))
+        for (const [k, v] of Object.entries(m.overall)) if (Number.isFinite(v)) metrics[`${p}.${k}`] = v;
+      const lineage: Lineage = {
+        datasetId: manifest.datasetId,
+        datasetHash: dataset.contentHash,
+        checkpointId: manifest.checkpointId,
+        codeVersion: codeVersion(),
+        config: { ...(ckMeta ? { model: ckMeta.config, sizes: ckMeta.sizes } : {}), ...input.config },
+        trainingBackend: ckMeta?.backend,
+        gpu: ckMeta?.gpu,
+        evaluationId: input.evaluationId,
+        ...(evaluation
+          ? {
+              metrics,
+              blessing: {
+                blessed: evaluation.blessing.blessed,
+                gates: evaluation.blessing.gates.map((g) => ({ name: g.name, passed: g.passed, reason: g.reason })),
+              },
+            }
+          : {}),
+      };
+      const wf = workflowOf();
+      const { version, created } = await registry.register({
+        model: input.modelName,
+        bundle: { id: bundle.id, contentHash: bundle.contentHash },
+        lineage,
+        workflowId: input.workflowId ?? wf.workflowId,
+        runId: input.runId ?? wf.runId,
+        status: input.status,
       });
+      log.info('registered model', {
+        model: input.modelName,
+        version: version.version,
+        created,
+        bundleId: bundle.id,
+      });
+      return {
+        model: version.model,
+        version: version.version,
+        ref: `${version.model}@v${version.version}`,
+        status: version.status,
+        created,
+      };
     },
 
     /** Move a version to a status (allowed transitions only; idempotent when already there). */
     async setModelStatus(input: SetModelStatusInput): Promise<SetModelStatusResult> {
-      return withFailures(async () => {
-        const v = await registry.setStatus(input.model, input.version, input.status, {
-          actor: input.actor,
-          reason: input.reason,
-          workflowId: workflowOf().workflowId,
-        });
-        return { model: v.model, version: v.version, status: v.status };
+      const v = await registry.setStatus(input.model, input.version, input.status, {
+        actor: input.actor,
+        reason: input.reason,
+        workflowId: workflowOf().workflowId,
       });
+      return { model: v.model, version: v.version, status: v.status };
     },
 
     /** Point an alias (`champion`, `canary`) at a version, or remove it. Idempotent. */
     async setAlias(input: SetAliasInput): Promise<SetAliasResult> {
-      return withFailures(async () => ({
+      return {
         previous: await registry.setAlias(input.model, input.alias, input.version, {
           actor: input.actor,
           workflowId: workflowOf().workflowId,
         }),
-      }));
+      };
     },
 
     /** The version an alias points at, with its bundle (nulls when the alias is not set). */
     async getAlias(input: GetAliasInput): Promise<GetAliasResult> {
-      return withFailures(async () => {
-        const v = await registry.find(`${input.model}@${input.alias}`);
-        return v
-          ? { version: v.version, bundleId: v.bundle.id, datasetId: v.lineage.datasetId, status: v.status }
-          : { version: null, bundleId: null, datasetId: null, status: null };
-      });
+      const v = await registry.find(`${input.model}@${input.alias}`);
+      return v
+        ? { version: v.version, bundleId: v.bundle.id, datasetId: v.lineage.datasetId, status: v.status }
+        : { version: null, bundleId: null, datasetId: null, status: null };
     },
 
     /** Record a reviewer's decision: approved or rejected, with who and why. Idempotent for the same decision. */
     async recordApproval(input: RecordApprovalInput): Promise<RecordApprovalResult> {
-      return withFailures(async () => {
-        const v = await registry.recordApproval(
-          input.model,
-          input.version,
-          { approved: input.approved, approver: input.approver, comment: input.comment },
-          { workflowId: workflowOf().workflowId },
-        );
-        return { status: v.status, approver: v.approver ?? input.approver };
-      });
+      const v = await registry.recordApproval(
+        input.model,
+        input.version,
+        { approved: input.approved, approver: input.approver, comment: input.comment },
+        { workflowId: workflowOf().workflowId },
+      );
+      return { status: v.status, approver: v.approver ?? input.approver };
     },
   };
 }

@@ -3,10 +3,10 @@ import { join } from 'node:path';
 import { log } from '@temporalio/activity';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import { barChart, escapeHtml, lineChart, page, PALETTE, table, type BarGroup } from '../lib/report/html';
+import { describeStep } from '../lib/lifecycle/steps';
 import type { LifecycleStatus } from '../lib/lifecycle/types';
 import type { ActivityDeps } from './deps';
 import type { EvaluationArtifact } from './evaluate';
-import { withFailures } from './failures';
 
 export interface WriteRunReportInput {
   status: LifecycleStatus;
@@ -135,8 +135,17 @@ ${lineChart('Validation metrics per epoch', [
 
   if (s.rollout) {
     const r = s.rollout;
-    const windows = r.steps.flatMap((st) =>
-      st.analyses.map((an, k) => ({ label: `${st.weight}%${k ? ` +${k}` : ''}`, an })),
+    // Steps are tagged (setWeight, analysis, pause), or the first version's {weight, bake} for older runs.
+    let weight = 0;
+    const labelled = r.steps.map((st) => {
+      const legacy = st as unknown as { weight?: number; bake?: string };
+      if ('setWeight' in st) weight = st.setWeight;
+      if (legacy.weight !== undefined) weight = legacy.weight;
+      const label = legacy.weight !== undefined ? `${legacy.weight}% for ${legacy.bake}` : describeStep(st);
+      return { st, label, weight };
+    });
+    const windows = labelled.flatMap(({ st, weight: w }) =>
+      (st.analyses ?? []).map((an, k) => ({ label: `${w}%${k ? ` +${k}` : ''}`, an })),
     );
     const check = (an: (typeof windows)[number]['an'], name: string) => an.checks.find((c) => c.name === name);
     const ctr: BarGroup[] = windows.map((w) => ({
@@ -159,12 +168,7 @@ ${lineChart('Validation metrics per epoch', [
         ? '<p>First deployment of the fleet: straight to stable, nothing to compare with.</p>'
         : `${barChart('CTR per analysis window', ctr)}${barChart('p99 latency per analysis window', lat)}${table(
             ['step', 'state', 'extensions', 'verdict'],
-            r.steps.map((st) => [
-              `${st.weight}% for ${st.bake}`,
-              st.state,
-              st.extensions,
-              st.analyses.at(-1)?.summary ?? '',
-            ]),
+            labelled.map(({ st, label }) => [label, st.state, st.extensions ?? '', st.analyses?.at(-1)?.summary ?? '']),
           )}`,
     });
   }
@@ -176,15 +180,13 @@ export function createReportActivities(deps: ActivityDeps) {
   return {
     /** Write the run report of a lifecycle run (idempotent: the same status gives the same artifact). */
     async writeRunReport(input: WriteRunReportInput): Promise<WriteRunReportResult> {
-      return withFailures(async () => {
-        const id = `run-${hashInputs({ status: input.status }).slice(0, 24)}`;
-        const html = await buildRunReport(deps, input.status);
-        const report = await deps.store.put('report', id, async (dir) => {
-          await writeFile(join(dir, 'index.html'), html);
-        });
-        log.info('run report written', { path: join(report.path, 'index.html') });
-        return { report, html: join(report.path, 'index.html') };
+      const id = `run-${hashInputs({ status: input.status }).slice(0, 24)}`;
+      const html = await buildRunReport(deps, input.status);
+      const report = await deps.store.put('report', id, async (dir) => {
+        await writeFile(join(dir, 'index.html'), html);
       });
+      log.info('run report written', { path: join(report.path, 'index.html') });
+      return { report, html: join(report.path, 'index.html') };
     },
   };
 }

@@ -18,7 +18,6 @@ import {
   type FleetLockRequest,
 } from '../lib/fleet/lock';
 import type { ActivityDeps } from './deps';
-import { withFailures } from './failures';
 
 export interface AnalyzeCanaryInput {
   stable: VariantWindowStats;
@@ -50,27 +49,23 @@ export function createRolloutActivities(_deps: ActivityDeps) {
   return {
     /** Whether a workflow (its latest run) is still running: the fleet lock's check on a silent holder. */
     async isWorkflowRunning(input: { workflowId: string }): Promise<IsWorkflowRunningResult> {
-      return withFailures(async () => {
-        try {
-          const d = await Context.current().client.workflow.getHandle(input.workflowId).describe();
-          return { running: d.status.name === 'RUNNING', status: d.status.name };
-        } catch (err) {
-          if (err instanceof WorkflowNotFoundError) return { running: false, status: 'NOT_FOUND' };
-          throw err;
-        }
-      });
+      try {
+        const d = await Context.current().client.workflow.getHandle(input.workflowId).describe();
+        return { running: d.status.name === 'RUNNING', status: d.status.name };
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return { running: false, status: 'NOT_FOUND' };
+        throw err;
+      }
     },
 
     /** Compare canary with stable over one bake window (lib/canary-analysis.ts): pass, fail or inconclusive. */
     async analyzeCanary(input: AnalyzeCanaryInput): Promise<CanaryAnalysis> {
-      return withFailures(async () => {
-        const result = analyzeWindow(input.stable, input.canary, input.criteria, {
-          coverage: input.coverage,
-          stableFromEarlierWindow: input.stableFromEarlierWindow,
-        });
-        log.info('canary analysis', { step: input.step, verdict: result.verdict, summary: result.summary });
-        return result;
+      const result = analyzeWindow(input.stable, input.canary, input.criteria, {
+        coverage: input.coverage,
+        stableFromEarlierWindow: input.stableFromEarlierWindow,
       });
+      log.info('canary analysis', { step: input.step, verdict: result.verdict, summary: result.summary });
+      return result;
     },
 
     /**
@@ -78,26 +73,24 @@ export function createRolloutActivities(_deps: ActivityDeps) {
      * workflow with the `fleetLockGranted` signal when it is its turn. Idempotent (the lock ignores a repeat).
      */
     async requestFleetLock(input: RequestFleetLockInput): Promise<{ lockWorkflowId: string }> {
-      return withFailures(async () => {
-        const ctx = Context.current();
-        const fleet = input.fleet ?? DEFAULT_FLEET;
-        const workflowId = input.workflowId ?? ctx.info.workflowExecution?.workflowId;
-        if (!workflowId)
-          throw new RecflowError(
-            ErrorType.InvalidInput,
-            'requestFleetLock: no workflowId and not called from a workflow',
-          );
-        const lockWorkflowId = fleetLockWorkflowId(fleet);
-        const request: FleetLockRequest = { workflowId, purpose: input.purpose, requestedAt: new Date().toISOString() };
-        await ctx.client.workflow.signalWithStart(FLEET_LOCK_WORKFLOW_TYPE, {
-          workflowId: lockWorkflowId,
-          taskQueue: CPU_TASK_QUEUE,
-          args: [{ fleet } satisfies FleetLockInput],
-          signal: acquireFleetLockSignal,
-          signalArgs: [request],
-        });
-        return { lockWorkflowId };
+      const ctx = Context.current();
+      const fleet = input.fleet ?? DEFAULT_FLEET;
+      const workflowId = input.workflowId ?? ctx.info.workflowExecution?.workflowId;
+      if (!workflowId)
+        throw new RecflowError(
+          ErrorType.InvalidInput,
+          'requestFleetLock: no workflowId and not called from a workflow',
+        );
+      const lockWorkflowId = fleetLockWorkflowId(fleet);
+      const request: FleetLockRequest = { workflowId, purpose: input.purpose, requestedAt: new Date().toISOString() };
+      await ctx.client.workflow.signalWithStart(FLEET_LOCK_WORKFLOW_TYPE, {
+        workflowId: lockWorkflowId,
+        taskQueue: CPU_TASK_QUEUE,
+        args: [{ fleet } satisfies FleetLockInput],
+        signal: acquireFleetLockSignal,
+        signalArgs: [request],
       });
+      return { lockWorkflowId };
     },
   };
 }

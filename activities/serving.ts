@@ -12,7 +12,6 @@ import { FleetStore, REPLICA_LIVE_MS } from '../lib/fleet/store';
 import { LATENCY_BUCKETS, quantileFromBuckets, type VariantCounters } from '../serving/metrics';
 import { simulateTraffic, type ClickModel, type VariantTotals } from '../serving/simulator';
 import type { ActivityDeps } from './deps';
-import { withFailures } from './failures';
 import type { VariantWindowStats, WindowCoverage } from '../lib/canary/analysis';
 
 export interface ApplyFleetStateInput {
@@ -23,6 +22,8 @@ export interface ApplyFleetStateInput {
   canary?: SlotState | null;
   /** 0..100 */
   canaryWeight?: number;
+  /** Salt of the sticky user hash (the rollout's own); null removes it. */
+  salt?: string | null;
   /** Who and why (`rollout <workflowId> step 2`). */
   reason: string;
   /** How long to wait for every live replica to apply the new generation. @default 30000 */
@@ -205,46 +206,43 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
      * replica has applied it or `waitForReplicasMs` ends. Idempotent: the same content makes no new generation.
      */
     async applyFleetState(input: ApplyFleetStateInput): Promise<ApplyFleetStateResult> {
-      return withFailures(async () => {
-        const s = store(input.fleet);
-        const { desired, changed } = await s.updateDesired({
-          stable: input.stable,
-          canary: input.canary,
-          canaryWeight: input.canaryWeight,
-          reason: input.reason,
-        });
-        log.info('fleet desired state', {
-          fleet: s.fleet,
-          generation: desired.generation,
-          changed,
-          stable: desired.stable?.version ?? null,
-          canary: desired.canary?.version ?? null,
-          canaryWeight: desired.canaryWeight,
-        });
-        const deadline = Date.now() + (input.waitForReplicasMs ?? 30_000);
-        for (;;) {
-          const replicas = await live(s);
-          const converged = replicas.length > 0 && replicas.every((r) => r.appliedGeneration >= desired.generation);
-          heartbeat({ generation: desired.generation, applied: replicas.map((r) => r.appliedGeneration) });
-          if (converged || Date.now() >= deadline) {
-            if (!converged)
-              log.warn('fleet did not converge in time', {
-                generation: desired.generation,
-                replicas: replicas.map((r) => ({ id: r.replicaId, applied: r.appliedGeneration })),
-              });
-            return { generation: desired.generation, converged, changed, replicas };
-          }
-          await sleep(opts.pollMs ?? 250);
-        }
+      const s = store(input.fleet);
+      const { desired, changed } = await s.updateDesired({
+        stable: input.stable,
+        canary: input.canary,
+        canaryWeight: input.canaryWeight,
+        salt: input.salt,
+        reason: input.reason,
       });
+      log.info('fleet desired state', {
+        fleet: s.fleet,
+        generation: desired.generation,
+        changed,
+        stable: desired.stable?.version ?? null,
+        canary: desired.canary?.version ?? null,
+        canaryWeight: desired.canaryWeight,
+      });
+      const deadline = Date.now() + (input.waitForReplicasMs ?? 30_000);
+      for (;;) {
+        const replicas = await live(s);
+        const converged = replicas.length > 0 && replicas.every((r) => r.appliedGeneration >= desired.generation);
+        heartbeat({ generation: desired.generation, applied: replicas.map((r) => r.appliedGeneration) });
+        if (converged || Date.now() >= deadline) {
+          if (!converged)
+            log.warn('fleet did not converge in time', {
+              generation: desired.generation,
+              replicas: replicas.map((r) => ({ id: r.replicaId, applied: r.appliedGeneration })),
+            });
+          return { generation: desired.generation, converged, changed, replicas };
+        }
+        await sleep(opts.pollMs ?? 250);
+      }
     },
 
     /** The fleet's desired state and its live replicas. */
     async getFleetState(input: GetFleetStateInput): Promise<GetFleetStateResult> {
-      return withFailures(async () => {
-        const s = store(input.fleet);
-        return { desired: await s.readDesired(), replicas: await live(s) };
-      });
+      const s = store(input.fleet);
+      return { desired: await s.readDesired(), replicas: await live(s) };
     },
 
     /**
@@ -252,43 +250,41 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
      * desired state), summed over the live replicas, read from their `/v1/admin/stats` over HTTP.
      */
     async readFleetStats(input: ReadFleetStatsInput): Promise<ReadFleetStatsResult> {
-      return withFailures(async () => {
-        const s = store(input.fleet);
-        const replicas = await live(s);
-        let d: Map<string, VariantCounters>;
-        let scraped: number;
-        let coverage: WindowCoverage;
-        if (input.windowMs !== undefined) {
-          const before = await scrape(replicas);
-          const end = Date.now() + input.windowMs;
-          while (Date.now() < end) {
-            heartbeat({ waitingMs: end - Date.now() });
-            await sleep(Math.min(1000, Math.max(0, end - Date.now())));
-          }
-          const now = await scrape(replicas);
-          d = delta(now, before);
-          scraped = Object.keys(now).length;
-          coverage = windowCoverage(replicas, before, now);
-        } else {
-          const before = await s.readAux<Snapshot>(SNAPSHOT_FILE);
-          const now = await scrape(replicas);
-          d = delta(now, before);
-          scraped = Object.keys(now).length;
-          coverage = windowCoverage(replicas, undefined, now);
-          await s.writeAux(SNAPSHOT_FILE, { ...before, ...now });
+      const s = store(input.fleet);
+      const replicas = await live(s);
+      let d: Map<string, VariantCounters>;
+      let scraped: number;
+      let coverage: WindowCoverage;
+      if (input.windowMs !== undefined) {
+        const before = await scrape(replicas);
+        const end = Date.now() + input.windowMs;
+        while (Date.now() < end) {
+          heartbeat({ waitingMs: end - Date.now() });
+          await sleep(Math.min(1000, Math.max(0, end - Date.now())));
         }
-        if (coverage.missing.length)
-          log.warn('the stats window misses replicas', { fleet: s.fleet, missing: coverage.missing });
-        const desired = await s.readDesired();
-        return {
-          variants: {
-            stable: variantStats(d, 'stable', desired?.stable?.version ?? null),
-            canary: variantStats(d, 'canary', desired?.canary?.version ?? null),
-          },
-          replicas: scraped,
-          coverage,
-        };
-      });
+        const now = await scrape(replicas);
+        d = delta(now, before);
+        scraped = Object.keys(now).length;
+        coverage = windowCoverage(replicas, before, now);
+      } else {
+        const before = await s.readAux<Snapshot>(SNAPSHOT_FILE);
+        const now = await scrape(replicas);
+        d = delta(now, before);
+        scraped = Object.keys(now).length;
+        coverage = windowCoverage(replicas, undefined, now);
+        await s.writeAux(SNAPSHOT_FILE, { ...before, ...now });
+      }
+      if (coverage.missing.length)
+        log.warn('the stats window misses replicas', { fleet: s.fleet, missing: coverage.missing });
+      const desired = await s.readDesired();
+      return {
+        variants: {
+          stable: variantStats(d, 'stable', desired?.stable?.version ?? null),
+          canary: variantStats(d, 'canary', desired?.canary?.version ?? null),
+        },
+        replicas: scraped,
+        coverage,
+      };
     },
 
     /**
@@ -297,40 +293,38 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
      * @throws `FleetUnavailable` (retryable) when no replica is live or no stable model is set.
      */
     async simulateTraffic(input: SimulateTrafficInput): Promise<SimulateTrafficResult> {
-      return withFailures(async () => {
-        if (!(input.rps > 0) || !(input.durationMs >= 0))
-          throw new RecflowError(ErrorType.InvalidInput, `rps (${input.rps}) must be > 0 and durationMs >= 0`);
-        const s = store(input.fleet);
-        const replicas = await live(s);
-        const desired = await s.readDesired();
-        if (!replicas.length || !desired?.stable)
-          throw new RecflowError(
-            ErrorType.FleetUnavailable,
-            `fleet ${s.fleet}: ${replicas.length} live replicas, stable ${desired?.stable?.version ?? 'unset'}`,
-          );
-        const vocab = JSON.parse(await readFile(join(desired.stable.bundlePath, 'vocab.json'), 'utf8')) as {
-          users: string[];
-        };
-        const users = vocab.users.slice(1, 1 + (input.users ?? 200));
-        const clickModel = input.shopId && opts.clickModelFor ? await opts.clickModelFor(input.shopId) : undefined;
-        const res = await simulateTraffic({
-          urls: replicas.map((r) => r.url),
-          users,
-          durationMs: input.durationMs,
-          rps: input.rps,
-          seed: input.seed,
-          clickModel,
-          onProgress: (p) => heartbeat({ requests: p.requests, errors: p.errors, clicks: p.clicks }),
-        });
-        log.info('simulated traffic', { fleet: s.fleet, ...res, byVariant: undefined });
-        return {
-          requests: res.requests,
-          errors: res.errors,
-          clicks: res.clicks,
-          impressions: res.impressions,
-          byVariant: res.byVariant,
-        };
+      if (!(input.rps > 0) || !(input.durationMs >= 0))
+        throw new RecflowError(ErrorType.InvalidInput, `rps (${input.rps}) must be > 0 and durationMs >= 0`);
+      const s = store(input.fleet);
+      const replicas = await live(s);
+      const desired = await s.readDesired();
+      if (!replicas.length || !desired?.stable)
+        throw new RecflowError(
+          ErrorType.FleetUnavailable,
+          `fleet ${s.fleet}: ${replicas.length} live replicas, stable ${desired?.stable?.version ?? 'unset'}`,
+        );
+      const vocab = JSON.parse(await readFile(join(desired.stable.bundlePath, 'vocab.json'), 'utf8')) as {
+        users: string[];
+      };
+      const users = vocab.users.slice(1, 1 + (input.users ?? 200));
+      const clickModel = input.shopId && opts.clickModelFor ? await opts.clickModelFor(input.shopId) : undefined;
+      const res = await simulateTraffic({
+        urls: replicas.map((r) => r.url),
+        users,
+        durationMs: input.durationMs,
+        rps: input.rps,
+        seed: input.seed,
+        clickModel,
+        onProgress: (p) => heartbeat({ requests: p.requests, errors: p.errors, clicks: p.clicks }),
       });
+      log.info('simulated traffic', { fleet: s.fleet, ...res, byVariant: undefined });
+      return {
+        requests: res.requests,
+        errors: res.errors,
+        clicks: res.clicks,
+        impressions: res.impressions,
+        byVariant: res.byVariant,
+      };
     },
   };
 }

@@ -1,27 +1,21 @@
 import { CancelledFailure, Context, log } from '@temporalio/activity';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { kindOf } from '../kinds';
+import type { EpochRecord } from '../kinds/types';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import { loadDataset } from '../lib/data/dataset';
-import { ErrorType, RecflowError } from '../lib/errors';
-import {
-  DEFAULT_MODEL_CONFIG,
-  readCheckpoint,
-  sizesOf,
-  writeCheckpoint,
-  type CheckpointMeta,
-  type ModelConfig,
-} from '../kinds/two-tower/spec';
-import { selectBackend, type BackendChoice } from '../lib/train/backend';
-import { trainTwoTower, type EpochRecord, type ResumeState } from '../kinds/two-tower/trainer';
+import { DEFAULT_KIND, type KindName } from '../lib/kinds';
 import type { ActivityDeps } from './deps';
-import { withFailures } from './failures';
 
-/** Bump when a change to the training code should not reuse checkpoints of the previous one. */
-export const TRAINER_VERSION = 1;
+export type { EpochRecord } from '../kinds/types';
 
 export interface TrainModelInput {
+  /** Model kind (lib/kinds.ts). @default 'two-tower' */
+  kind?: KindName;
   datasetId: string;
-  /** Hyperparameters over {@link DEFAULT_MODEL_CONFIG}. */
-  config?: Partial<ModelConfig>;
+  /** Hyperparameters over the kind's defaults (each kind validates its own). */
+  config?: Record<string, unknown>;
   /** Overrides `config.seed`. */
   seed?: number;
   /** A name for logs (a trial number, a run key); not part of the checkpoint id. */
@@ -31,15 +25,16 @@ export interface TrainModelInput {
 }
 
 export interface TrainModelResult {
-  /** The best epoch's weights, id = hash of `{datasetId, config, trainerVersion}`: a rerun reuses it. */
+  kind: KindName;
+  /** The best epoch's weights, id = hash of `{kind, datasetId, config, trainerVersion}`: a rerun reuses it. */
   checkpoint: ArtifactRef;
-  /** tfjs backend that trained it (`tensorflow`, `wasm`, `cpu`), as recorded in the checkpoint. */
+  /** Backend that trained it (`tensorflow`, `wasm`, `cpu`, `typescript`), as recorded in the checkpoint. */
   backend: string;
   gpu: boolean;
   /** Epochs trained in total (all attempts). */
   epochsRun: number;
   bestEpoch: number;
-  /** The epoch this attempt resumed after (from the heartbeat of a dead attempt), null when it started fresh. */
+  /** The epoch this attempt resumed after (a dead attempt's checkpoint), null when it started fresh. */
   resumedFromEpoch: number | null;
   /** Validation metrics of the best epoch, and its training loss. */
   metrics: { ndcg10: number; hr10: number; loss: number };
@@ -47,53 +42,27 @@ export interface TrainModelResult {
   samplesPerSec: number;
   /** True when the checkpoint already existed (nothing trained). */
   reused: boolean;
-  config: ModelConfig;
+  config: Record<string, unknown>;
   history: EpochRecord[];
 }
 
-/** What `trainModel` heartbeats after each epoch: the resume point of a retry. */
+/** What `trainModel` heartbeats: after each epoch the resume point, between epochs the progress inside one. */
 export interface TrainHeartbeat {
+  kind?: KindName;
   epoch: number;
+  /** Epochs planned (for progress bars). */
+  epochs?: number;
   checkpointId: string;
   metrics: { ndcg10: number; hr10: number; loss: number };
-  /** Progress inside the next epoch (between epoch heartbeats). */
+  /** Progress inside the next epoch. */
   batch?: number;
   batches?: number;
-}
-
-/** Resolve a partial config over the defaults, checking every field. */
-export function resolveModelConfig(partial: Partial<ModelConfig> = {}, seed?: number): ModelConfig {
-  const config: ModelConfig = { ...DEFAULT_MODEL_CONFIG, ...partial, ...(seed !== undefined ? { seed } : {}) };
-  const ints: Array<keyof ModelConfig> = [
-    'embeddingDim',
-    'featureDim',
-    'hiddenUnits',
-    'outputDim',
-    'epochs',
-    'batchSize',
-    'negativesPerPositive',
-    'earlyStoppingPatience',
-    'seed',
-  ];
-  for (const key of Object.keys(config) as Array<keyof ModelConfig>) {
-    if (!(key in DEFAULT_MODEL_CONFIG))
-      throw new RecflowError(ErrorType.InvalidInput, `config.${key}: unknown hyperparameter`);
-    const v = config[key];
-    const positive =
-      key !== 'l2' && key !== 'seed' && key !== 'negativesPerPositive' && key !== 'earlyStoppingPatience';
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (positive && v === 0))
-      throw new RecflowError(ErrorType.InvalidInput, `config.${key} = ${String(v)}: expected a finite number > 0`);
-    if (ints.includes(key) && !Number.isInteger(v))
-      throw new RecflowError(ErrorType.InvalidInput, `config.${key} = ${v}: expected an integer`);
-  }
-  if (config.learningRateDecay > 1)
-    throw new RecflowError(ErrorType.InvalidInput, `config.learningRateDecay = ${config.learningRateDecay}: > 1`);
-  return config;
+  backend?: string;
 }
 
 /** The id every checkpoint of one training run derives from. */
-export function trainingRunKey(datasetId: string, config: ModelConfig): string {
-  return hashInputs({ datasetId, config, trainerVersion: TRAINER_VERSION });
+export function trainingRunKey(kind: KindName, datasetId: string, config: object, trainerVersion: string): string {
+  return hashInputs({ kind, datasetId, config, trainerVersion });
 }
 
 function epochCheckpointId(runKey: string, epoch: number): string {
@@ -110,145 +79,161 @@ function metricsOf(r: EpochRecord | undefined): TrainHeartbeat['metrics'] {
 
 /** Training activities: run on `recflow-gpu` (tfjs-node-gpu) and, as the fallback, on `recflow-cpu`. */
 export function createTrainingActivities(deps: ActivityDeps) {
+  /**
+   * The newest epoch checkpoint of a run in the store: a retry on another queue (the CPU fallback after a GPU
+   * worker died) has no heartbeat of the dead attempt, but the checkpoints it wrote are in the shared store.
+   */
+  const newestEpochCheckpoint = async (runKey: string): Promise<{ id: string; epoch: number } | undefined> => {
+    const prefix = `${runKey.slice(0, 40)}-e`;
+    const names = await readdir(join(deps.store.root, 'checkpoint')).catch(() => [] as string[]);
+    let best: { id: string; epoch: number } | undefined;
+    for (const n of names) {
+      if (!n.startsWith(prefix)) continue;
+      const epoch = Number(n.slice(prefix.length));
+      if (Number.isInteger(epoch) && (!best || epoch > best.epoch) && (await deps.store.find('checkpoint', n)))
+        best = { id: n, epoch };
+    }
+    return best;
+  };
+
   return {
     /**
-     * Train the two-tower model of lib/model-spec.ts on a dataset artifact. Heartbeats `{epoch, checkpointId,
-     * metrics}` after each epoch (an epoch checkpoint is written first); a retry after a dead worker resumes from
-     * the checkpoint named in the last heartbeat. Idempotent: when the final checkpoint exists it is returned.
+     * Train a model of any kind (kinds/) on a dataset artifact. Heartbeats `{epoch, checkpointId, metrics}` after
+     * each epoch (the epoch checkpoint is written first) and the batch progress between; a retry resumes from the
+     * checkpoint named in the last heartbeat, or from the newest epoch checkpoint of the same run in the store.
+     * Idempotent: when the final checkpoint exists it is returned.
      */
     async trainModel(input: TrainModelInput): Promise<TrainModelResult> {
-      return withFailures(async () => {
-        const config = resolveModelConfig(input.config, input.seed);
-        const runKey = trainingRunKey(input.datasetId, config);
-        const finalId = runKey;
-        const existing = await deps.store.find('checkpoint', finalId);
-        if (existing) {
-          const { meta } = await readCheckpoint(existing.path);
-          const history = meta.history as unknown as EpochRecord[];
-          const best = bestOf(history);
-          log.info('checkpoint exists, reusing it', { checkpointId: finalId, label: input.label });
-          return {
-            checkpoint: existing,
-            backend: meta.backend,
-            gpu: meta.gpu,
-            epochsRun: history.length,
-            bestEpoch: meta.epoch,
-            resumedFromEpoch: null,
-            metrics: metricsOf(best),
-            samplesPerSec: 0,
-            reused: true,
-            config,
-            history,
-          };
-        }
-        const datasetRef = await deps.store.get('dataset', input.datasetId);
-        const ds = await loadDataset(datasetRef.path);
-        const choice: BackendChoice = await selectBackend();
-        log.info('training backend', {
-          backend: choice.backend,
-          gpu: choice.gpu,
-          reason: choice.reason,
+      const kindName = input.kind ?? DEFAULT_KIND;
+      const kind = kindOf(kindName);
+      const config = kind.resolveConfig(input.config, input.seed) as Record<string, unknown>;
+      const runKey = trainingRunKey(kindName, input.datasetId, config, kind.trainerVersion);
+      const finalId = runKey;
+      const existing = await deps.store.find('checkpoint', finalId);
+      if (existing) {
+        const meta = await kind.readCheckpoint(existing.path);
+        log.info('checkpoint exists, reusing it', { kind: kindName, checkpointId: finalId, label: input.label });
+        return {
+          kind: kindName,
+          checkpoint: existing,
+          backend: meta.backend,
+          gpu: meta.gpu,
+          epochsRun: meta.history.length,
+          bestEpoch: meta.epoch,
+          resumedFromEpoch: null,
+          metrics: metricsOf(bestOf(meta.history)),
+          samplesPerSec: 0,
+          reused: true,
+          config,
+          history: meta.history,
+        };
+      }
+      const datasetRef = await deps.store.get('dataset', input.datasetId);
+      const ds = await loadDataset(datasetRef.path);
+      const ctx = Context.current();
+      const checkCancelled = (): void => {
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('training cancelled');
+      };
+
+      // Resume point: the dead attempt's last heartbeat, else the newest epoch checkpoint of this run.
+      const beat = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
+      const fromBeat =
+        beat && typeof beat.checkpointId === 'string' && beat.checkpointId.startsWith(runKey.slice(0, 40))
+          ? beat.checkpointId
+          : undefined;
+      const newest = await newestEpochCheckpoint(runKey);
+      const resumeId = fromBeat ?? newest?.id;
+      const resumeRef = resumeId ? await deps.store.find('checkpoint', resumeId) : undefined;
+      let resume: { dir: string; epoch: number; bestDir?: string } | undefined;
+      let resumedHistory: EpochRecord[] = [];
+      if (resumeRef) {
+        const meta = await kind.readCheckpoint(resumeRef.path);
+        const best = bestOf(meta.history);
+        const bestRef =
+          best && best.epoch !== meta.epoch
+            ? await deps.store.find('checkpoint', epochCheckpointId(runKey, best.epoch))
+            : undefined;
+        resume = { dir: resumeRef.path, epoch: meta.epoch, bestDir: bestRef?.path };
+        resumedHistory = meta.history;
+        log.info('resuming training', {
+          kind: kindName,
+          checkpointId: resumeRef.id,
+          epoch: meta.epoch,
+          from: fromBeat ? 'heartbeat' : 'store',
           label: input.label,
         });
-        const ctx = Context.current();
-        const checkCancelled = (): void => {
-          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('training cancelled');
-        };
-        const meta = (epoch: number, history: EpochRecord[]): CheckpointMeta => ({
-          config,
-          sizes: sizesOf(ds),
-          datasetId: input.datasetId,
-          backend: choice.backend,
-          gpu: choice.gpu,
-          epoch,
-          history: history as unknown as Array<Record<string, number>>,
+      } else if (beat?.checkpointId) {
+        log.warn('heartbeat names no usable checkpoint of this run, starting over', {
+          checkpointId: beat.checkpointId,
+          label: input.label,
         });
+      }
 
-        // Resume from the last heartbeat of a dead attempt.
-        let resume: ResumeState | undefined;
-        const beat = ctx.info.heartbeatDetails as TrainHeartbeat | undefined;
-        const ckRef =
-          beat && typeof beat.checkpointId === 'string' && beat.checkpointId.startsWith(runKey.slice(0, 40))
-            ? await deps.store.find('checkpoint', beat.checkpointId)
-            : undefined;
-        if (beat?.checkpointId && !ckRef) {
-          log.warn('heartbeat names no usable checkpoint of this run, starting over', {
-            checkpointId: beat.checkpointId,
-            label: input.label,
+      const epochs = typeof config.epochs === 'number' ? config.epochs : undefined;
+      let last: TrainHeartbeat | undefined = resume
+        ? {
+            kind: kindName,
+            epoch: resume.epoch,
+            epochs,
+            checkpointId: resumeRef!.id,
+            metrics: metricsOf(bestOf(resumedHistory)),
+          }
+        : undefined;
+      // Training progress for Prometheus (the worker's Runtime exporter, RECFLOW_WORKER_METRICS): Grafana shows it.
+      const tags = { kind: kindName, dataset: input.datasetId };
+      const epochGauge = ctx.metricMeter.createGauge('recflow_training_epoch', 'int', 'last finished epoch (1-based)');
+      const ndcgGauge = ctx.metricMeter.createGauge('recflow_training_val_ndcg10', 'float', 'validation NDCG@10');
+      const samples = ctx.metricMeter.createCounter('recflow_training_samples', 'samples', 'training samples seen');
+      const outcome = await kind.train(ds, config, {
+        resume,
+        maxValidationUsers: input.maxValidationUsers,
+        onProgress: (epoch, batch, batches) => {
+          ctx.heartbeat({
+            ...(last ?? { kind: kindName, epochs, checkpointId: '', metrics: metricsOf(undefined) }),
+            epoch,
+            batch,
+            batches,
           });
-        }
-        if (ckRef) {
-          const ck = await readCheckpoint(ckRef.path);
-          const history = ck.meta.history as unknown as EpochRecord[];
-          const best = bestOf(history);
-          const bestRef =
-            best && best.epoch !== ck.meta.epoch
-              ? await deps.store.find('checkpoint', epochCheckpointId(runKey, best.epoch))
-              : undefined;
-          const bestWeights = bestRef ? (await readCheckpoint(bestRef.path)).weights : ck.weights;
-          resume = { epoch: ck.meta.epoch, weights: ck.weights, history, bestWeights };
-          log.info('resuming training', { checkpointId: ckRef.id, epoch: ck.meta.epoch, label: input.label });
-        }
-
-        let last: TrainHeartbeat | undefined = beat && resume ? beat : undefined;
-        // Training progress for Prometheus (the worker's Runtime exporter, RECFLOW_WORKER_METRICS): Grafana shows it.
-        const tags = { backend: choice.backend, dataset: input.datasetId };
-        const epochGauge = ctx.metricMeter.createGauge(
-          'recflow_training_epoch',
-          'int',
-          'last finished epoch (1-based)',
-        );
-        const ndcgGauge = ctx.metricMeter.createGauge('recflow_training_val_ndcg10', 'float', 'validation NDCG@10');
-        const samples = ctx.metricMeter.createCounter('recflow_training_samples', 'samples', 'training samples seen');
-        const historySoFar: EpochRecord[] = [];
-        const result = await trainTwoTower(ds, config, {
-          resume,
-          maxValidationUsers: input.maxValidationUsers,
-          onProgress: (_epoch, batch, batches) => {
-            ctx.heartbeat({ ...(last ?? {}), batch, batches });
-            checkCancelled();
-          },
-          onEpoch: async (record, weights, _isBest) => {
-            checkCancelled();
-            const id = epochCheckpointId(runKey, record.epoch);
-            const done = [...(resume?.history ?? []), ...historySoFar, record];
-            historySoFar.push(record);
-            await deps.store.put('checkpoint', id, (dir) => writeCheckpoint(dir, meta(record.epoch, done), weights));
-            last = { epoch: record.epoch, checkpointId: id, metrics: metricsOf(record) };
-            ctx.heartbeat(last);
-            epochGauge.set(record.epoch + 1, tags);
-            ndcgGauge.set(record.ndcg10, tags);
-            samples.add(record.samples, tags);
-            checkCancelled();
-            log.info('epoch done', { ...record, checkpointId: id, backend: choice.backend, label: input.label });
-          },
-        });
-        const best = bestOf(result.history);
-        const ref = await deps.store.put('checkpoint', finalId, (dir) =>
-          writeCheckpoint(dir, meta(result.bestEpoch, result.history), result.weights),
-        );
-        const { reused, ...checkpoint } = ref;
-        log.info('training done', {
-          checkpointId: finalId,
-          bestEpoch: result.bestEpoch,
-          ndcg10: best?.ndcg10,
-          backend: choice.backend,
-          stoppedEarly: result.stoppedEarly,
-        });
-        return {
-          checkpoint,
-          backend: choice.backend,
-          gpu: choice.gpu,
-          epochsRun: result.history.length,
-          bestEpoch: result.bestEpoch,
-          resumedFromEpoch: resume ? resume.epoch : null,
-          metrics: metricsOf(best),
-          samplesPerSec: result.samplesPerSec,
-          reused,
-          config,
-          history: result.history,
-        };
+          checkCancelled();
+        },
+        onEpoch: async (record, write) => {
+          checkCancelled();
+          const id = epochCheckpointId(runKey, record.epoch);
+          await deps.store.put('checkpoint', id, write);
+          last = { kind: kindName, epoch: record.epoch, epochs, checkpointId: id, metrics: metricsOf(record) };
+          ctx.heartbeat(last);
+          epochGauge.set(record.epoch + 1, tags);
+          ndcgGauge.set(record.ndcg10, tags);
+          samples.add(record.samples, tags);
+          checkCancelled();
+          log.info('epoch done', { kind: kindName, ...record, checkpointId: id, label: input.label });
+        },
       });
+      const ref = await deps.store.put('checkpoint', finalId, outcome.write);
+      const best = bestOf(outcome.history);
+      const { reused, ...checkpoint } = ref;
+      log.info('training done', {
+        kind: kindName,
+        checkpointId: finalId,
+        bestEpoch: outcome.bestEpoch,
+        ndcg10: best?.ndcg10,
+        backend: outcome.backend,
+        stoppedEarly: outcome.stoppedEarly,
+      });
+      return {
+        kind: kindName,
+        checkpoint,
+        backend: outcome.backend,
+        gpu: outcome.gpu,
+        epochsRun: outcome.history.length,
+        bestEpoch: outcome.bestEpoch,
+        resumedFromEpoch: resume ? resume.epoch : null,
+        metrics: metricsOf(best),
+        samplesPerSec: outcome.samplesPerSec,
+        reused,
+        config,
+        history: outcome.history,
+      };
     },
   };
 }

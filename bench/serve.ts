@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { Precision } from '../lib/bundle';
 import { DEFAULT_MODEL_CONFIG } from '../kinds/two-tower/spec';
-import { loadBundle, writeBundle } from '../lib/onnx/bundle-io';
+import { loadBundle } from '../lib/onnx/bundle-io';
+import { writeBundle } from '../kinds/two-tower/bundle';
 import { randomModel, rng } from '../test/helpers/random-model';
 
 interface Point {

@@ -237,6 +237,8 @@ export interface SlotsTarget {
   stable: SlotState | null;
   canary: SlotState | null;
   canaryWeight: number;
+  /** Salt of the sticky user hash. */
+  salt?: string;
 }
 
 /** The stable and canary slots of a replica, the canary weight and the generation applied. */
@@ -244,6 +246,7 @@ export class ModelSlots {
   private models: Record<Variant, LoadedModel | null> = { stable: null, canary: null };
   canaryWeight = 0;
   generation = 0;
+  salt = '';
   private applying: Promise<void> = Promise.resolve();
 
   constructor(
@@ -266,7 +269,7 @@ export class ModelSlots {
    * Null when no model is loaded.
    */
   pick(userId: string): { variant: Variant; model: LoadedModel } | null {
-    let variant = routeUser(userId, this.canaryWeight, this.models.canary !== null);
+    let variant = routeUser(userId, this.canaryWeight, this.models.canary !== null, this.salt);
     if (!this.models[variant]) variant = variant === 'canary' ? 'stable' : 'canary';
     const model = this.models[variant];
     return model ? { variant, model: model.acquire() } : null;
@@ -304,6 +307,7 @@ export class ModelSlots {
     const old = loaded.filter((m) => m !== next.stable && m !== next.canary);
     this.models = next;
     this.canaryWeight = target.canaryWeight;
+    this.salt = target.salt ?? '';
     this.generation = target.generation;
     this.onChange?.(this);
     await Promise.all(old.map((m) => m.close()));

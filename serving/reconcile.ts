@@ -4,7 +4,7 @@
  * the rollout activities wait on). A failed load keeps the old models serving and is retried on the next tick.
  */
 import type { Logger } from 'pino';
-import { FleetStore, type FleetPatch } from '../lib/fleet/store';
+import { FleetStore, saltOf, type FleetPatch } from '../lib/fleet/store';
 import type { FleetDesiredState, ReplicaReport } from '../lib/fleet/types';
 import type { ModelSlots, SlotsTarget } from './model-slot';
 
@@ -42,6 +42,7 @@ export class MemorySource implements DesiredSource {
       stable: patch.stable !== undefined ? patch.stable : this.state.stable,
       canary: patch.canary !== undefined ? patch.canary : this.state.canary,
       canaryWeight: patch.canaryWeight ?? this.state.canaryWeight,
+      ...saltOf(patch, this.state),
       reason: patch.reason,
       updatedAt: new Date().toISOString(),
       generation: this.state.generation + 1,
@@ -116,6 +117,7 @@ export class Reconciler {
           stable: desired.stable,
           canary: desired.canary,
           canaryWeight: desired.canaryWeight,
+          salt: desired.salt,
         };
         const t0 = Date.now();
         await slots.apply(target);

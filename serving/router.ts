@@ -15,15 +15,15 @@ export function fnv1a(s: string): number {
   return h >>> 0;
 }
 
-/** The user's bucket, 0..99. */
-export function bucketOf(userId: string): number {
-  return fnv1a(userId) % 100;
+/** The user's bucket, 0..99, under a rollout's salt (every rollout splits users afresh). */
+export function bucketOf(userId: string, salt = ''): number {
+  return fnv1a(salt ? `${salt}:${userId}` : userId) % 100;
 }
 
 /**
  * The variant that serves `userId`: `canary` when a canary is loaded and the user's bucket is below `canaryWeight`
  * (0..100), else `stable`.
  */
-export function routeUser(userId: string, canaryWeight: number, hasCanary: boolean): Variant {
-  return hasCanary && bucketOf(userId) < canaryWeight ? 'canary' : 'stable';
+export function routeUser(userId: string, canaryWeight: number, hasCanary: boolean, salt = ''): Variant {
+  return hasCanary && bucketOf(userId, salt) < canaryWeight ? 'canary' : 'stable';
 }

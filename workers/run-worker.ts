@@ -7,6 +7,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import { activityInterceptors } from '../activities/interceptors';
 
 /** The one `workflowsPath`. */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -59,6 +60,7 @@ export interface WorkerSpec {
 /** Create a worker for one task queue. */
 export async function createWorker(spec: WorkerSpec): Promise<Worker> {
   return Worker.create({
+    interceptors: { activity: activityInterceptors },
     connection: spec.connection,
     namespace: spec.namespace,
     taskQueue: spec.taskQueue,

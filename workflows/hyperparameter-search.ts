@@ -4,6 +4,7 @@ import type { TrainModelResult } from '../activities/training';
 import { NON_RETRYABLE_ERROR_TYPES } from '../lib/errors';
 import type { ModelConfig } from '../kinds/two-tower/spec';
 import { onGpuOrCpu, type Placement } from './gpu-fallback';
+import type { KindName } from '../lib/kinds';
 import { mulberry32 } from '../lib/rng';
 
 /** Hyperparameters the search may vary, each with the values to draw from. */
@@ -18,6 +19,8 @@ export const DEFAULT_SEARCH_SPACE: SearchSpace = {
 };
 
 export interface HyperparameterSearchInput {
+  /** Model kind of every trial. @default 'two-tower' (the default space is the two-tower's) */
+  kind?: KindName;
   datasetId: string;
   /** Number of trials. */
   trials: number;
@@ -135,6 +138,7 @@ export async function hyperparameterSearchWorkflow(
           heartbeatTimeout: input.heartbeatTimeout ?? '2 minutes',
           retry: { maximumAttempts: 5, initialInterval: '1 second', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
         }).trainModel({
+          ...(input.kind ? { kind: input.kind } : {}),
           datasetId: input.datasetId,
           config: { ...input.baseConfig, ...t.config },
           seed: input.seed + t.trial,

@@ -7,14 +7,10 @@ import { DEFAULT_FLEET } from '../../lib/fleet/types';
 import { createLogger } from '../../lib/log';
 import { FileModelRegistry } from '../../lib/registry';
 import type { RunningServer, startServer as StartServer } from '../../serving/server';
-import {
-  approveUpdate,
-  rejectUpdate,
-  statusQuery,
-  type LifecycleInput,
-  type LifecycleResult,
-  type LifecycleStatus,
-} from '../../lib/lifecycle/types';
+import { approveUpdate, rejectUpdate, statusQuery } from '../../lib/lifecycle/messages';
+import { describeStep } from '../../lib/lifecycle/steps';
+import type { LifecycleInput, LifecycleResult, LifecycleStatus } from '../../lib/lifecycle/types';
+import { inFlight, progressLine as activityProgress } from '../progress';
 import { startStack } from '../stack';
 import { untilSignal } from './dev';
 import { formatStatus, parseSteps } from './lifecycle';
@@ -214,10 +210,9 @@ function watch(handle: WorkflowHandle, say: (m: string) => void): { stop(): void
             say(`   ${line}`);
           }
         });
-        const step = s.rollout?.steps[s.rollout.currentStep];
-        const c = step
-          ? `${step.weight}% ${step.state}${step.analyses.length ? `: ${step.analyses.at(-1)!.summary}` : ''}`
-          : '';
+        const step = s.rollout?.steps[s.rollout.currentStepIndex];
+        const last = step?.analyses?.at(-1);
+        const c = step ? `${describeStep(step)}: ${step.state}${last ? ` - ${last.summary}` : ''}` : '';
         if (c && c !== lastCanary) {
           lastCanary = c;
           say(`   canary ${c}`);
@@ -228,35 +223,10 @@ function watch(handle: WorkflowHandle, say: (m: string) => void): { stop(): void
   return { stop: () => clearInterval(timer) };
 }
 
-const bar = (done: number, total: number, width = 20) => {
-  const n = Math.max(0, Math.min(width, Math.round((done / Math.max(1, total)) * width)));
-  return `[${'#'.repeat(n)}${'.'.repeat(width - n)}] ${done}/${total}`;
-};
-
-/**
- * Progress of the activity in flight, from its last heartbeat (training: epoch and batches; data: events or rows):
- * what `temporal workflow describe` shows as heartbeat details, as a bar.
- */
+/** Progress of the activity in flight, from its last heartbeat (clients/progress.ts). */
 async function progressLine(handle: WorkflowHandle): Promise<string | undefined> {
-  const d = await handle.describe().catch(() => undefined);
-  const pending = d?.raw.pendingActivities?.[0];
-  const payload = pending?.heartbeatDetails?.payloads?.[0]?.data;
-  if (!pending || !payload) return undefined;
-  let details: Record<string, unknown>;
-  try {
-    details = JSON.parse(Buffer.from(payload).toString('utf8')) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
-  const name = pending.activityType?.name ?? 'activity';
-  const num = (k: string) => (typeof details[k] === 'number' ? details[k] : undefined);
-  if (num('batches') !== undefined)
-    return `${name}: epoch ${(num('epoch') ?? -1) + 2} ${bar(num('batch') ?? 0, num('batches')!)} batches`;
-  if (num('total') !== undefined)
-    return `${name}: ${typeof details.step === 'string' ? details.step : ''} ${bar(num('events') ?? 0, num('total')!)} events`;
-  if (num('rows') !== undefined)
-    return `${name}: ${typeof details.step === 'string' ? details.step : ''} ${num('rows')} rows`;
-  return undefined;
+  const a = (await inFlight(handle))[0];
+  return a ? activityProgress(a) : undefined;
 }
 
 /** Ask on the terminal; the same decision can come from another terminal with `npx recflow approve`. */

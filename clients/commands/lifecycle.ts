@@ -1,24 +1,40 @@
-import { readFileSync } from 'node:fs';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import type { Command } from 'commander';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import {
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, MODEL_NAME_SA, lifecycleWorkflowId } from '../../lib/constants';
 import { ErrorType, RecflowError } from '../../lib/errors';
-import { connectClient, requireTemporalTarget } from '../../lib/temporal/connection';
+import { KIND_NAMES, type KindName } from '../../lib/kinds';
+import { checkLifecycleInput } from '../../lib/lifecycle/input';
 import {
   abortSignal,
   approveUpdate,
+  parseActorRequest,
+  parseDecision,
   promoteSignal,
-  type ApprovalDecision,
-  type ApprovalState,
   rejectUpdate,
   statusQuery,
-  type CanaryStep,
-  type LifecycleInput,
-  type LifecycleResult,
-  type LifecycleStatus,
+} from '../../lib/lifecycle/messages';
+import { outcomeEffect } from '../../lib/lifecycle/outcomes';
+import { describeStep, parseStepsOption, type RolloutStep } from '../../lib/lifecycle/steps';
+import type {
+  ApprovalDecision,
+  ApprovalState,
+  LifecycleInput,
+  LifecycleResult,
+  LifecycleStatus,
 } from '../../lib/lifecycle/types';
+import { connectClient, requireTemporalTarget } from '../../lib/temporal/connection';
+import type { modelLifecycleWorkflow } from '../../workflows/lifecycle';
 import { EXIT } from '../exit';
+import { fleetWait, inFlight, progressLine } from '../progress';
 
 /** Connect to the configured Temporal (TEMPORAL_* variables or the embedded dev server `recflow dev` runs). */
 export async function lifecycleClient(): Promise<Client> {
@@ -29,8 +45,10 @@ export async function lifecycleClient(): Promise<Client> {
 export type ReviewOutcome = { ok: true; message: string; state: ApprovalState } | { ok: false; message: string };
 
 /**
- * Approve or reject a run's candidate (the Update). A refusal by the workflow's validator comes back with its
- * reason; so does a decision on a run that has already ended (expired, rejected, failed...), with how it ended.
+ * Approve or reject a run's candidate (the Update). The payload is checked here first with the workflow's own rules
+ * (lib/lifecycle/messages.ts). A refusal by the workflow's validator comes back with its reason. On a run that has
+ * ended, the same decision it recorded is acknowledged (decisions are idempotent); any other is refused with how the
+ * run ended.
  */
 export async function submitReview(
   client: Client,
@@ -38,9 +56,13 @@ export async function submitReview(
   kind: 'approve' | 'reject',
   decision: ApprovalDecision,
 ): Promise<ReviewOutcome> {
+  const parsed = parseDecision(decision, kind);
+  if (!parsed.ok) return { ok: false, message: parsed.error };
   const handle = client.workflow.getHandle(workflowId);
   try {
-    const state = await handle.executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, { args: [decision] });
+    const state = await handle.executeUpdate(kind === 'approve' ? approveUpdate : rejectUpdate, {
+      args: [parsed.value],
+    });
     return { ok: true, message: `${state.state} by ${state.reviewer}`, state };
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) return { ok: false, message: err.cause?.message ?? err.message };
@@ -50,25 +72,21 @@ export async function submitReview(
     let how = ended.status.name.toLowerCase();
     if (ended.status.name === 'COMPLETED') {
       const result = (await handle.result()) as LifecycleResult;
+      const a = result.status.approval;
+      const same = a.reviewer === parsed.value.reviewer && a.state === (kind === 'approve' ? 'approved' : 'rejected');
+      if (same)
+        return { ok: true, message: `${a.state} by ${a.reviewer} (already recorded; run ${result.outcome})`, state: a };
       how = `${result.outcome}: ${result.reason}`;
     }
     return { ok: false, message: `run ${workflowId} has ended (${how}); nothing left to ${kind}` };
   }
 }
 
-/** Parse `10:5m,25:5m,100:10m` into canary steps. */
-export function parseSteps(text: string): CanaryStep[] {
-  return text.split(',').map((part, i) => {
-    const m = /^\s*(\d{1,3})\s*(?:%?)\s*:\s*(.+?)\s*$/.exec(part);
-    const weight = m ? Number(m[1]) : NaN;
-    if (!m || !(weight >= 0 && weight <= 100)) {
-      throw new RecflowError(
-        ErrorType.InvalidInput,
-        `--steps item ${i + 1} '${part}': expected WEIGHT:BAKE, e.g. 10:5m`,
-      );
-    }
-    return { weight, bake: m[2]! };
-  });
+/** Parse `--steps` (`10:5m,25:5m,100:10m`, `pause`, `analysis:5m`) into rollout steps, or say what is wrong. */
+export function parseSteps(text: string): RolloutStep[] {
+  const { steps, errors } = parseStepsOption(text);
+  if (errors.length) throw new RecflowError(ErrorType.InvalidInput, errors.join('; '));
+  return steps;
 }
 
 const list = (v: string) =>
@@ -77,14 +95,46 @@ const list = (v: string) =>
     .map((s) => s.trim())
     .filter(Boolean);
 
+/** Resolve `--data` against the caller's directory and check it is a folder, before anything starts. */
+export function resolveDataDir(dir: string, cwd = process.cwd()): string {
+  const abs = resolve(cwd, dir);
+  if (!existsSync(abs)) throw new RecflowError(ErrorType.InvalidInput, `--data ${dir}: ${abs} does not exist`);
+  if (!statSync(abs).isDirectory())
+    throw new RecflowError(ErrorType.InvalidInput, `--data ${dir}: ${abs} is not a folder of CSV exports`);
+  return abs;
+}
+
+/** The data format of a folder: recflow exports or MovieLens, else an error naming what is missing. */
+export function detectFormat(dir: string): 'recflow' | 'movielens' {
+  const has = (f: string) => existsSync(resolve(dir, f));
+  if (has('events.csv')) return 'recflow';
+  if (has('ratings.dat') || has('ratings.csv')) return 'movielens';
+  throw new RecflowError(
+    ErrorType.InvalidInput,
+    `${dir}: neither recflow exports (events.csv, items.csv) nor MovieLens (ratings.dat or ratings.csv) found`,
+  );
+}
+
 /** Build the workflow input from CLI options (an `--input` JSON file is the base, options override it). */
-export function lifecycleInputFromOptions(o: RunOptions): LifecycleInput {
-  const base: LifecycleInput = o.input ? (JSON.parse(readFileSync(o.input, 'utf8')) as LifecycleInput) : {};
+export function lifecycleInputFromOptions(o: RunOptions, cwd = process.cwd()): LifecycleInput {
+  let base: LifecycleInput = {};
+  if (o.input) {
+    try {
+      base = JSON.parse(readFileSync(resolve(cwd, o.input), 'utf8')) as LifecycleInput;
+    } catch (err) {
+      throw new RecflowError(ErrorType.InvalidInput, `--input ${o.input}: ${(err as Error).message}`);
+    }
+  }
   const input: LifecycleInput = { ...base, modelName: o.model ?? base.modelName ?? DEFAULT_MODEL_NAME };
+  if (o.kind) input.kind = o.kind;
   input.requestedBy = o.requestedBy ?? base.requestedBy ?? process.env.USER ?? 'unknown';
-  if (o.data) input.data = { kind: 'dir', path: o.data, format: o.format === 'movielens' ? 'movielens' : 'recflow' };
-  else if (o.seed !== undefined || o.users || o.items || o.events)
+  if (o.data) {
+    const path = resolveDataDir(o.data, cwd);
+    input.data = { kind: 'dir', path, format: o.format ?? detectFormat(path) };
+  } else if (o.seed !== undefined || o.users || o.items || o.events)
     input.data = { kind: 'synthetic', seed: o.seed, users: o.users, items: o.items, events: o.events };
+  if (input.data?.kind === 'dir' && !input.data.path.startsWith('/'))
+    input.data = { ...input.data, path: resolveDataDir(input.data.path, cwd) };
   if (o.epochs !== undefined || o.trainSeed !== undefined || o.trials !== undefined) {
     input.train = {
       ...base.train,
@@ -97,7 +147,7 @@ export function lifecycleInputFromOptions(o: RunOptions): LifecycleInput {
     input.approval = {
       ...base.approval,
       ...(o.reviewers ? { reviewers: list(o.reviewers) } : {}),
-      ...(o.approvalTimeout ? { timeout: o.approvalTimeout } : {}),
+      ...(o.approvalTimeout ? { timeout: o.approvalTimeout as never } : {}),
       ...(o.autoApprove ? { autoApprove: true } : {}),
     };
   }
@@ -110,15 +160,18 @@ export function lifecycleInputFromOptions(o: RunOptions): LifecycleInput {
       ...(o.skipRollout ? { skip: true } : {}),
     };
   }
+  const checked = checkLifecycleInput(input);
+  if (!checked.ok) throw new RecflowError(ErrorType.InvalidInput, `invalid run input: ${checked.errors.join('; ')}`);
   return input;
 }
 
 interface RunOptions {
   input?: string;
   model?: string;
+  kind?: KindName;
   requestedBy?: string;
   data?: string;
-  format?: string;
+  format?: 'recflow' | 'movielens';
   seed?: number;
   users?: number;
   items?: number;
@@ -138,21 +191,42 @@ interface RunOptions {
   json?: boolean;
 }
 
-const num = (name: string) => (v: string) => {
+/** A commander parser for an integer option (`InvalidArgumentError` names the option and the value). */
+export const intOption =
+  (min = 0) =>
+  (v: string): number => {
+    const n = Number(v);
+    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min)
+      throw new InvalidArgumentError(`'${v}' is not an integer >= ${min}.`);
+    return n;
+  };
+
+/** A commander parser for a positive number. */
+export const positiveOption = (v: string): number => {
   const n = Number(v);
-  if (!Number.isFinite(n)) throw new RecflowError(ErrorType.InvalidInput, `${name} '${v}' is not a number`);
+  if (!v.trim() || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`'${v}' is not a number > 0.`);
   return n;
 };
 
+/** A step for people, whatever the status' version (the first version's steps were `{weight, bake}`). */
+function stepLabel(st: object): string {
+  const legacy = st as { weight?: number; bake?: string };
+  if (legacy.weight !== undefined) return `${legacy.weight}% for ${legacy.bake}`;
+  return describeStep(st as RolloutStep);
+}
+
 /** Print a status for humans: where the run is, what it decided, and what to type next. */
-export function formatStatus(s: LifecycleStatus): string {
+export function formatStatus(s: LifecycleStatus, live: string[] = []): string {
   const lines: string[] = [];
-  lines.push(`${s.workflowId}  model ${s.modelName}  requested by ${s.requestedBy}`);
+  lines.push(`${s.workflowId}  model ${s.modelName}${s.kind ? ` (${s.kind})` : ''}  requested by ${s.requestedBy}`);
   lines.push(`stage: ${s.stage}${s.outcome ? `  outcome: ${s.outcome}` : ''}${s.reason ? `  (${s.reason})` : ''}`);
   for (const st of s.steps) {
     const mark = st.state === 'done' ? 'ok ' : st.state === 'failed' ? 'ERR' : '.. ';
-    lines.push(`  ${mark} ${st.name.padEnd(20)} ${st.detail ?? ''}`);
+    const detail = st.error ? `${st.error.type}: ${st.error.message}` : (st.detail ?? '');
+    lines.push(`  ${mark} ${(st.stage ?? '').padEnd(8)} ${st.name.padEnd(28)} ${detail}`);
   }
+  for (const l of live) lines.push(`  >> ${l}`);
+  if (s.error) lines.push(`error: ${s.error.type}: ${s.error.message}${s.error.step ? ` (in ${s.error.step})` : ''}`);
   if (s.training)
     lines.push(
       `training: ${s.training.backend} on ${s.training.placement.taskQueue}${s.training.placement.fellBackToCpu ? ' (GPU fallback)' : ''}, ${Object.entries(
@@ -163,7 +237,8 @@ export function formatStatus(s: LifecycleStatus): string {
     );
   if (s.evaluation) {
     lines.push(`gates: ${s.evaluation.blessed ? 'blessed' : 'NOT blessed'}`);
-    for (const g of s.evaluation.gates) lines.push(`  ${g.passed ? 'pass' : 'FAIL'} ${g.name}: ${g.reason}`);
+    for (const g of [...s.evaluation.gates, ...(s.infra?.gates ?? [])])
+      lines.push(`  ${g.passed ? 'pass' : 'FAIL'} ${g.name}: ${g.reason}`);
   }
   const a = s.approval;
   if (a.state !== 'not_requested')
@@ -172,18 +247,23 @@ export function formatStatus(s: LifecycleStatus): string {
     );
   for (const r of a.refused) lines.push(`  refused ${r.reviewer}: ${r.reason}`);
   if (s.rollout) {
+    const r = s.rollout;
+    const current = r.currentStepIndex ?? (r as unknown as { currentStep?: number }).currentStep ?? -1;
     lines.push(
-      `rollout on fleet ${s.rollout.fleet} (lock ${s.rollout.lock}, previous stable ${s.rollout.previousStable ?? '-'})`,
+      `rollout on fleet ${r.fleet} (lock ${r.lock}, previous stable ${r.previousStable ?? '-'}${r.weight !== undefined ? `, canary at ${r.weight}%` : ''})`,
     );
-    if (s.rollout.firstDeployment)
-      lines.push('  first deployment of the fleet: straight to stable, no canary to compare');
+    if (r.firstDeployment) lines.push('  first deployment of the fleet: straight to stable, no canary to compare');
     else
-      s.rollout.steps.forEach((st, i) => {
-        const last = st.analyses.at(-1);
+      r.steps.forEach((st, i) => {
+        const last = st.analyses?.at(-1);
         lines.push(
-          `  ${i === s.rollout!.currentStep ? '>' : ' '} ${String(st.weight).padStart(3)}% bake ${st.bake}: ${st.state}${st.extensions ? ` (+${st.extensions} ext)` : ''}${last ? ` - ${last.summary}` : ''}`,
+          `  ${i === current ? '>' : ' '} ${String(i).padStart(2)} ${stepLabel(st).padEnd(22)} ${st.state}${st.extensions ? ` (+${st.extensions} ext)` : ''}${last ? ` - ${last.summary}` : ''}`,
         );
       });
+    if (r.pause)
+      lines.push(
+        `  paused (${r.pause.reason}) since ${r.pause.since}${r.pause.until ? `, resumes at ${r.pause.until}` : ': waiting for promote or abort'}`,
+      );
   }
   if (s.reportPath) lines.push(`report: ${s.reportPath}`);
   if (s.stage === 'awaiting_approval')
@@ -195,6 +275,29 @@ export function formatStatus(s: LifecycleStatus): string {
       `next: npx recflow promote ${s.workflowId} --as <you>   |   npx recflow abort ${s.workflowId} --as <you>`,
     );
   return lines.join('\n');
+}
+
+/** The live lines of a running run: the activity in flight with its progress, why it waits. */
+export async function liveLines(client: Client, handle: WorkflowHandle, s: LifecycleStatus): Promise<string[]> {
+  if (s.stage === 'done') return [];
+  const lines = (await inFlight(handle)).map(progressLine);
+  const wait = await fleetWait(client, s);
+  if (wait) lines.push(wait);
+  return lines;
+}
+
+/** A failed run's cause in one line (type and message of the root `ApplicationFailure`), no stack trace. */
+export function failureLine(err: WorkflowFailedError): string {
+  let e: unknown = err.cause;
+  let msg = err.message;
+  let type: string | undefined;
+  for (let i = 0; e && i < 10; i++) {
+    const f = e as { message?: string; type?: string; cause?: unknown };
+    if (f.message) msg = f.message;
+    if (f.type) type = f.type;
+    e = f.cause;
+  }
+  return `${type ? `${type}: ` : ''}${msg}`;
 }
 
 async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
@@ -216,22 +319,28 @@ export function registerLifecycleCommands(program: Command): void {
     .description('start a model lifecycle run (modelLifecycleWorkflow) on the configured Temporal')
     .option('--input <file>', 'workflow input as a JSON file (options below override it)')
     .option('--model <name>', 'registry model name', DEFAULT_MODEL_NAME)
+    .addOption(new Option('--kind <kind>', 'model kind to train and ship').choices(KIND_NAMES))
     .option('--requested-by <who>', 'who asks (cannot approve it: four-eyes rule); default $USER')
-    .option('--data <dir>', 'folder of CSV exports (events.csv, items.csv, users.csv) instead of a synthetic shop')
-    .option('--format <format>', 'recflow or movielens (with --data)')
-    .option('--seed <n>', 'synthetic shop seed', num('--seed'))
-    .option('--users <n>', 'synthetic shop users', num('--users'))
-    .option('--items <n>', 'synthetic shop items', num('--items'))
-    .option('--events <n>', 'synthetic shop events', num('--events'))
-    .option('--epochs <n>', 'training epochs', num('--epochs'))
-    .option('--train-seed <n>', 'training seed', num('--train-seed'))
-    .option('--trials <n>', 'hyperparameter search trials before the final training', num('--trials'))
+    .option('--data <dir>', 'folder of exports (recflow CSVs or MovieLens) instead of a synthetic shop')
+    .addOption(
+      new Option('--format <format>', 'format of --data (default: detected)').choices(['recflow', 'movielens']),
+    )
+    .option('--seed <n>', 'synthetic shop seed', intOption(0))
+    .option('--users <n>', 'synthetic shop users', intOption(1))
+    .option('--items <n>', 'synthetic shop items', intOption(1))
+    .option('--events <n>', 'synthetic shop events', intOption(1))
+    .option('--epochs <n>', 'training epochs', intOption(1))
+    .option('--train-seed <n>', 'training seed', intOption(0))
+    .option('--trials <n>', 'hyperparameter search trials before the final training', intOption(0))
     .option('--reviewers <list>', 'comma-separated reviewers allowed to approve')
     .option('--approval-timeout <duration>', "how long to wait for a review (default '72 hours')")
     .option('--auto-approve', 'approve without a human (recorded as auto-approve)')
     .option('--fleet <name>', 'serving fleet to roll out to')
-    .option('--steps <list>', 'canary steps WEIGHT:BAKE, e.g. 10:5m,50:5m,100:5m')
-    .option('--traffic-rps <n>', 'drive simulated users at the fleet during each bake', num('--traffic-rps'))
+    .option(
+      '--steps <list>',
+      'rollout steps: WEIGHT:BAKE (10:5m), pause, pause:1h, analysis:5m; e.g. 10:5m,50:5m,100:5m',
+    )
+    .option('--traffic-rps <n>', 'drive simulated users at the fleet during each analysis', positiveOption)
     .option('--skip-rollout', 'stop after the approval')
     .option('--id <workflowId>', 'workflow id (default recflow-lifecycle-<model>-<time>)')
     .option('--wait', 'wait for the run to end and print its result')
@@ -242,7 +351,7 @@ export function registerLifecycleCommands(program: Command): void {
       const workflowId =
         o.id ?? lifecycleWorkflowId(modelName, new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, ''));
       await withClient(async (client) => {
-        const handle = await client.workflow.start('modelLifecycleWorkflow', {
+        const handle = await client.workflow.start<typeof modelLifecycleWorkflow>('modelLifecycleWorkflow', {
           taskQueue: CPU_TASK_QUEUE,
           workflowId,
           args: [input],
@@ -251,28 +360,52 @@ export function registerLifecycleCommands(program: Command): void {
         });
         if (!o.json) {
           console.log(`started ${workflowId}`);
-          console.log(`  status:  npx recflow status ${workflowId}`);
+          console.log(`  status:  npx recflow status ${workflowId} --watch`);
           console.log(`  approve: npx recflow approve ${workflowId} --as <reviewer>`);
         }
         if (!o.wait) {
           if (o.json) console.log(JSON.stringify({ workflowId, runId: handle.firstExecutionRunId }));
           return;
         }
-        const result = (await handle.result()) as LifecycleResult;
+        let result: LifecycleResult;
+        try {
+          result = await handle.result();
+        } catch (err) {
+          if (!(err instanceof WorkflowFailedError)) throw err;
+          const s = await handle.query(statusQuery).catch(() => undefined);
+          if (o.json) console.log(JSON.stringify({ workflowId, failed: failureLine(err), status: s ?? null }, null, 2));
+          else {
+            if (s) console.log(`\n${formatStatus(s)}`);
+            console.error(`\nrun failed: ${failureLine(err)}`);
+          }
+          process.exitCode = EXIT.failure;
+          return;
+        }
         if (o.json) console.log(JSON.stringify(result, null, 2));
         else console.log(`\n${formatStatus(result.status)}`);
-        process.exitCode = result.outcome === 'promoted' || result.outcome === 'approved' ? EXIT.ok : EXIT.refused;
+        process.exitCode = EXIT[outcomeEffect(result.outcome, 'rollout').exit];
       });
     });
 
   program
     .command('status <workflowId>')
-    .description('where a lifecycle run is: steps, metrics, gates, approval, canary')
+    .description('where a lifecycle run is: steps and their progress, metrics, gates, approval, rollout')
     .option('--json', 'machine-readable output')
-    .action(async (workflowId: string, o: { json?: boolean }) => {
+    .option('--watch', 'refresh every 2 seconds until the run ends')
+    .action(async (workflowId: string, o: { json?: boolean; watch?: boolean }) => {
       await withClient(async (client) => {
-        const s = await client.workflow.getHandle(workflowId).query(statusQuery);
-        console.log(o.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+        const handle = client.workflow.getHandle(workflowId);
+        for (;;) {
+          const s = await handle.query(statusQuery);
+          const live = await liveLines(client, handle, s);
+          if (o.json) console.log(JSON.stringify({ ...s, inFlight: live }, null, 2));
+          else {
+            if (o.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+            console.log(formatStatus(s, live));
+          }
+          if (!o.watch || s.stage === 'done') return;
+          await new Promise((r) => setTimeout(r, 2000));
+        }
       });
     });
 
@@ -283,8 +416,11 @@ export function registerLifecycleCommands(program: Command): void {
       .requiredOption('--as <reviewer>', 'your reviewer name')
       .option('--comment <text>', kind === 'reject' ? 'why (required)' : 'a note for the registry')
       .action(async (workflowId: string, o: { as: string; comment?: string }) => {
+        const decision = { reviewer: o.as, ...(o.comment !== undefined ? { comment: o.comment } : {}) };
+        const parsed = parseDecision(decision, kind);
+        if (!parsed.ok) throw new RecflowError(ErrorType.InvalidInput, parsed.error);
         await withClient(async (client) => {
-          const r = await submitReview(client, workflowId, kind, { reviewer: o.as, comment: o.comment });
+          const r = await submitReview(client, workflowId, kind, parsed.value);
           if (r.ok) console.log(`${workflowId}: ${r.message}`);
           else {
             console.error(`refused: ${r.message}`);
@@ -295,19 +431,26 @@ export function registerLifecycleCommands(program: Command): void {
   }
 
   for (const [name, signal, what] of [
-    ['abort', abortSignal, 'abort the canary: immediate rollback, no analysis'],
-    ['promote', promoteSignal, 'promote a canary whose analysis was inconclusive'],
+    [
+      'abort',
+      abortSignal,
+      'abort the run: before the review it stops, during the rollout the canary rolls back at once',
+    ],
+    ['promote', promoteSignal, 'a human go: resume an indefinite pause, or promote after an inconclusive analysis'],
   ] as const) {
-    program
+    const cmd = program
       .command(`${name} <workflowId>`)
       .description(what)
       .requiredOption('--as <who>', 'your name (recorded)')
-      .option('--reason <text>', 'why')
-      .action(async (workflowId: string, o: { as: string; reason?: string }) => {
-        await withClient(async (client) => {
-          await client.workflow.getHandle(workflowId).signal(signal, { actor: o.as, reason: o.reason });
-          console.log(`${name} sent to ${workflowId}`);
-        });
+      .option('--reason <text>', 'why');
+    if (name === 'promote') cmd.option('--full', 'at a pause: skip the remaining steps and promote now');
+    cmd.action(async (workflowId: string, o: { as: string; reason?: string; full?: boolean }) => {
+      const parsed = parseActorRequest({ actor: o.as, reason: o.reason, ...(o.full ? { full: true } : {}) }, name);
+      if (!parsed.ok) throw new RecflowError(ErrorType.InvalidInput, parsed.error);
+      await withClient(async (client) => {
+        await client.workflow.getHandle(workflowId).signal(signal, parsed.value);
+        console.log(`${name} sent to ${workflowId}`);
       });
+    });
   }
 }

@@ -15,19 +15,10 @@ import { sizesOf, towerFeatures, type ModelConfig, type ModelWeights } from './s
 import { rankSplit, type SplitRanking } from '../../lib/train/metrics';
 import { TwoTowerModel } from './model';
 import { mulberry32 } from '../../lib/rng';
+import type { EpochRecord } from '../types';
 
-/** One finished epoch. */
-export interface EpochRecord {
-  epoch: number;
-  loss: number;
-  ndcg10: number;
-  hr10: number;
-  learningRate: number;
-  /** Seconds of the epoch's training steps (validation excluded). */
-  seconds: number;
-  samples: number;
-  samplesPerSec: number;
-}
+/** One finished epoch (the record every kind reports). */
+export type { EpochRecord } from '../types';
 
 /** Where to start from: the last finished epoch and its weights, the best so far and its weights. */
 export interface ResumeState {

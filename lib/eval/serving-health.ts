@@ -1,7 +1,10 @@
 /**
  * The infra blessing: the bundle loads in a FRESH onnxruntime session, answers smoke requests correctly (shapes,
  * finite probabilities in [0, 1], sorted, never index 0 nor an excluded item, score graph agreeing with the
- * recommend graph), and its single-request p99 latency is within budget.
+ * recommend graph), and its single-request p99 latency is within budget. On a busy host an absolute budget says more
+ * about the host than the model: with the champion given, both are timed in the same activity, interleaved
+ * request by request, and the latency gate also passes when the candidate is within `championRatio` of the
+ * champion's p99 (plus `championSlackMs`).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,6 +22,12 @@ export interface ServingHealthOptions {
   p99BudgetMs?: number;
   /** @default 10 */
   k?: number;
+  /** The champion's bundle folder, timed beside the candidate. */
+  championDir?: string;
+  /** Candidate p99 may be this multiple of the champion's p99 measured beside it. @default 1.5 */
+  championRatio?: number;
+  /** ... plus this many ms. @default 2 */
+  championSlackMs?: number;
 }
 
 /** Latency percentile (nearest rank). */
@@ -82,8 +91,35 @@ export async function checkBundleHealth(
   }
   const problems: string[] = [];
   const times: number[] = [];
+  const champTimes: number[] = [];
+  let champ: { rec: ort.InferenceSession; users: number; items: number } | undefined;
+  if (options.championDir) {
+    try {
+      const cb = await loadBundle(options.championDir);
+      const cv = JSON.parse(await readFile(join(options.championDir, 'vocab.json'), 'utf8')) as {
+        users: string[];
+        items: string[];
+      };
+      champ = {
+        rec: await ort.InferenceSession.create(cb.paths[precision].recommend, { intraOpNumThreads: 1 }),
+        users: cv.users.length,
+        items: cv.items.length,
+      };
+    } catch {
+      champ = undefined; // the champion's timing is a help, not a gate: without it the absolute budget decides
+    }
+  }
   try {
     for (let r = 0; r < n; r++) {
+      if (champ) {
+        const t0 = process.hrtime.bigint();
+        await champ.rec.run({
+          user: i64([r % champ.users], [1]),
+          k: i64([k], [1]),
+          exclude: i64([1 + (r % (champ.items - 1)), 0], [1, 2]),
+        });
+        champTimes.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
       const user = r % users;
       const excluded = [1 + (r % (items - 1)), 0];
       const t0 = process.hrtime.bigint();
@@ -110,6 +146,7 @@ export async function checkBundleHealth(
   } finally {
     await rec.release();
     await score.release();
+    await champ?.rec.release();
   }
   gates.push({
     name: 'infra:smoke',
@@ -119,13 +156,26 @@ export async function checkBundleHealth(
     reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} requests answered correctly`,
   });
   const p99 = times.length ? percentile(times, 0.99) : null;
+  const champP99 = champTimes.length ? percentile(champTimes, 0.99) : null;
+  const relLimit =
+    champP99 !== null
+      ? Math.max(champP99 * (options.championRatio ?? 1.5), champP99 + (options.championSlackMs ?? 2))
+      : null;
+  const withinBudget = p99 !== null && p99 <= budget;
+  const withinChampion = p99 !== null && relLimit !== null && p99 <= relLimit;
+  const beside =
+    champP99 !== null ? `; champion beside it ${champP99.toFixed(3)} ms (limit ${relLimit!.toFixed(3)} ms)` : '';
   gates.push({
     name: 'infra:p99',
-    passed: p99 !== null && p99 <= budget,
+    passed: withinBudget || withinChampion,
     observed: p99,
-    threshold: budget,
+    threshold: relLimit !== null ? Math.max(budget, relLimit) : budget,
     reason:
-      p99 === null ? 'no timed request' : `p99 ${p99.toFixed(3)} ms over ${times.length} requests, budget ${budget} ms`,
+      p99 === null
+        ? 'no timed request'
+        : `p99 ${p99.toFixed(3)} ms over ${times.length} requests, budget ${budget} ms${beside}${
+            !withinBudget && withinChampion ? ': over the budget, but so is the host (champion as slow)' : ''
+          }`,
   });
   return done(p99);
 }

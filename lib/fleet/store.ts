@@ -21,6 +21,8 @@ export interface FleetPatch {
   canary?: SlotState | null;
   /** 0..100 */
   canaryWeight?: number;
+  /** Salt of the sticky user hash; null removes it. */
+  salt?: string | null;
   reason: string;
 }
 
@@ -73,6 +75,7 @@ export class FleetStore {
         stable: patch.stable !== undefined ? patch.stable : (cur?.stable ?? null),
         canary: patch.canary !== undefined ? patch.canary : (cur?.canary ?? null),
         canaryWeight: patch.canaryWeight ?? cur?.canaryWeight ?? 0,
+        ...saltOf(patch, cur),
         updatedAt: new Date().toISOString(),
         reason: patch.reason,
       };
@@ -80,7 +83,8 @@ export class FleetStore {
         cur &&
         sameSlot(cur.stable, next.stable) &&
         sameSlot(cur.canary, next.canary) &&
-        cur.canaryWeight === next.canaryWeight
+        cur.canaryWeight === next.canaryWeight &&
+        cur.salt === next.salt
       )
         return { desired: cur, changed: false };
       next.generation += 1;
@@ -151,7 +155,15 @@ export function sameSlot(a: SlotState | null | undefined, b: SlotState | null | 
   return a.version === b.version && a.bundlePath === b.bundlePath && a.precision === b.precision;
 }
 
+/** The salt after a patch: kept when the patch says nothing, removed on null. */
+export function saltOf(patch: FleetPatch, cur: FleetDesiredState | null): { salt?: string } {
+  const salt = patch.salt === undefined ? cur?.salt : (patch.salt ?? undefined);
+  return salt ? { salt } : {};
+}
+
 function validatePatch(patch: FleetPatch): void {
+  if (patch.salt !== undefined && patch.salt !== null && (typeof patch.salt !== 'string' || patch.salt.length > 200))
+    throw new RecflowError(ErrorType.InvalidInput, 'salt must be a string of at most 200 characters');
   if (patch.canaryWeight !== undefined) {
     const w = patch.canaryWeight;
     if (typeof w !== 'number' || !Number.isFinite(w) || w < 0 || w > 100)

@@ -21,6 +21,11 @@ export interface FleetDesiredState {
   canary: SlotState | null;
   /** Percent of users routed to the canary, 0..100. */
   canaryWeight: number;
+  /**
+   * Salt of the sticky user hash (a rollout sets its own, so every rollout splits users afresh and an imbalance
+   * between fixed user groups cannot repeat). Absent: unsalted.
+   */
+  salt?: string;
   updatedAt: string;
   /** Who changed it last and why (`rollout <workflowId> step 2`, `rollback by alice`). */
   reason: string;

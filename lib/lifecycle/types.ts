@@ -1,12 +1,14 @@
 /**
- * Input, status and outcome of `modelLifecycleWorkflow`, and its message definitions (updates, signals, query).
- * Plain JSON throughout, so `temporal workflow start --input '...'` works. Clients import these definitions too.
+ * Input, status and result of `modelLifecycleWorkflow`. Plain JSON throughout, so
+ * `temporal workflow start --input '...'` works; the workflow, the CLI, the report and the tests share these types.
+ * The messages (updates, signals, query) are in ./messages.ts, the rollout steps in ./steps.ts.
  */
-import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { Duration } from '@temporalio/common';
 import type { CanaryAnalysis, CanaryCriteria } from '../canary/analysis';
 import type { GateConfig, GateResult } from '../eval/gates';
 import type { Precision } from '../bundle';
-import type { ModelConfig } from '../../kinds/two-tower/spec';
+import type { KindName } from '../kinds';
+import type { LegacyCanaryStep, RolloutStep } from './steps';
 
 /** Where a GPU-queue step ran. */
 export interface Placement {
@@ -16,39 +18,29 @@ export interface Placement {
   reason?: string;
 }
 
-/** Where the data comes from: a seeded synthetic shop (the default) or a folder of CSV exports. */
+/** Where the data comes from: a seeded synthetic shop (the default), a shop artifact, or a folder of exports. */
 export type LifecycleDataSource =
   | { kind: 'synthetic'; seed?: number; users?: number; items?: number; events?: number; dirt?: number }
   | { kind: 'shop'; id: string }
   | { kind: 'dir'; path: string; format?: 'recflow' | 'movielens' };
 
-/** One canary step: route `weight` % of users to the canary, then bake for `bake` before the analysis. */
-export interface CanaryStep {
-  weight: number;
-  /** Duration, e.g. `'5 minutes'` or `'30s'`. */
-  bake: string;
-}
-
-export const DEFAULT_CANARY_STEPS: CanaryStep[] = [
-  { weight: 10, bake: '5 minutes' },
-  { weight: 25, bake: '5 minutes' },
-  { weight: 50, bake: '5 minutes' },
-  { weight: 100, bake: '5 minutes' },
-];
-
 export interface LifecycleInput {
   /** Registry model name. @default 'shop-recs' */
   modelName?: string;
+  /** Model kind to train and ship (lib/kinds.ts). @default 'two-tower' */
+  kind?: KindName;
   /** Who asked for the run (the four-eyes rule: they cannot approve it). @default 'unknown' */
   requestedBy?: string;
   /** @default { kind: 'synthetic' } */
   data?: LifecycleDataSource;
   train?: {
-    /** Hyperparameters (lib/model-spec.ts ModelConfig), partial: the rest are defaults. */
-    config?: Partial<ModelConfig>;
+    /** Hyperparameters of the kind, partial: the rest are the kind's defaults (validated by the kind). */
+    config?: Record<string, unknown>;
     seed?: number;
     /** How long a GPU worker has to pick training up before the CPU queue does. @default '2 minutes' */
-    gpuScheduleToStartTimeout?: string;
+    gpuScheduleToStartTimeout?: Duration;
+    /** How soon a dead training worker is noticed (the retry resumes from the last checkpoint). @default '1 minute' */
+    heartbeatTimeout?: Duration;
     /** Hyperparameter search before the final training: N trials, best by validation NDCG@10. */
     search?: { trials: number; maxParallel?: number; seed?: number };
   };
@@ -58,31 +50,39 @@ export interface LifecycleInput {
     /** Who may approve or reject. Empty or absent: anyone but the requester. */
     reviewers?: string[];
     /** How long the run waits for a decision before it ends as expired. @default '72 hours' */
-    timeout?: string;
+    timeout?: Duration;
     /** Approve without a human (demo, tests); recorded as `auto-approve` in the registry. */
     autoApprove?: boolean;
   };
   rollout?: {
     /** @default 'default' */
     fleet?: string;
-    /** @default DEFAULT_CANARY_STEPS */
-    steps?: CanaryStep[];
+    /**
+     * The rollout as data (lib/lifecycle/steps.ts): `{setWeight}`, `{analysis}`, `{pause}`. The first version's
+     * `{weight, bake}` steps are still accepted (each is a setWeight followed by an analysis of that length).
+     * @default DEFAULT_ROLLOUT_STEPS
+     */
+    steps?: Array<RolloutStep | LegacyCanaryStep>;
     criteria?: Partial<CanaryCriteria>;
     /** Precision the fleet serves. @default 'int8' */
     precision?: Precision;
-    /** Extra bake periods granted to an inconclusive step before a human must decide. @default 2 */
+    /** Extra bake periods granted to an inconclusive analysis before a human must decide. @default 2 */
     maxExtensions?: number;
     /** After the extensions: wait for `promote`/`abort` (default) or roll back. */
     onInconclusive?: 'wait' | 'rollback';
     /** How long replicas have to apply a new desired state. @default '2 minutes' */
-    convergeTimeout?: string;
-    /** Drive simulated users at the fleet during each bake (demo, tests). */
+    convergeTimeout?: Duration;
+    /** Drive simulated users at the fleet during each analysis window (demo, tests). */
     traffic?: { rps: number; users?: number; seed?: number };
     /** Skip the rollout: register and approve only. */
     skip?: boolean;
   };
 }
 
+/**
+ * Where a run is. Values are search attribute values (`RecflowStage`): renaming one breaks saved queries.
+ * The data, train, export, evaluate and register stages each run the activities named in ./stages.ts.
+ */
 export type LifecycleStage =
   | 'starting'
   | 'data'
@@ -98,15 +98,36 @@ export type LifecycleStage =
   | 'rolling_back'
   | 'done';
 
+/** How a run ended (`RecflowOutcome`). */
 export type LifecycleOutcome =
-  'promoted' | 'rolled_back' | 'aborted' | 'rejected' | 'expired' | 'gate_failed' | 'approved' | 'failed' | 'cancelled';
+  | 'promoted'
+  | 'rolled_back'
+  | 'aborted'
+  | 'rejected'
+  | 'expired'
+  | 'gate_failed'
+  | 'unchanged'
+  | 'approved'
+  | 'failed'
+  | 'cancelled';
 
+/** The root cause of a failed step: the `ApplicationFailure`'s type and message, never a wrapper's. */
+export interface StepError {
+  type: string;
+  message: string;
+  nonRetryable: boolean;
+}
+
+/** One activity (or child workflow) the run called, by its wire name. */
 export interface StepRecord {
+  /** The activity's name (`trainModel`, `exportModel`...): one name per step in status, report and history. */
   name: string;
+  stage: LifecycleStage;
   state: 'running' | 'done' | 'failed';
   startedAt: string;
   endedAt?: string;
   detail?: string;
+  error?: StepError;
 }
 
 export interface ApprovalDecision {
@@ -121,19 +142,47 @@ export interface ApprovalState {
   comment?: string;
   via?: 'update' | 'signal' | 'auto';
   decidedAt?: string;
-  /** Decisions refused (signals cannot be refused to the sender, so they are listed here). */
-  refused: Array<{ reviewer: string; reason: string; at: string }>;
+  /** Decisions refused (signals cannot be refused to the sender, so they are listed here), with the reason. */
+  refused: Array<{ reviewer: string; reason: string; at: string; via?: 'update' | 'signal' }>;
 }
 
-export interface CanaryStepState extends CanaryStep {
-  state: 'pending' | 'baking' | 'analyzing' | 'passed' | 'failed' | 'inconclusive' | 'promoted_by_human';
-  extensions: number;
-  analyses: CanaryAnalysis[];
+/** One rollout step as the status shows it. */
+export type RolloutStepState = RolloutStep & {
+  state: 'pending' | 'running' | 'paused' | 'passed' | 'failed' | 'inconclusive' | 'promoted_by_human' | 'skipped';
+  /** Analyses only: extra windows granted after an inconclusive one, and every window's result. */
+  extensions?: number;
+  analyses?: CanaryAnalysis[];
+  startedAt?: string;
+  endedAt?: string;
+};
+
+/** Why a rollout is paused (Argo Rollouts' pause conditions). */
+export interface PauseCondition {
+  reason: 'PausedStep' | 'InconclusiveAnalysis';
+  since: string;
+  /** A timed pause resumes by itself at this time; otherwise a human `promote` (or `abort`) resumes it. */
+  until?: string;
+}
+
+export interface RolloutStatus {
+  fleet: string;
+  lock: 'waiting' | 'held' | 'released';
+  /** Index into `steps` of the step in progress (-1 before the first). */
+  currentStepIndex: number;
+  /** Percent of users the canary serves now. */
+  weight: number;
+  steps: RolloutStepState[];
+  pause?: PauseCondition;
+  previousStable?: string | null;
+  firstDeployment?: boolean;
+  /** Salt of the sticky user hash for this rollout (a fresh split per rollout). */
+  salt?: string;
 }
 
 export interface LifecycleStatus {
   workflowId: string;
   modelName: string;
+  kind: KindName;
   requestedBy: string;
   stage: LifecycleStage;
   steps: StepRecord[];
@@ -153,16 +202,11 @@ export interface LifecycleStatus {
   champion?: { version: number | null; bundleId: string | null };
   registered?: { model: string; version: number; ref: string };
   approval: ApprovalState;
-  rollout?: {
-    fleet: string;
-    lock: 'waiting' | 'held' | 'released';
-    currentStep: number;
-    steps: CanaryStepState[];
-    previousStable?: string | null;
-    firstDeployment?: boolean;
-  };
+  rollout?: RolloutStatus;
   outcome?: LifecycleOutcome;
   reason?: string;
+  /** The root cause when the run failed. */
+  error?: StepError & { step?: string };
   reportId?: string;
   /** The HTML run report (artifact store path). */
   reportPath?: string;
@@ -174,16 +218,3 @@ export interface LifecycleResult {
   version?: string;
   status: LifecycleStatus;
 }
-
-/** Approve the run's candidate (validated: allow-list, four-eyes, only while awaiting approval). Idempotent. */
-export const approveUpdate = defineUpdate<ApprovalState, [ApprovalDecision]>('approve');
-/** Reject the candidate; a comment is required. Idempotent. */
-export const rejectUpdate = defineUpdate<ApprovalState, [ApprovalDecision]>('reject');
-/** Signal twins of the updates for tools that can only signal; refused decisions are listed in the status. */
-export const approveSignal = defineSignal<[ApprovalDecision]>('approveSignal');
-export const rejectSignal = defineSignal<[ApprovalDecision]>('rejectSignal');
-/** Abort the canary: immediate rollback, no analysis. */
-export const abortSignal = defineSignal<[{ actor: string; reason?: string }]>('abort');
-/** A human's go for an inconclusive canary: promote now. */
-export const promoteSignal = defineSignal<[{ actor: string; reason?: string }]>('promote');
-export const statusQuery = defineQuery<LifecycleStatus>('status');

@@ -1,15 +1,11 @@
 /**
- * Writing and reading `bundle` artifact folders (the contract is lib/bundle.ts).
+ * Reading `bundle` artifact folders (the contract is lib/bundle.ts), and helpers every kind's bundle writer shares.
  */
-import { createHash } from 'node:crypto';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BundleManifest, Precision } from '../bundle';
 import type { Vocabularies } from '../data/dataset';
 import { ErrorType, RecflowError } from '../errors';
-import type { ModelWeights, TowerFeatures } from '../../kinds/two-tower/spec';
-import { OPSET } from './builder';
-import { exportGraphs, type ExportMeta } from '../../kinds/two-tower/export';
 
 /** How many item ids popular.json holds (serving's fallback needs the head only). */
 export const POPULAR_LIMIT = 1000;
@@ -19,19 +15,6 @@ export const BUNDLE_FILES: BundleManifest['files'] = {
   fp32: { score: 'score.fp32.onnx', recommend: 'recommend.fp32.onnx' },
   int8: { score: 'score.int8.onnx', recommend: 'recommend.int8.onnx' },
 };
-
-export interface WriteBundleInput {
-  modelName: string;
-  version?: string;
-  datasetId: string;
-  checkpointId: string;
-  weights: ModelWeights;
-  features: TowerFeatures;
-  meta: Pick<ExportMeta, 'config' | 'sizes'>;
-  vocab: Pick<Vocabularies, 'users' | 'items'>;
-  /** Training interaction count by item index. */
-  popularity: Float32Array;
-}
 
 /** Item ids by descending popularity (ties by index), index 0 and never-seen items left out. */
 export function popularItems(
@@ -43,45 +26,6 @@ export function popularItems(
   for (let i = 1; i < popularity.length; i++) if ((popularity[i] ?? 0) > 0) idx.push(i);
   idx.sort((a, b) => (popularity[b] ?? 0) - (popularity[a] ?? 0) || a - b);
   return idx.slice(0, limit).map((i) => vocab.items[i] ?? String(i));
-}
-
-/**
- * Write a complete bundle into `dir` (a fresh folder, e.g. the temp folder of `ArtifactStore.put`): vocab.json,
- * popular.json, the four ONNX graphs and bundle.json. Returns the manifest.
- */
-export async function writeBundle(dir: string, input: WriteBundleInput): Promise<BundleManifest> {
-  const vocabJson = `${JSON.stringify({ users: input.vocab.users, items: input.vocab.items })}\n`;
-  const vocabHash = createHash('sha256').update(vocabJson).digest('hex');
-  await writeFile(join(dir, 'vocab.json'), vocabJson);
-  await writeFile(join(dir, 'popular.json'), `${JSON.stringify(popularItems(input.vocab, input.popularity))}\n`);
-  const graphs = exportGraphs(input.weights, input.features, {
-    modelName: input.modelName,
-    version: input.version,
-    datasetId: input.datasetId,
-    checkpointId: input.checkpointId,
-    vocabHash,
-    config: input.meta.config,
-    sizes: input.meta.sizes,
-  });
-  const sizes = { fp32: { score: 0, recommend: 0 }, int8: { score: 0, recommend: 0 } };
-  for (const p of ['fp32', 'int8'] as const)
-    for (const k of ['score', 'recommend'] as const) {
-      await writeFile(join(dir, BUNDLE_FILES[p][k]), graphs[p][k]);
-      sizes[p][k] = graphs[p][k].byteLength;
-    }
-  const manifest: BundleManifest = {
-    modelName: input.modelName,
-    ...(input.version ? { version: input.version } : {}),
-    datasetId: input.datasetId,
-    checkpointId: input.checkpointId,
-    opset: OPSET,
-    files: BUNDLE_FILES,
-    sizes,
-    vocabHash,
-    createdAt: new Date().toISOString(),
-  };
-  await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
 }
 
 /** A bundle folder read back: manifest, paths of its graphs, and the vocabulary sizes. */

@@ -22,6 +22,8 @@ export class FakeWorld {
   aliases = new Map<string, number | null>([['champion', 1]]);
   approvals: unknown[] = [];
   fleetChanges: string[] = [];
+  /** The bundle the export returns (the champion's is `b1`: a candidate equal to it ends `unchanged`). */
+  exportedBundle = 'b2';
   constructor(
     public traffic: Traffic = 'good',
     public blessed = true,
@@ -60,7 +62,11 @@ export class FakeWorld {
         metrics: { ndcg10: 0.2, hr10: 0.3, loss: 0.5 },
         samplesPerSec: 1000,
       }),
-      exportModel: async () => ({ bundle: ref('bundle', 'b2'), reused: false, sizes: {} }),
+      exportModel: async () => ({ bundle: ref('bundle', this.exportedBundle), reused: false, sizes: {} }),
+      compareBundles: async (i: { bundleId: string; otherBundleId: string }) => ({
+        identical: i.bundleId === i.otherBundleId,
+        reason: i.bundleId === i.otherBundleId ? 'same bundle artifact' : 'different model.onnx',
+      }),
       evaluateModel: async () => ({
         evaluation: ref('evaluation', 'e1'),
         reused: false,

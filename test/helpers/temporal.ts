@@ -19,6 +19,7 @@ import {
 import { SEARCH_ATTRIBUTE_KEYS } from '../../lib/constants';
 import { devServerExecutable, findTemporalBinaries, testServerExecutable } from '../../lib/temporal/binaries';
 import { WORKFLOWS_PATH } from '../../workers/run-worker';
+import { activityInterceptors } from '../../activities/interceptors';
 
 let runtimeInstalled = false;
 function quietRuntime(): void {
@@ -92,6 +93,7 @@ export async function withWorker<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   const worker = await Worker.create({
+    interceptors: { activity: activityInterceptors },
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue: opts.taskQueue,

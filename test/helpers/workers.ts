@@ -5,6 +5,7 @@ import { defaultDeps } from '../../activities/deps';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
 import { testWorkflowBundle } from './temporal';
+import { activityInterceptors } from '../../activities/interceptors';
 
 type Env = Pick<TestWorkflowEnvironment, 'nativeConnection' | 'namespace'>;
 
@@ -32,6 +33,7 @@ export async function withRecflowWorkers<T>(env: Env, home: string, fn: () => Pr
 async function createRecflowWorkers(env: Env, home: string): Promise<[Worker, Worker]> {
   const deps = defaultDeps(loadConfig({ RECFLOW_HOME: home, RECFLOW_LOG_LEVEL: 'warn' }));
   const cpu = await Worker.create({
+    interceptors: { activity: activityInterceptors },
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue: CPU_TASK_QUEUE,
@@ -39,6 +41,7 @@ async function createRecflowWorkers(env: Env, home: string): Promise<[Worker, Wo
     workflowBundle: await testWorkflowBundle(),
   });
   const gpu = await Worker.create({
+    interceptors: { activity: activityInterceptors },
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue: GPU_TASK_QUEUE,

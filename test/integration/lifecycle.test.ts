@@ -23,14 +23,8 @@ import { FleetStore } from '../../lib/fleet/store';
 import { FileModelRegistry } from '../../lib/registry';
 import { startServer, type RunningServer } from '../../serving/server';
 import type { VariantCounters } from '../../serving/metrics';
-import {
-  abortSignal,
-  approveUpdate,
-  statusQuery,
-  type LifecycleInput,
-  type LifecycleResult,
-  type LifecycleStatus,
-} from '../../lib/lifecycle/types';
+import { abortSignal, approveUpdate, statusQuery } from '../../lib/lifecycle/messages';
+import { type LifecycleInput, type LifecycleResult, type LifecycleStatus } from '../../lib/lifecycle/types';
 import { PALETTE } from '../../lib/report/html';
 import { maybeRecordHistory } from '../helpers/histories';
 import { countColor, readPng } from '../helpers/png';
@@ -188,7 +182,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     );
     assert.equal(r.outcome, 'promoted', r.reason);
     assert.equal(r.status.approval.reviewer, 'bob');
-    const analyses = r.status.rollout!.steps.flatMap((s) => s.analyses);
+    const analyses = r.status.rollout!.steps.flatMap((s) => s.analyses ?? []);
     assert.ok(analyses.length >= 2);
     for (const a of analyses) {
       const traffic = a.checks.find((c) => c.name === 'traffic')!;
@@ -296,11 +290,15 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
       ...sameAsStable,
       rollout: { ...rollout, maxExtensions: 0, onInconclusive: 'wait' },
     });
-    await waitForStatus(id, 'the first bake', (s) => s.rollout?.steps[0]?.state === 'baking');
+    await waitForStatus(
+      id,
+      'the first bake',
+      (s) => s.rollout?.currentStepIndex === 1 && s.rollout.steps[1]?.state === 'running',
+    );
     await new Promise((r) => setTimeout(r, 1500));
     victim.kill('SIGKILL');
     const s = await waitForStatus(id, 'a human decision', (x) => x.stage === 'awaiting_decision');
-    const analysis = s.rollout!.steps[0]!.analyses.at(-1)!;
+    const analysis = s.rollout!.steps[1]!.analyses!.at(-1)!;
     assert.equal(analysis.verdict, 'inconclusive', analysis.summary);
     const coverage = analysis.checks.find((c) => c.name === 'coverage');
     assert.equal(coverage?.verdict, 'inconclusive');

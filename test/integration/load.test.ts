@@ -13,6 +13,7 @@ import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
 import type { LifecycleResult } from '../../lib/lifecycle/types';
 import { FakeWorld } from '../helpers/fake-world';
 import { devServerEnv, testWorkflowBundle } from '../helpers/temporal';
+import { activityInterceptors } from '../../activities/interceptors';
 
 const RUNS = 20;
 
@@ -46,6 +47,7 @@ describe(`${RUNS} concurrent lifecycle runs on one fleet (dev server)`, () => {
       },
     };
     const cpu = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities,
@@ -53,6 +55,7 @@ describe(`${RUNS} concurrent lifecycle runs on one fleet (dev server)`, () => {
       maxConcurrentActivityTaskExecutions: 50,
     });
     const gpu = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: GPU_TASK_QUEUE,
       activities: { trainModel: fake.trainModel },

@@ -9,7 +9,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import {
   createServingActivities,
   type ApplyFleetStateResult,
@@ -22,6 +21,7 @@ import { loadConfig } from '../../lib/config';
 import { analyzeWindow } from '../../lib/canary/analysis';
 import { routeUser } from '../../serving/router';
 import { makeBundle, post, type TestBundle } from '../unit/serving/helpers';
+import { mockActivityEnv } from '../helpers/activity-env';
 
 const REPO = resolve(__dirname, '..', '..');
 const FLEET = 'it-fleet';
@@ -33,7 +33,7 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
   let b2: TestBundle;
   const procs: ChildProcess[] = [];
   let acts: ReturnType<typeof createServingActivities>;
-  const env = new MockActivityEnvironment();
+  const env = mockActivityEnv();
 
   const startReplica = (id: string) => {
     const p = spawn(

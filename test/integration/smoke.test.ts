@@ -8,6 +8,7 @@ import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
 import { maybeRecordHistory } from '../helpers/histories';
 import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
+import { activityInterceptors } from '../../activities/interceptors';
 
 describe('smokeWorkflow on the real dev server', () => {
   let env: TestWorkflowEnvironment;
@@ -21,6 +22,7 @@ describe('smokeWorkflow on the real dev server', () => {
   it('runs a real activity on recflow-cpu and falls back to CPU when no GPU worker polls', async () => {
     const config = loadConfig({ RECFLOW_HOME: tempHome() });
     const worker = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities: createCpuActivities(defaultDeps(config)),

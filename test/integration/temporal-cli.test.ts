@@ -18,6 +18,7 @@ import { findTemporalBinaries } from '../../lib/temporal/binaries';
 import type { LifecycleResult, LifecycleStatus } from '../../lib/lifecycle/types';
 import { maybeRecordHistory } from '../helpers/histories';
 import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
+import { activityInterceptors } from '../../activities/interceptors';
 
 const run = promisify(execFile);
 
@@ -46,12 +47,14 @@ describe('README Temporal CLI examples, with the real temporal binary', () => {
     env = await devServerEnv();
     const deps = defaultDeps(loadConfig({ RECFLOW_HOME: tempHome(), RECFLOW_LOG_LEVEL: 'warn' }));
     cpu = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities: createCpuActivities(deps),
       workflowBundle: await testWorkflowBundle(),
     });
     gpu = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: GPU_TASK_QUEUE,
       activities: createGpuActivities(deps),

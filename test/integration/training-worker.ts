@@ -8,6 +8,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { createCpuActivities } from '../../activities';
 import { defaultDeps } from '../../activities/deps';
 import { loadConfig } from '../../lib/config';
+import { activityInterceptors } from '../../activities/interceptors';
 
 async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -16,6 +17,7 @@ async function main(): Promise<void> {
   if (!address || !taskQueue) throw new Error('TEMPORAL_ADDRESS and TASK_QUEUE are required');
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
+    interceptors: { activity: activityInterceptors },
     connection,
     namespace: 'default',
     taskQueue,

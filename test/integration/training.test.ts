@@ -21,6 +21,7 @@ import type { hyperparameterSearchWorkflow, TrialStatus } from '../../workflows/
 import { maybeRecordHistory } from '../helpers/histories';
 import { devServerEnv, tempHome, testWorkflowBundle } from '../helpers/temporal';
 import { putTinyDataset } from '../helpers/tiny-dataset';
+import { activityInterceptors } from '../../activities/interceptors';
 
 const ROOT = join(__dirname, '..', '..');
 
@@ -54,6 +55,7 @@ describe('training on the real dev server', () => {
     const deps = defaultDeps(loadConfig({ RECFLOW_HOME: home }));
     await putTinyDataset(deps.store, 'tiny', { users: 120, items: 60, perUser: 10 });
     const worker = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities: createCpuActivities(deps),
@@ -118,6 +120,7 @@ describe('training on the real dev server', () => {
     await putTinyDataset(store, 'tiny', { users: 400, items: 150, perUser: 12 });
     // This process runs the workflow only; training runs in child processes polling recflow-gpu.
     const worker = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities: {},

@@ -19,13 +19,14 @@ import {
   approveSignal,
   approveUpdate,
   promoteSignal,
+  rejectSignal,
   rejectUpdate,
   statusQuery,
-  type LifecycleInput,
-  type LifecycleStatus,
-  type modelLifecycleWorkflow,
-} from '../../workflows/lifecycle/legacy';
+} from '../../lib/lifecycle/messages';
+import type { LifecycleInput, LifecycleStatus } from '../../lib/lifecycle/types';
+import type { modelLifecycleWorkflow } from '../../workflows/lifecycle';
 import { testWorkflowBundle, timeSkippingEnv } from '../helpers/temporal';
+import { activityInterceptors } from '../../activities/interceptors';
 
 /** An update refused by its validator, for the reason `re`. */
 const refused = (re: RegExp) => (e: unknown) => {
@@ -63,12 +64,14 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
   ): Promise<T> {
     const activities = { ...world.activities(), ...createRolloutActivities({} as never) };
     const cpu = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities,
       workflowBundle: await testWorkflowBundle(),
     });
     const gpu = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: GPU_TASK_QUEUE,
       activities: { trainModel: activities.trainModel },
@@ -85,6 +88,10 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
       }),
     );
   }
+
+  /** The first analysis window is being measured. */
+  const analysing = (x: LifecycleStatus) =>
+    x.rollout?.currentStepIndex === 1 && x.rollout.steps[1]?.state === 'running';
 
   async function waitFor(
     h: WorkflowHandle<typeof modelLifecycleWorkflow>,
@@ -129,7 +136,7 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
     assert.equal(result.status.approval.reviewer, 'bob');
     assert.deepEqual(
       result.status.rollout!.steps.map((s) => s.state),
-      ['passed', 'passed'],
+      ['passed', 'passed', 'passed', 'passed'],
     );
     assert.deepEqual(world.fleetChanges, ['shop-recs@v2@10', 'shop-recs@v2@100', '-@0']);
     assert.equal(world.fleet.stable?.version, 'shop-recs@v2');
@@ -206,11 +213,12 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
   it('extends an inconclusive bake, then waits for a human promote', async () => {
     const world = new FakeWorld('quiet');
     const result = await run(world, { ...baseInput, approval: { autoApprove: true } }, async (h) => {
-      await waitFor(h, (x) => x.rollout?.steps[0]?.state === 'baking');
+      await waitFor(h, (x) => analysing(x));
       await env.sleep('25 minutes'); // the bake and its one extension (10 minutes each), in skipped time
       const s = await waitFor(h, (x) => x.stage === 'awaiting_decision');
-      assert.equal(s.rollout!.steps[0]!.extensions, 1);
-      assert.equal(s.rollout!.steps[0]!.analyses.length, 2);
+      assert.equal(s.rollout!.steps[1]!.extensions, 1);
+      assert.equal(s.rollout!.steps[1]!.analyses?.length, 2);
+      assert.equal(s.rollout!.pause?.reason, 'InconclusiveAnalysis');
       await h.signal(promoteSignal, { actor: 'dave', reason: 'low traffic night' });
       return h.result();
     });
@@ -222,13 +230,13 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
   it('abort rolls back at once, without analysis', async () => {
     const world = new FakeWorld('good');
     const result = await run(world, { ...baseInput, approval: { autoApprove: true } }, async (h) => {
-      await waitFor(h, (x) => x.rollout?.steps[0]?.state === 'baking');
+      await waitFor(h, (x) => analysing(x));
       await h.signal(abortSignal, { actor: 'oncall', reason: 'pager' });
       return h.result();
     });
     assert.equal(result.outcome, 'aborted');
     assert.match(result.reason, /aborted by oncall: pager/);
-    assert.equal(result.status.rollout!.steps[0]!.analyses.length, 0);
+    assert.equal(result.status.rollout!.steps[1]!.analyses?.length, 0);
     assert.equal(world.fleet.canary, null);
     assert.deepEqual(world.statuses.at(-1), [2, 'rolled_back']);
   });
@@ -236,7 +244,7 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
   it('cancellation mid-canary rolls the fleet back before the run ends', async () => {
     const world = new FakeWorld('good');
     await run(world, { ...baseInput, approval: { autoApprove: true } }, async (h) => {
-      await waitFor(h, (x) => x.rollout?.steps[0]?.state === 'baking');
+      await waitFor(h, (x) => analysing(x));
       assert.equal(world.fleet.canary?.version, 'shop-recs@v2');
       await h.cancel();
       await assert.rejects(h.result(), (e: unknown) => e instanceof WorkflowFailedError);
@@ -250,7 +258,7 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
   it('a run terminated while holding the fleet lock does not block the fleet: the lock notices and passes on', async () => {
     const world = new FakeWorld('good');
     const result = await run(world, { ...baseInput, approval: { autoApprove: true } }, async (a) => {
-      const held = await waitFor(a, (x) => x.rollout?.lock === 'held' && x.rollout.steps[0]?.state === 'baking');
+      const held = await waitFor(a, (x) => x.rollout?.lock === 'held' && analysing(x));
       // Let the run go idle first (the bake's timer only): the time-skipping server stops skipping for good when a
       // workflow task in flight is refused because its run was terminated.
       for (let i = 0; i < 200; i++) {
@@ -280,5 +288,120 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
     });
     assert.equal(result.outcome, 'promoted', result.reason);
     assert.equal(result.status.rollout?.lock, 'released');
+  });
+
+  it('refuses malformed review payloads without breaking the run, then takes a valid approval', async () => {
+    const world = new FakeWorld('good');
+    const malformed: unknown[] = [
+      { reviewer: 'bob', comment: 5 },
+      { reviewer: 'bob', comment: { x: 1 } },
+      { reviewer: 42 },
+      { reviewer: '' },
+      null,
+      'bob',
+      [1, 2],
+      { reviewer: 'bob', extra: true },
+      { reviewer: 'x'.repeat(500) },
+    ];
+    const result = await run(world, { ...baseInput, rollout: { skip: true } }, async (h) => {
+      // Before the review opens (they wait for it), and while it is open.
+      await h.signal(rejectSignal, { reviewer: 'bob', comment: 5 } as never);
+      await waitFor(h, (s) => s.stage === 'awaiting_approval');
+      for (const p of malformed) {
+        await h.signal(approveSignal, p as never);
+        await assert.rejects(h.executeUpdate(approveUpdate, { args: [p as never] }), (e: unknown) => {
+          assert.ok(e instanceof WorkflowUpdateFailedError, String(e));
+          assert.equal((e.cause as { nonRetryable?: boolean } | undefined)?.nonRetryable, true);
+          return true;
+        });
+      }
+      await h.signal(abortSignal, { actor: 7 } as never);
+      const s = await waitFor(h, (x) => x.approval.refused.length >= malformed.length + 2);
+      assert.equal(s.approval.state, 'waiting', 'a malformed payload decides nothing');
+      assert.match(s.approval.refused[0]!.reason, /comment must be a string, got number 5/);
+      const ok = await h.executeUpdate(approveUpdate, { args: [{ reviewer: 'carol', comment: 'fine' }] });
+      assert.equal(ok.state, 'approved');
+      return h.result();
+    });
+    assert.equal(result.outcome, 'approved');
+    assert.equal(result.status.approval.comment, 'fine');
+    assert.ok(result.status.approval.refused.some((r) => /actor must be a string/.test(r.reason)));
+  });
+
+  it('fails at once, naming every field, on a bad input', async () => {
+    const world = new FakeWorld('good');
+    const err = await run(
+      world,
+      {
+        kind: 'nope',
+        rollout: { steps: [{ setWeight: 120 }, { analysis: { duration: 'soon' } }], maxExtensions: -1 },
+        approval: { timeout: 'forever' },
+      } as never,
+      (h) =>
+        h.result().then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+    );
+    assert.ok(err instanceof WorkflowFailedError, String(err));
+    const cause = err.cause as { type?: string; message?: string; nonRetryable?: boolean };
+    assert.equal(cause.type, 'InvalidInput');
+    assert.equal(cause.nonRetryable, true);
+    for (const field of [
+      'kind',
+      'rollout.steps[0].setWeight',
+      'rollout.steps[1].analysis.duration',
+      'rollout.maxExtensions',
+      'approval.timeout',
+    ])
+      assert.ok(cause.message?.includes(field), `${field} in: ${cause.message}`);
+    assert.deepEqual(world.statuses, []);
+  });
+
+  it('ends unchanged, registering nothing, when the candidate equals the champion', async () => {
+    const world = new FakeWorld('good');
+    world.exportedBundle = 'b1';
+    const result = await run(world, baseInput, (h) => h.result());
+    assert.equal(result.outcome, 'unchanged');
+    assert.match(result.reason, /equals shop-recs@v1/);
+    assert.equal(result.status.registered, undefined);
+    assert.deepEqual(world.statuses, []);
+    assert.deepEqual(world.fleetChanges, []);
+  });
+
+  it('runs rollout steps as data: a timed pause resumes by itself, an indefinite one waits for promote', async () => {
+    const world = new FakeWorld('good');
+    const input: LifecycleInput = {
+      ...baseInput,
+      approval: { autoApprove: true },
+      rollout: {
+        steps: [
+          { setWeight: 10 },
+          { pause: { duration: '1 hour' } },
+          { analysis: { duration: '10 minutes' } },
+          { setWeight: 50 },
+          { pause: {} },
+          { setWeight: 100 },
+          { analysis: { duration: '10 minutes' } },
+        ],
+      },
+    };
+    const result = await run(world, input, async (h) => {
+      const timed = await waitFor(h, (x) => x.rollout?.currentStepIndex === 1 && x.rollout.pause !== undefined);
+      assert.equal(timed.rollout!.pause!.reason, 'PausedStep');
+      assert.ok(timed.rollout!.pause!.until, 'a timed pause says when it resumes');
+      await env.sleep('75 minutes'); // the pause (1 hour) and the analysis window (10 minutes), in skipped time
+      const held = await waitFor(h, (x) => x.rollout?.currentStepIndex === 4 && x.stage === 'awaiting_decision');
+      assert.equal(held.rollout!.weight, 50);
+      assert.equal(held.rollout!.pause!.until, undefined);
+      await h.signal(promoteSignal, { actor: 'dave' });
+      return h.result();
+    });
+    assert.equal(result.outcome, 'promoted', result.reason);
+    assert.deepEqual(world.fleetChanges, ['shop-recs@v2@10', 'shop-recs@v2@50', 'shop-recs@v2@100', '-@0']);
+    assert.deepEqual(
+      result.status.rollout!.steps.map((s) => s.state),
+      ['passed', 'passed', 'passed', 'passed', 'passed', 'passed', 'passed'],
+    );
   });
 });

@@ -6,6 +6,7 @@ import type { RecflowActivities } from '../../activities';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../../lib/constants';
 import type { smokeWorkflow } from '../../workflows/smoke';
 import { testWorkflowBundle, timeSkippingEnv } from '../helpers/temporal';
+import { activityInterceptors } from '../../activities/interceptors';
 
 type Describe = RecflowActivities['describeWorker'];
 const fake =
@@ -30,12 +31,14 @@ describe('smokeWorkflow on the time-skipping server', () => {
 
   it('runs on the GPU queue when a GPU worker polls', async () => {
     const cpu = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities: { describeWorker: fake(CPU_TASK_QUEUE) },
       workflowBundle: await testWorkflowBundle(),
     });
     const gpu = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: GPU_TASK_QUEUE,
       activities: { describeWorker: fake(GPU_TASK_QUEUE) },
@@ -57,6 +60,7 @@ describe('smokeWorkflow on the time-skipping server', () => {
   // so this one waits a short real timeout.
   it('falls back to the CPU queue after the schedule-to-start timeout', async () => {
     const cpu = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities: { describeWorker: fake(CPU_TASK_QUEUE) },

@@ -2,11 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
+import { type MockActivityEnvironment } from '@temporalio/testing';
 import { createDataActivities } from '../../../activities/data';
 import { ArtifactStore } from '../../../lib/artifacts';
 import { loadConfig } from '../../../lib/config';
 import { tempHome } from '../../helpers/temporal';
+import { mockActivityEnv } from '../../helpers/activity-env';
 
 /** `MockActivityEnvironment.run`, typed by the activity. */
 function runIn<I, O>(env: MockActivityEnvironment, fn: (input: I) => Promise<O>, input: I): Promise<O> {
@@ -22,7 +23,7 @@ describe('data activities (mock activity environment)', () => {
   it('heartbeat progress while generating and validating; return references and counts only', async () => {
     const home = tempHome();
     const a = acts(home);
-    const env = new MockActivityEnvironment();
+    const env = mockActivityEnv();
     const beats: Array<Record<string, unknown>> = [];
     env.on('heartbeat', (d: Record<string, unknown>) => beats.push(d));
     const shop = await runIn(env, a.generateShop, {
@@ -68,7 +69,7 @@ describe('data activities (mock activity environment)', () => {
   it('bad data and bad input are non-retryable ApplicationFailures; a failed prepare leaves no dataset', async () => {
     const home = tempHome();
     const a = acts(home);
-    const env = new MockActivityEnvironment();
+    const env = mockActivityEnv();
     const dir = join(home, 'in');
     mkdirSync(dir);
     writeFileSync(join(dir, 'items.csv'), 'item_id,category,brand,price,title\n');

@@ -12,7 +12,7 @@ import { loadDataset } from '../../../lib/data/dataset';
 import { evaluateBundle } from '../../../lib/eval/evaluate';
 import { rankingMetrics } from '../../../lib/eval/metrics';
 import { sizesOf, towerFeatures } from '../../../kinds/two-tower/spec';
-import { writeBundle } from '../../../lib/onnx/bundle-io';
+import { writeBundle } from '../../../kinds/two-tower/bundle';
 import { randomModel } from '../../helpers/random-model';
 import { tempHome } from '../../helpers/temporal';
 

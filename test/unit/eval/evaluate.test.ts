@@ -4,7 +4,6 @@ import { mkdtemp, readFile, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import {
   createEvaluateActivities,
   type CheckServingHealthResult,
@@ -15,9 +14,10 @@ import { loadConfig } from '../../../lib/config';
 import { loadDataset } from '../../../lib/data/dataset';
 import { rankingMetrics } from '../../../lib/eval/metrics';
 import { readCheckpoint, towerFeatures, userVector } from '../../../kinds/two-tower/spec';
-import { writeBundle } from '../../../lib/onnx/bundle-io';
+import { writeBundle } from '../../../kinds/two-tower/bundle';
 import { computeItemMatrix } from '../../../kinds/two-tower/export';
 import { randomModel, rng, storeWithModel } from '../../helpers/random-model';
+import { mockActivityEnv } from '../../helpers/activity-env';
 
 void describe('evaluateModel and checkServingHealth activities', () => {
   let root: string;
@@ -57,7 +57,7 @@ void describe('evaluateModel and checkServingHealth activities', () => {
   };
 
   void it('evaluates the bundle on the test split; ranking metrics equal an independent reference computation', async () => {
-    const env = new MockActivityEnvironment();
+    const env = mockActivityEnv();
     const res = (await env.run(acts().evaluateModel, {
       bundleId: 'bundle-good',
       datasetId: ctx.datasetId,
@@ -116,7 +116,7 @@ void describe('evaluateModel and checkServingHealth activities', () => {
   });
 
   void it('relative gate: a worse candidate than the champion on the same split is not blessed, and says why', async () => {
-    const env = new MockActivityEnvironment();
+    const env = mockActivityEnv();
     const res = (await env.run(acts().evaluateModel, {
       bundleId: 'bundle-bad',
       datasetId: ctx.datasetId,
@@ -183,7 +183,7 @@ void describe('evaluateModel and checkServingHealth activities', () => {
         popularity: rows(ds.items.popularity, 1, pi),
       });
     });
-    const env = new MockActivityEnvironment();
+    const env = mockActivityEnv();
     const res = (await env.run(acts().evaluateModel, {
       bundleId: 'bundle-good',
       datasetId: ctx.datasetId,
@@ -199,7 +199,7 @@ void describe('evaluateModel and checkServingHealth activities', () => {
   });
 
   void it('infra blessing: loads, answers, p99 within budget; fails on an impossible budget and a broken file', async () => {
-    const env = new MockActivityEnvironment();
+    const env = mockActivityEnv();
     const ok = (await env.run(acts().checkServingHealth, {
       bundleId: 'bundle-good',
       smokeRequests: 50,

@@ -4,13 +4,13 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import * as ort from 'onnxruntime-node';
 import { createExportActivities, type ExportModelResult } from '../../../activities/export';
 import type { BundleManifest } from '../../../lib/bundle';
 import { loadConfig } from '../../../lib/config';
 import { metadataOf, decodeModel } from '../../../lib/onnx/builder';
 import { storeWithModel, writeRandomDataset } from '../../helpers/random-model';
+import { mockActivityEnv } from '../../helpers/activity-env';
 
 void describe('exportModel activity', () => {
   let root: string;
@@ -24,7 +24,7 @@ void describe('exportModel activity', () => {
   const acts = () => createExportActivities({ config: loadConfig({ RECFLOW_HOME: root }), store: ctx.store });
 
   void it('writes a bundle per lib/bundle.ts, and reuses it for the same inputs', async () => {
-    const env = new MockActivityEnvironment();
+    const env = mockActivityEnv();
     const input = { checkpointId: ctx.checkpointId, datasetId: ctx.datasetId };
     const first = (await env.run(acts().exportModel, input)) as ExportModelResult;
     assert.equal(first.reused, false);
@@ -51,7 +51,7 @@ void describe('exportModel activity', () => {
   });
 
   void it('fails non-retryably on a missing checkpoint and on a checkpoint of another dataset', async () => {
-    const env = new MockActivityEnvironment();
+    const env = mockActivityEnv();
     await assert.rejects(
       env.run(acts().exportModel, { checkpointId: 'nope', datasetId: ctx.datasetId }),
       (err: Error & { type?: string; nonRetryable?: boolean }) => {

@@ -4,13 +4,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { createEvaluateActivities, type EvaluateModelResult } from '../../../activities/evaluate';
 import { createExportActivities, type ExportModelResult } from '../../../activities/export';
 import { createRegistryActivities, type GetAliasResult, type RegisterModelResult } from '../../../activities/registry';
 import { loadConfig } from '../../../lib/config';
 import { FileModelRegistry } from '../../../lib/registry';
 import { storeWithModel } from '../../helpers/random-model';
+import { mockActivityEnv } from '../../helpers/activity-env';
 
 void describe('registry activities', () => {
   let root: string;
@@ -21,7 +21,7 @@ void describe('registry activities', () => {
     root = await mkdtemp(join(tmpdir(), 'recflow-regact-'));
     const ctx = await storeWithModel(join(root, 'artifacts'));
     deps = { config: loadConfig({ RECFLOW_HOME: root }), store: ctx.store };
-    const env = new MockActivityEnvironment();
+    const env = mockActivityEnv();
     const ex = (await env.run(createExportActivities(deps).exportModel, {
       checkpointId: ctx.checkpointId,
       datasetId: ctx.datasetId,
@@ -39,7 +39,7 @@ void describe('registry activities', () => {
 
   void it('registers with lineage, idempotently within a workflow run; approval, status and aliases', async () => {
     const acts = createRegistryActivities(deps);
-    const env = new MockActivityEnvironment({
+    const env = mockActivityEnv({
       workflowExecution: { workflowId: 'train-1', runId: 'run-1' },
     });
     const a = (await env.run(acts.registerModel, {
@@ -53,7 +53,7 @@ void describe('registry activities', () => {
       evaluationId,
     })) as RegisterModelResult;
     assert.deepEqual([a.ref, a.created, b.ref, b.created], ['two-tower@v1', true, 'two-tower@v1', false]);
-    const other = new MockActivityEnvironment({ workflowExecution: { workflowId: 'train-2', runId: 'run-2' } });
+    const other = mockActivityEnv({ workflowExecution: { workflowId: 'train-2', runId: 'run-2' } });
     const c = (await other.run(acts.registerModel, { modelName: 'two-tower', bundleId })) as RegisterModelResult;
     assert.equal(c.ref, 'two-tower@v2');
 

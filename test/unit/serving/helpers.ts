@@ -1,11 +1,11 @@
 /**
  * Real bundles for the serving tests: a random two-tower model (test/helpers/random-model.ts) exported by the real
- * exporter (lib/onnx/bundle-io.ts writeBundle) into a folder, fp32 and int8 graphs.
+ * exporter (kinds/two-tower/bundle.ts writeBundle) into a folder, fp32 and int8 graphs.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SlotState } from '../../../lib/fleet/types';
-import { writeBundle } from '../../../lib/onnx/bundle-io';
+import { writeBundle } from '../../../kinds/two-tower/bundle';
 import { randomModel, type RandomModel } from '../../helpers/random-model';
 
 export interface TestBundle {

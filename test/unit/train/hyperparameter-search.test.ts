@@ -11,6 +11,7 @@ import {
   type hyperparameterSearchWorkflow,
 } from '../../../workflows/hyperparameter-search';
 import { testWorkflowBundle, timeSkippingEnv } from '../../helpers/temporal';
+import { activityInterceptors } from '../../../activities/interceptors';
 
 describe('trialConfigs', () => {
   it('draws seeded random trials from the space, the same for the same seed', () => {
@@ -49,9 +50,10 @@ describe('hyperparameterSearchWorkflow on the time-skipping server', () => {
       maxInFlight = Math.max(maxInFlight, inFlight);
       await new Promise((r) => setTimeout(r, 100));
       inFlight--;
-      const lr = input.config?.learningRate ?? 0;
+      const lr = Number(input.config?.learningRate ?? 0);
       if (lr === 0.002) throw ApplicationFailure.nonRetryable('training diverged at epoch 3', 'TrainingDiverged');
       return {
+        kind: 'two-tower',
         checkpoint: { kind: 'checkpoint', id: `ck-${lr}`, path: '/nowhere', contentHash: 'x' },
         backend: 'cpu',
         gpu: false,
@@ -61,7 +63,7 @@ describe('hyperparameterSearchWorkflow on the time-skipping server', () => {
         metrics: { ndcg10: lr * 10, hr10: lr * 20, loss: 0.5 },
         samplesPerSec: 1,
         reused: false,
-        config: {} as TrainModelResult['config'],
+        config: {},
         history: [],
       };
     };
@@ -75,6 +77,7 @@ describe('hyperparameterSearchWorkflow on the time-skipping server', () => {
     input: Parameters<typeof hyperparameterSearchWorkflow>[0],
   ) {
     const worker = await Worker.create({
+      interceptors: { activity: activityInterceptors },
       connection: env.nativeConnection,
       taskQueue: CPU_TASK_QUEUE,
       activities: { trainModel: fake.trainModel },

@@ -2,13 +2,12 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
-import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
+import { type MockActivityEnvironment } from '@temporalio/testing';
 import type { ActivityDeps } from '../../../activities/deps';
 import { createExportActivities } from '../../../activities/export';
+import { resolveModelConfig } from '../../../kinds/two-tower';
 import {
   createTrainingActivities,
-  resolveModelConfig,
   type TrainHeartbeat,
   type TrainModelInput,
   type TrainModelResult,
@@ -19,9 +18,10 @@ import { RecflowError } from '../../../lib/errors';
 import { readCheckpoint } from '../../../kinds/two-tower/spec';
 import { tempHome } from '../../helpers/temporal';
 import { putTinyDataset } from '../../helpers/tiny-dataset';
+import { mockActivityEnv } from '../../helpers/activity-env';
 
 const mockEnv = (info: ConstructorParameters<typeof MockActivityEnvironment>[0] = {}): MockActivityEnvironment =>
-  new MockActivityEnvironment(info, { logger: new DefaultLogger('WARN') });
+  mockActivityEnv(info);
 
 const SMALL = {
   embeddingDim: 8,

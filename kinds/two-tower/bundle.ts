@@ -1,0 +1,65 @@
+/**
+ * The two-tower kind's bundle writer: vocab.json, popular.json, the four ONNX graphs (lib/bundle.ts contract) and
+ * bundle.json.
+ */
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BundleManifest } from '../../lib/bundle';
+import type { Vocabularies } from '../../lib/data/dataset';
+import { OPSET } from '../../lib/onnx/builder';
+import { BUNDLE_FILES, popularItems } from '../../lib/onnx/bundle-io';
+import { exportGraphs, type ExportMeta } from './export';
+import type { ModelWeights, TowerFeatures } from './spec';
+
+export interface WriteBundleInput {
+  modelName: string;
+  version?: string;
+  datasetId: string;
+  checkpointId: string;
+  weights: ModelWeights;
+  features: TowerFeatures;
+  meta: Pick<ExportMeta, 'config' | 'sizes'>;
+  vocab: Pick<Vocabularies, 'users' | 'items'>;
+  /** Training interaction count by item index. */
+  popularity: Float32Array;
+}
+
+/**
+ * Write a complete bundle into `dir` (a fresh folder, e.g. the temp folder of `ArtifactStore.put`): vocab.json,
+ * popular.json, the four ONNX graphs and bundle.json. Returns the manifest.
+ */
+export async function writeBundle(dir: string, input: WriteBundleInput): Promise<BundleManifest> {
+  const vocabJson = `${JSON.stringify({ users: input.vocab.users, items: input.vocab.items })}\n`;
+  const vocabHash = createHash('sha256').update(vocabJson).digest('hex');
+  await writeFile(join(dir, 'vocab.json'), vocabJson);
+  await writeFile(join(dir, 'popular.json'), `${JSON.stringify(popularItems(input.vocab, input.popularity))}\n`);
+  const graphs = exportGraphs(input.weights, input.features, {
+    modelName: input.modelName,
+    version: input.version,
+    datasetId: input.datasetId,
+    checkpointId: input.checkpointId,
+    vocabHash,
+    config: input.meta.config,
+    sizes: input.meta.sizes,
+  });
+  const sizes = { fp32: { score: 0, recommend: 0 }, int8: { score: 0, recommend: 0 } };
+  for (const p of ['fp32', 'int8'] as const)
+    for (const k of ['score', 'recommend'] as const) {
+      await writeFile(join(dir, BUNDLE_FILES[p][k]), graphs[p][k]);
+      sizes[p][k] = graphs[p][k].byteLength;
+    }
+  const manifest: BundleManifest = {
+    modelName: input.modelName,
+    ...(input.version ? { version: input.version } : {}),
+    datasetId: input.datasetId,
+    checkpointId: input.checkpointId,
+    opset: OPSET,
+    files: BUNDLE_FILES,
+    sizes,
+    vocabHash,
+    createdAt: new Date().toISOString(),
+  };
+  await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+  return manifest;
+}

@@ -1,0 +1,242 @@
+/**
+ * The lifecycle's stages before the review, each a short function over the run: which activities it calls (by
+ * their wire names, the step names in the status and the report) and what it records in the status.
+ *
+ * | stage    | activities                                         |
+ * | -------- | -------------------------------------------------- |
+ * | data     | generateShop, getAlias, prepareDataset, compareDatasets |
+ * | train    | hyperparameterSearchWorkflow (child), trainModel   |
+ * | export   | exportModel, compareBundles                        |
+ * | evaluate | evaluateModel, checkServingHealth                  |
+ * | register | registerModel                                      |
+ */
+import { executeChild } from '@temporalio/workflow';
+import type { ExportModelResult } from '../../activities/export';
+import type { TrainModelResult } from '../../activities/training';
+import { CPU_TASK_QUEUE } from '../../lib/constants';
+import { KIND_INFO } from '../../lib/kinds';
+import type { Placement } from '../../lib/lifecycle/types';
+import { onGpuOrCpu } from '../gpu-fallback';
+import type { hyperparameterSearchWorkflow } from '../hyperparameter-search';
+import { dataActs, heavy, quick, trainingActs } from './activities';
+import type { LifecycleRun } from './run';
+
+export interface PreparedData {
+  datasetId: string;
+  shopId?: string;
+}
+
+/** data: the source (a synthetic shop is generated first), the champion, the dataset, drift against the champion's. */
+export async function prepareData(run: LifecycleRun): Promise<PreparedData> {
+  run.setStage('data');
+  const source = run.input.data ?? { kind: 'synthetic' as const };
+  let shopId: string | undefined;
+  let dataSource: { kind: 'shop'; id: string } | { kind: 'dir'; path: string; format?: 'recflow' | 'movielens' };
+  if (source.kind === 'synthetic') {
+    const { kind: _kind, ...params } = source;
+    const shop = await run.step(
+      'generateShop',
+      () => dataActs.generateShop(params),
+      (r) => `shop ${r.shop.id}`,
+    );
+    shopId = shop.shop.id;
+    dataSource = { kind: 'shop', id: shopId };
+  } else {
+    if (source.kind === 'shop') shopId = source.id;
+    dataSource = source;
+  }
+  const champion = await quick.getAlias({ model: run.modelName, alias: 'champion' });
+  run.champion = { version: champion.version, bundleId: champion.bundleId, datasetId: champion.datasetId };
+  run.status.champion = { version: champion.version, bundleId: champion.bundleId };
+  const prepared = await run.step(
+    'prepareDataset',
+    () => dataActs.prepareDataset({ source: dataSource }),
+    (r) => `dataset ${r.dataset.id}: ${r.rows.train}/${r.rows.validation}/${r.rows.test} rows`,
+  );
+  const datasetId = prepared.dataset.id;
+  run.status.data = { shopId, datasetId, rows: prepared.rows };
+  if (champion.datasetId && champion.datasetId !== datasetId) {
+    const drift = await run.step('compareDatasets', () =>
+      quick.compareDatasets({ baseId: champion.datasetId!, candidateId: datasetId }),
+    );
+    run.status.data.drift = { ...drift };
+  }
+  return { datasetId, shopId };
+}
+
+export interface Trained {
+  result: TrainModelResult;
+  placement: Placement;
+}
+
+/** train: an optional hyperparameter search (child workflow), then the final training on the kind's queue. */
+export async function train(run: LifecycleRun, data: PreparedData): Promise<Trained> {
+  run.setStage('train');
+  const t = run.input.train ?? {};
+  let config = t.config;
+  let seed = t.seed;
+  if (t.search && t.search.trials > 0) {
+    const search = t.search;
+    const searchId = `${run.workflowId}-search`;
+    const searchSeed = search.seed ?? t.seed ?? 0;
+    run.status.search = { workflowId: searchId, trials: search.trials };
+    const found = await run.step(
+      'hyperparameterSearchWorkflow',
+      () =>
+        executeChild<typeof hyperparameterSearchWorkflow>('hyperparameterSearchWorkflow', {
+          workflowId: searchId,
+          taskQueue: CPU_TASK_QUEUE,
+          args: [
+            {
+              kind: run.kind,
+              datasetId: data.datasetId,
+              trials: search.trials,
+              maxParallel: search.maxParallel,
+              seed: searchSeed,
+              baseConfig: config,
+              gpuScheduleToStartTimeout: t.gpuScheduleToStartTimeout,
+            },
+          ],
+        }),
+      (r) => `best trial ${r.best.trial}: ndcg@10 ${r.best.metrics?.ndcg10.toFixed(4) ?? '-'}`,
+    );
+    // The final training repeats the best trial's inputs, so it reuses that trial's checkpoint (idempotent).
+    config = { ...config, ...found.best.config };
+    seed = searchSeed + found.best.trial;
+  }
+  const heartbeatTimeout = t.heartbeatTimeout ?? '1 minute';
+  const input = { kind: run.kind, datasetId: data.datasetId, config, seed, label: run.workflowId };
+  const trained = await run.step(
+    'trainModel',
+    () =>
+      KIND_INFO[run.kind].trainsOnGpu
+        ? onGpuOrCpu('trainModel', (queue) =>
+            trainingActs(queue, t.gpuScheduleToStartTimeout ?? '2 minutes', heartbeatTimeout).trainModel(input),
+          )
+        : trainingActs(CPU_TASK_QUEUE, '1 hour', heartbeatTimeout)
+            .trainModel(input)
+            .then((result) => ({ result, placement: { taskQueue: CPU_TASK_QUEUE, fellBackToCpu: false } })),
+    (r) =>
+      `${r.result.kind} on ${r.result.backend}, ${r.placement.taskQueue}${r.placement.fellBackToCpu ? ' (GPU fallback)' : ''}: ndcg@10 ${r.result.metrics.ndcg10.toFixed(4)}`,
+  );
+  run.status.training = {
+    checkpointId: trained.result.checkpoint.id,
+    backend: trained.result.backend,
+    placement: trained.placement,
+    metrics: { ...trained.result.metrics },
+    epochsRun: trained.result.epochsRun,
+    resumedFromEpoch: trained.result.resumedFromEpoch,
+  };
+  return trained;
+}
+
+export interface Exported {
+  bundle: ExportModelResult['bundle'];
+  /** The candidate is the champion, byte for byte (same graphs, same vocabularies): nothing new to ship. */
+  sameAsChampion?: string;
+}
+
+/** export: the kind's ONNX bundle, and whether it is the champion's all over again. */
+export async function exportBundle(run: LifecycleRun, data: PreparedData, trained: Trained): Promise<Exported> {
+  run.setStage('export');
+  const exported = await run.step(
+    'exportModel',
+    () =>
+      heavy.exportModel({
+        kind: run.kind,
+        checkpointId: trained.result.checkpoint.id,
+        datasetId: data.datasetId,
+        modelName: run.modelName,
+      }),
+    (r) => `bundle ${r.bundle.id}${r.reused ? ' (reused)' : ''}`,
+  );
+  run.status.bundle = { id: exported.bundle.id, path: exported.bundle.path, sizes: exported.sizes };
+  let sameAsChampion: string | undefined;
+  const championBundle = run.champion.bundleId;
+  if (championBundle) {
+    const cmp = await run.step(
+      'compareBundles',
+      () => quick.compareBundles({ bundleId: exported.bundle.id, otherBundleId: championBundle }),
+      (r) => (r.identical ? 'identical to the champion' : 'differs from the champion'),
+    );
+    if (cmp.identical)
+      sameAsChampion = `the candidate's bundle equals ${run.modelName}@v${run.champion.version}'s (${cmp.reason})`;
+  }
+  return { bundle: exported.bundle, sameAsChampion };
+}
+
+export interface Verdict {
+  blessed: boolean;
+  evaluationId: string;
+  /** Why the gates refused, when they did. */
+  reason: string;
+}
+
+/** evaluate: the model blessing (the candidate against the champion and the baselines) and the infra blessing. */
+export async function evaluate(run: LifecycleRun, data: PreparedData, exported: Exported): Promise<Verdict> {
+  run.setStage('evaluate');
+  const evaluation = await run.step(
+    'evaluateModel',
+    () =>
+      heavy.evaluateModel({
+        bundleId: exported.bundle.id,
+        datasetId: data.datasetId,
+        championBundleId: run.champion.bundleId ?? undefined,
+        gates: run.input.gates,
+      }),
+    (r) =>
+      r.blessed
+        ? 'blessed'
+        : `not blessed: ${r.gates
+            .filter((g) => !g.passed)
+            .map((g) => g.name)
+            .join(', ')}`,
+  );
+  run.status.evaluation = {
+    id: evaluation.evaluation.id,
+    blessed: evaluation.blessed,
+    gates: evaluation.gates,
+    headline: evaluation.headline,
+  };
+  const infra = await run.step(
+    'checkServingHealth',
+    () =>
+      heavy.checkServingHealth({ bundleId: exported.bundle.id, championBundleId: run.champion.bundleId ?? undefined }),
+    (r) => (r.blessed ? `p99 ${r.p99Ms?.toFixed(2)} ms` : 'failed'),
+  );
+  run.status.infra = { blessed: infra.blessed, p99Ms: infra.p99Ms, gates: infra.gates };
+  const failed = [...evaluation.gates, ...infra.gates].filter((g) => !g.passed);
+  return {
+    blessed: evaluation.blessed && infra.blessed,
+    evaluationId: evaluation.evaluation.id,
+    reason: failed.map((g) => `${g.name} (${g.reason})`).join('; '),
+  };
+}
+
+/** register: a new immutable version with its lineage. */
+export async function register(
+  run: LifecycleRun,
+  exported: Exported,
+  verdict: Verdict,
+  trained: Trained,
+): Promise<void> {
+  run.setStage('register');
+  const registered = await run.step(
+    'registerModel',
+    () =>
+      quick.registerModel({
+        modelName: run.modelName,
+        bundleId: exported.bundle.id,
+        evaluationId: verdict.evaluationId,
+        config: {
+          kind: run.kind,
+          train: run.input.train ?? {},
+          placement: trained.placement,
+          backend: trained.result.backend,
+        },
+      }),
+    (r) => r.ref,
+  );
+  run.status.registered = { model: registered.model, version: registered.version, ref: registered.ref };
+  run.phase = 'review';
+}
