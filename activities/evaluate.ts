@@ -4,7 +4,9 @@ import { Context, log } from '@temporalio/activity';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import type { Precision } from '../lib/bundle';
 import { loadDataset } from '../lib/data/dataset';
-import { evaluateBundle, type EvaluateOptions, type EvaluationReport } from '../lib/eval/evaluate';
+import { kindOf } from '../kinds';
+import type { EvaluateOptions, EvaluationReport } from '../lib/eval/evaluate';
+import { loadBundle } from '../lib/onnx/bundle-io';
 import { blessModel, DEFAULT_GATES, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
 import { checkBundleHealth, type ServingHealthOptions } from '../lib/eval/serving-health';
 import type { ActivityDeps } from './deps';
@@ -68,10 +70,12 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const ref = await deps.store.put('evaluation', id, async (dir) => {
         const ds = await loadDataset(datasetRef.path);
         const beat = (what: string) => Context.current().heartbeat({ bundleId: input.bundleId, step: what });
-        const candidate = await evaluateBundle(bundleRef.path, ds, input.options, (w) => beat(`candidate ${w}`));
-        const champion = championRef
-          ? await evaluateBundle(championRef.path, ds, input.options, (w) => beat(`champion ${w}`))
-          : undefined;
+        const evaluateWithKind = async (dir: string, what: string) =>
+          kindOf((await loadBundle(dir)).manifest.kind ?? 'two-tower').evaluate(dir, ds, input.options ?? {}, (w) =>
+            beat(`${what} ${w}`),
+          );
+        const candidate = await evaluateWithKind(bundleRef.path, 'candidate');
+        const champion = championRef ? await evaluateWithKind(championRef.path, 'champion') : undefined;
         const blessing = blessModel(candidate, champion, input.gates);
         const artifact: EvaluationArtifact = {
           bundleId: input.bundleId,

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import type { BundleManifest } from '../lib/bundle';
 import { ErrorType, RecflowError } from '../lib/errors';
-import { readCheckpoint } from '../kinds/two-tower/spec';
+import { kindOf } from '../kinds';
 import { FileModelRegistry, type Lineage, type ModelRegistry, type ModelStatus } from '../lib/registry';
 import type { ActivityDeps } from './deps';
 import type { EvaluationArtifact } from './evaluate';
@@ -112,7 +112,8 @@ export function createRegistryActivities(
       const manifest = JSON.parse(await readFile(join(bundle.path, 'bundle.json'), 'utf8')) as BundleManifest;
       const dataset = await deps.store.get('dataset', manifest.datasetId);
       const ck = await deps.store.find('checkpoint', manifest.checkpointId);
-      const ckMeta = ck ? (await readCheckpoint(ck.path)).meta : undefined;
+      const kind = manifest.kind ?? 'two-tower';
+      const ckMeta = ck ? await kindOf(kind).readCheckpoint(ck.path) : undefined;
       let evaluation: EvaluationArtifact | undefined;
       if (input.evaluationId) {
         const ev = await deps.store.get('evaluation', input.evaluationId);
@@ -131,7 +132,7 @@ export function createRegistryActivities(
         datasetHash: dataset.contentHash,
         checkpointId: manifest.checkpointId,
         codeVersion: codeVersion(),
-        config: { ...(ckMeta ? { model: ckMeta.config, sizes: ckMeta.sizes } : {}), ...input.config },
+        config: { kind, ...(ckMeta ? { model: ckMeta.config } : {}), ...input.config },
         trainingBackend: ckMeta?.backend,
         gpu: ckMeta?.gpu,
         evaluationId: input.evaluationId,

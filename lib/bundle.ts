@@ -9,9 +9,15 @@
  * - recommend: inputs `user` int64 [B], `k` int64 [1], `exclude` int64 [B, E] (item indices, 0-padded; E may be 0)
  *              -> outputs `scores` float32 [B, k], `items` int64 [B, k] (item indices; index 0 never returned)
  */
+import type { KindName, ModelTask } from './kinds';
+
 export type Precision = 'fp32' | 'int8';
 
 export interface BundleManifest {
+  /** Model kind that made it (lib/kinds.ts); bundles from before kinds existed are two-tower. @default 'two-tower' */
+  kind?: KindName;
+  /** What it serves. @default 'recommend' */
+  task?: ModelTask;
   modelName: string;
   /** Registry version this bundle was made for, when known at export time. */
   version?: string;

@@ -50,6 +50,8 @@ export async function writeBundle(dir: string, input: WriteBundleInput): Promise
       sizes[p][k] = graphs[p][k].byteLength;
     }
   const manifest: BundleManifest = {
+    kind: 'two-tower',
+    task: 'recommend',
     modelName: input.modelName,
     ...(input.version ? { version: input.version } : {}),
     datasetId: input.datasetId,
