@@ -81,9 +81,9 @@ export interface RecordApprovalResult {
   approver: string;
 }
 
-/** Git sha of the working directory, or `RECFLOW_CODE_VERSION`, when either is known. */
-export function codeVersion(): string | undefined {
-  if (process.env.RECFLOW_CODE_VERSION) return process.env.RECFLOW_CODE_VERSION;
+/** The configured code version (`RECFLOW_CODE_VERSION`), else the git sha of the working directory, when known. */
+export function codeVersion(configured?: string): string | undefined {
+  if (configured) return configured;
   try {
     return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   } catch {
@@ -131,7 +131,7 @@ export function createRegistryActivities(
         datasetId: manifest.datasetId,
         datasetHash: dataset.contentHash,
         checkpointId: manifest.checkpointId,
-        codeVersion: codeVersion(),
+        codeVersion: codeVersion(deps.config.codeVersion),
         config: { kind, ...(ckMeta ? { model: ckMeta.config } : {}), ...input.config },
         trainingBackend: ckMeta?.backend,
         gpu: ckMeta?.gpu,

@@ -187,6 +187,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
       const outcome = await kind.train(ds, config, {
         resume,
         maxValidationUsers: input.maxValidationUsers,
+        backend: deps.config.tfBackend,
         onProgress: (epoch, batch, batches) => {
           ctx.heartbeat({
             ...(last ?? { kind: kindName, epochs, checkpointId: '', metrics: metricsOf(undefined) }),

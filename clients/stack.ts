@@ -35,7 +35,7 @@ export interface StackOptions {
  * the embedded dev server; then start the workers.
  */
 export async function startStack(config: RecflowConfig, logger: Logger, opts: StackOptions = {}): Promise<Stack> {
-  installRuntimeLogger(logger);
+  installRuntimeLogger(logger, config.workerMetrics);
   let target = findTemporalTarget(config);
   if (target?.source === 'embedded' && !(await isReachable(target.connectionOptions.address ?? ''))) {
     logger.warn({ address: target.connectionOptions.address }, 'embedded server state is stale; starting a new server');

@@ -34,6 +34,8 @@ export interface TrainContext {
   resume?: { dir: string; epoch: number; bestDir?: string };
   /** Validation users (or queries) per epoch. */
   maxValidationUsers?: number;
+  /** A TensorFlow.js backend to force (the config's `tfBackend`); unset: the best present. */
+  backend?: string;
   /**
    * After each epoch: the activity writes the epoch's checkpoint with `write(dir)`, heartbeats it as the resume
    * point and throws if the activity was cancelled.

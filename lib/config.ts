@@ -3,42 +3,118 @@ import { DEFAULT_NAMESPACE } from './constants';
 import { ErrorType, RecflowError } from './errors';
 
 /**
- * recflow's configuration, parsed and validated once from the environment, then passed down.
- * Temporal connection settings are the standard `TEMPORAL_*` variables (see {@link loadTemporalConnection}); the
- * rest are `RECFLOW_*` (README, "Configuration").
+ * recflow's configuration: one table of settings ({@link SETTINGS}: variable, type, default, meaning), parsed and
+ * validated once from the environment by {@link loadConfig}, then passed down. Temporal connection settings are the
+ * standard `TEMPORAL_*` variables (see `lib/temporal/connection.ts`); the rest are `RECFLOW_*`. `.env.example` is
+ * generated from the same table ({@link envExample}; a test keeps them equal).
  */
 export interface RecflowConfig {
-  /** Root of local state: artifacts, registry, embedded Temporal database. `RECFLOW_HOME`. @default `./.recflow` */
+  /** Root of local state: artifacts, registry, embedded Temporal database, logs. */
   home: string;
-  /** Content-addressed artifact store (datasets, checkpoints, ONNX files). `RECFLOW_ARTIFACTS`. @default `<home>/artifacts` */
+  /** Content-addressed artifact store (datasets, checkpoints, ONNX files). */
   artifactsDir: string;
-  /** Model registry directory. `RECFLOW_REGISTRY`. @default `<home>/registry` */
+  /** Model registry directory (versions, aliases, fleets). */
   registryDir: string;
-  /** Embedded Temporal dev server state (SQLite file). @default `<home>/temporal` */
+  /** Embedded Temporal dev server state (SQLite file). */
   temporalDir: string;
-  /** Log level for workers, CLI and servers. `RECFLOW_LOG_LEVEL`. @default `info` */
+  /** Log level for workers, CLI and servers. */
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  /** `pretty`: readable lines on the terminal, JSON into `logFile`; `json`: JSON lines on the terminal. */
+  logFormat: 'pretty' | 'json';
+  /** Where structured JSON logs go when the terminal shows pretty ones. */
+  logFile: string;
+  /** Bearer token of the serving admin API; unset disables it. */
+  adminToken?: string;
+  /** Who may run `recflow rollback` (empty: anyone); matched against `--as`. */
+  operators: string[];
+  /** The code version recorded in lineage (else `git rev-parse HEAD`). */
+  codeVersion?: string;
+  /** Force a TensorFlow.js backend (`tensorflow-gpu`, `tensorflow`, `wasm`, `cpu`); unset picks the best one present. */
+  tfBackend?: string;
+  /** `host:port` of the workers' Prometheus endpoint; unset: none. */
+  workerMetrics?: string;
+  /** A BERT-family encoder folder (Hugging Face layout) for the search kind; unset: the one `npm run setup` installs. */
+  baseModelDir?: string;
   temporal: {
-    /** External Temporal frontend (`TEMPORAL_ADDRESS`); unset means the embedded dev server. */
+    /** External Temporal frontend; unset means the embedded dev server. */
     address?: string;
-    /** `TEMPORAL_NAMESPACE`. @default `default` */
     namespace: string;
-    /** Port of the embedded dev server. `RECFLOW_TEMPORAL_PORT`. @default 7233; 0 picks a free port */
+    /** Port of the embedded dev server; 0 picks a free port. */
     embeddedPort: number;
-    /** Serve the Temporal Web UI from the embedded server. `RECFLOW_TEMPORAL_UI`. @default false */
+    /** Serve the Temporal Web UI from the embedded server. */
     ui: boolean;
-    /** Web UI port of the embedded server. `RECFLOW_TEMPORAL_UI_PORT`. @default 8233 */
     uiPort: number;
   };
 }
 
 type Env = Record<string, string | undefined>;
 
+/** One setting: its variable, what it means, its default, and how it is parsed. */
+export interface Setting {
+  env: string;
+  doc: string;
+  /** The default as written in `.env.example` (empty: unset). */
+  example: string;
+}
+
+/** Every setting recflow reads, in one place (the `TEMPORAL_*` ones are Temporal's own). */
+export const SETTINGS: readonly Setting[] = [
+  {
+    env: 'RECFLOW_HOME',
+    doc: 'root of local state (artifacts, registry, embedded Temporal, logs)',
+    example: './.recflow',
+  },
+  { env: 'RECFLOW_ARTIFACTS', doc: 'artifact store, relative to RECFLOW_HOME', example: 'artifacts' },
+  { env: 'RECFLOW_REGISTRY', doc: 'model registry and fleet folders, relative to RECFLOW_HOME', example: 'registry' },
+  { env: 'RECFLOW_LOG_LEVEL', doc: 'trace, debug, info, warn or error', example: 'info' },
+  {
+    env: 'RECFLOW_LOG_FORMAT',
+    doc: 'pretty (readable terminal, JSON to the log file) or json (JSON on the terminal)',
+    example: 'pretty',
+  },
+  { env: 'RECFLOW_LOG_FILE', doc: 'structured JSON log file, relative to RECFLOW_HOME', example: 'logs/recflow.jsonl' },
+  { env: 'RECFLOW_ADMIN_TOKEN', doc: 'bearer token of the serving admin API (unset: admin API disabled)', example: '' },
+  {
+    env: 'RECFLOW_OPERATORS',
+    doc: 'comma-separated names allowed to run `recflow rollback` (unset: anyone)',
+    example: '',
+  },
+  { env: 'RECFLOW_CODE_VERSION', doc: 'code version recorded in the lineage (unset: git rev-parse HEAD)', example: '' },
+  {
+    env: 'RECFLOW_TF_BACKEND',
+    doc: 'force a TensorFlow.js backend: tensorflow-gpu, tensorflow, wasm or cpu (unset: the best present)',
+    example: '',
+  },
+  { env: 'RECFLOW_WORKER_METRICS', doc: "host:port of the workers' Prometheus endpoint (unset: none)", example: '' },
+  {
+    env: 'RECFLOW_BASE_MODEL',
+    doc: 'BERT encoder folder for the search kind (unset: the one npm run setup installs)',
+    example: '',
+  },
+  {
+    env: 'RECFLOW_TEMPORAL_PORT',
+    doc: 'gRPC port of the embedded Temporal dev server (0: a free port)',
+    example: '7233',
+  },
+  {
+    env: 'RECFLOW_TEMPORAL_UI',
+    doc: 'serve the Temporal Web UI from the embedded server (true or false)',
+    example: 'false',
+  },
+  { env: 'RECFLOW_TEMPORAL_UI_PORT', doc: 'Web UI port of the embedded server', example: '8233' },
+  {
+    env: 'TEMPORAL_ADDRESS',
+    doc: 'an external Temporal frontend, host:port (unset: the embedded dev server)',
+    example: '',
+  },
+  { env: 'TEMPORAL_NAMESPACE', doc: 'Temporal namespace', example: DEFAULT_NAMESPACE },
+];
+
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) {
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < min || n > max) {
     throw new RecflowError(ErrorType.InvalidInput, `${name}=${raw} is not an integer in [${min}, ${max}]`);
   }
   return n;
@@ -52,33 +128,63 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new RecflowError(ErrorType.InvalidInput, `${name}=${raw} is not a boolean (use true or false)`);
 }
 
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = (env[name] || fallback).toLowerCase();
+  if (!(values as readonly string[]).includes(raw))
+    throw new RecflowError(ErrorType.InvalidInput, `${name}=${env[name]} is not one of ${values.join(', ')}`);
+  return raw as T;
+}
+
+const opt = (env: Env, name: string): string | undefined => env[name]?.trim() || undefined;
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
 /**
- * Parse the configuration from an environment.
+ * Parse the configuration from an environment. Only the variables of {@link SETTINGS} are read.
  * @throws {RecflowError} `InvalidInput` naming the variable and its bad value.
  */
 export function loadConfig(env: Env = process.env, cwd = process.cwd()): RecflowConfig {
   const home = resolve(cwd, env.RECFLOW_HOME || '.recflow');
-  const logLevel = (env.RECFLOW_LOG_LEVEL || 'info').toLowerCase();
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+  const tfBackend = opt(env, 'RECFLOW_TF_BACKEND');
+  const backends = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+  if (tfBackend && !backends.includes(tfBackend))
     throw new RecflowError(
       ErrorType.InvalidInput,
-      `RECFLOW_LOG_LEVEL=${logLevel} is not one of ${LOG_LEVELS.join(', ')}`,
+      `RECFLOW_TF_BACKEND=${tfBackend} is not one of ${backends.join(', ')}`,
     );
-  }
+  const metrics = opt(env, 'RECFLOW_WORKER_METRICS');
+  if (metrics && !/^[^\s:]+:\d{1,5}$/.test(metrics))
+    throw new RecflowError(ErrorType.InvalidInput, `RECFLOW_WORKER_METRICS=${metrics} is not host:port`);
   return {
     home,
     artifactsDir: resolve(home, env.RECFLOW_ARTIFACTS || 'artifacts'),
     registryDir: resolve(home, env.RECFLOW_REGISTRY || 'registry'),
     temporalDir: resolve(home, 'temporal'),
-    logLevel: logLevel as RecflowConfig['logLevel'],
+    logLevel: oneOf(env, 'RECFLOW_LOG_LEVEL', LOG_LEVELS, 'info'),
+    logFormat: oneOf(env, 'RECFLOW_LOG_FORMAT', ['pretty', 'json'] as const, 'pretty'),
+    logFile: resolve(home, env.RECFLOW_LOG_FILE || 'logs/recflow.jsonl'),
+    adminToken: opt(env, 'RECFLOW_ADMIN_TOKEN'),
+    operators: (env.RECFLOW_OPERATORS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    codeVersion: opt(env, 'RECFLOW_CODE_VERSION'),
+    tfBackend,
+    workerMetrics: metrics,
+    baseModelDir: opt(env, 'RECFLOW_BASE_MODEL') ? resolve(cwd, env.RECFLOW_BASE_MODEL!) : undefined,
     temporal: {
-      address: env.TEMPORAL_ADDRESS || undefined,
+      address: opt(env, 'TEMPORAL_ADDRESS'),
       namespace: env.TEMPORAL_NAMESPACE || DEFAULT_NAMESPACE,
       embeddedPort: int(env, 'RECFLOW_TEMPORAL_PORT', 7233, 0, 65535),
       ui: bool(env, 'RECFLOW_TEMPORAL_UI', false),
       uiPort: int(env, 'RECFLOW_TEMPORAL_UI_PORT', 8233, 1, 65535),
     },
   };
+}
+
+/** The committed `.env.example`: every setting with its meaning and default. */
+export function envExample(): string {
+  const lines = ['# recflow settings (lib/config.ts SETTINGS). Unset values use the default shown.', ''];
+  for (const s of SETTINGS) lines.push(`# ${s.doc}`, `${s.example ? '' : '# '}${s.env}=${s.example}`, '');
+  return `${lines.join('\n').trimEnd()}\n`;
 }

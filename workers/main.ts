@@ -15,7 +15,7 @@ export async function runWorkerProcess(kind: 'cpu' | 'gpu'): Promise<void> {
   const config = loadConfig();
   const taskQueue = kind === 'cpu' ? CPU_TASK_QUEUE : GPU_TASK_QUEUE;
   const logger = createLogger(`worker-${kind}`, config.logLevel);
-  installRuntimeLogger(logger);
+  installRuntimeLogger(logger, config.workerMetrics);
   const target = requireTemporalTarget(config);
   const connection = await connectWorker(target);
   const deps = defaultDeps(config);

@@ -23,13 +23,13 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 let runtimeInstalled = false;
 
 /** Route the Temporal SDK's own logs (workers, workflows, activities) into a pino logger, once per process. */
-export function installRuntimeLogger(logger: Logger): void {
+export function installRuntimeLogger(logger: Logger, metricsAddress?: string): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const levels = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
-  // RECFLOW_WORKER_METRICS=host:port: the worker's Prometheus endpoint (Temporal SDK metrics, training progress,
-  // lifecycle outcomes) at http://host:port/metrics.
-  const bindAddress = process.env.RECFLOW_WORKER_METRICS;
+  // RECFLOW_WORKER_METRICS=host:port (config `workerMetrics`): the worker's Prometheus endpoint (Temporal SDK
+  // metrics, training progress, lifecycle outcomes) at http://host:port/metrics.
+  const bindAddress = metricsAddress;
   Runtime.install({
     logger: new DefaultLogger('INFO', (entry) => {
       const meta = { ...(entry.meta ?? {}) };

@@ -11,6 +11,7 @@ import { approveUpdate, rejectUpdate, statusQuery } from '../../lib/lifecycle/me
 import { describeStep } from '../../lib/lifecycle/steps';
 import type { LifecycleInput, LifecycleResult, LifecycleStatus } from '../../lib/lifecycle/types';
 import { inFlight, progressLine as activityProgress } from '../progress';
+import { intOption, positiveOption } from '../options';
 import { startStack } from '../stack';
 import { untilSignal } from './dev';
 import { formatStatus, parseSteps } from './lifecycle';
@@ -45,16 +46,16 @@ export function registerDemoCommand(program: Command): void {
     .description('run the whole lifecycle twice on a synthetic shop: champion, then a challenger with a canary')
     .option('--auto-approve', 'approve without asking (recorded as auto-approve in the registry)')
     .option('--small', 'a small shop and short bakes (CI, a quick look)')
-    .option('--users <n>', 'shop users', Number)
-    .option('--items <n>', 'shop items', Number)
-    .option('--events <n>', 'shop events', Number)
-    .option('--epochs <n>', 'training epochs', Number)
+    .option('--users <n>', 'shop users', intOption(1))
+    .option('--items <n>', 'shop items', intOption(1))
+    .option('--events <n>', 'shop events', intOption(1))
+    .option('--epochs <n>', 'training epochs', intOption(1))
     .option('--steps <list>', 'canary steps WEIGHT:BAKE (default 10:20s,50:20s,100:20s)')
-    .option('--rps <n>', 'simulated requests per second during each bake', Number)
-    .option('--replicas <n>', 'serving replicas to start', Number, 2)
+    .option('--rps <n>', 'simulated requests per second during each bake', positiveOption)
+    .option('--replicas <n>', 'serving replicas to start', intOption(1, 16), 2)
     .option('--reviewer <name>', 'reviewer name for the prompt', 'reviewer')
     .option('--ui', 'serve the Temporal Web UI')
-    .option('--port <port>', 'gRPC port of the embedded server (0: any free port)', Number)
+    .option('--port <port>', 'gRPC port of the embedded server (0: any free port)', intOption(0, 65535))
     .action(async (o: DemoOptions) => runDemo(o));
 }
 

@@ -3,6 +3,7 @@ import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/log';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
 import type { smokeWorkflow } from '../../workflows/smoke';
+import { intOption } from '../options';
 import { startStack } from '../stack';
 
 /** Wait for Ctrl-C or SIGTERM. */
@@ -24,7 +25,7 @@ export function registerDevCommands(program: Command): void {
     .command('dev')
     .description('run the embedded Temporal dev server and the CPU and GPU-queue workers until Ctrl-C')
     .option('--ui', 'serve the Temporal Web UI')
-    .option('--port <port>', 'gRPC port of the embedded server', (v) => Number(v))
+    .option('--port <port>', 'gRPC port of the embedded server', intOption(0, 65535))
     .option('--no-workers', 'the server only')
     .action(async (opts: { ui?: boolean; port?: number; workers: boolean }) => {
       const config = loadConfig();

@@ -7,7 +7,7 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { InvalidArgumentError, Option, type Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, MODEL_NAME_SA, lifecycleWorkflowId } from '../../lib/constants';
 import { ErrorType, RecflowError } from '../../lib/errors';
@@ -34,6 +34,7 @@ import type {
 import { connectClient, requireTemporalTarget } from '../../lib/temporal/connection';
 import type { modelLifecycleWorkflow } from '../../workflows/lifecycle';
 import { EXIT } from '../exit';
+import { intOption, positiveOption } from '../options';
 import { fleetWait, inFlight, progressLine } from '../progress';
 
 /** Connect to the configured Temporal (TEMPORAL_* variables or the embedded dev server `recflow dev` runs). */
@@ -190,23 +191,6 @@ interface RunOptions {
   wait?: boolean;
   json?: boolean;
 }
-
-/** A commander parser for an integer option (`InvalidArgumentError` names the option and the value). */
-export const intOption =
-  (min = 0) =>
-  (v: string): number => {
-    const n = Number(v);
-    if (!/^-?\d+$/.test(v.trim()) || !Number.isSafeInteger(n) || n < min)
-      throw new InvalidArgumentError(`'${v}' is not an integer >= ${min}.`);
-    return n;
-  };
-
-/** A commander parser for a positive number. */
-export const positiveOption = (v: string): number => {
-  const n = Number(v);
-  if (!v.trim() || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`'${v}' is not a number > 0.`);
-  return n;
-};
 
 /** A step for people, whatever the status' version (the first version's steps were `{weight, bake}`). */
 function stepLabel(st: object): string {

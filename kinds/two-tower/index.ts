@@ -73,7 +73,7 @@ export const twoTowerKind: ModelKind<ModelConfig> = {
   resolveConfig: (partial, seed) => resolveModelConfig(partial, seed),
 
   async train(ds, config, ctx): Promise<TrainOutcome> {
-    const choice = await selectBackend();
+    const choice = await selectBackend(ctx.backend);
     let resume: ResumeState | undefined;
     if (ctx.resume) {
       const ck = await readCheckpoint(ctx.resume.dir);

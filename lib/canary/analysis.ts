@@ -184,16 +184,22 @@ export function analyzeWindow(
     const limit = relative
       ? Math.min(c.maxP99Ms, Math.max(stable.p99Ms * c.maxP99Ratio, stable.p99Ms + c.p99SlackMs))
       : c.maxP99Ms;
-    const latFail = canary.p99Ms > limit;
     const against = relative ? `stable ${fmt(stable.p99Ms, 1)} ms` : 'the SLO; stable measured in an earlier window';
+    // A breach of the SLO that the concurrent stable shares says the host is slow, not the canary: inconclusive.
+    const worseThanStable =
+      relative && canary.p99Ms > Math.max(stable.p99Ms * c.maxP99Ratio, stable.p99Ms + c.p99SlackMs);
+    const shared = relative && !worseThanStable && canary.p99Ms > c.maxP99Ms && stable.p99Ms > c.maxP99Ms;
+    const latFail = canary.p99Ms > limit && !shared;
     checks.push({
       name: 'latency-p99',
-      verdict: latFail ? 'fail' : 'pass',
+      verdict: latFail ? 'fail' : shared ? 'inconclusive' : 'pass',
       stable: fmt(stable.p99Ms, 2),
       canary: fmt(canary.p99Ms, 2),
       reason: latFail
         ? `canary p99 ${fmt(canary.p99Ms, 1)} ms above the limit ${fmt(limit, 1)} ms (${against})`
-        : `p99 ${fmt(canary.p99Ms, 1)} ms within ${fmt(limit, 1)} ms (${against})`,
+        : shared
+          ? `both variants breach the ${c.maxP99Ms} ms SLO (canary ${fmt(canary.p99Ms, 1)} ms, stable ${fmt(stable.p99Ms, 1)} ms): the host is slow, not the canary`
+          : `p99 ${fmt(canary.p99Ms, 1)} ms within ${fmt(limit, 1)} ms (${against})`,
     });
   }
 

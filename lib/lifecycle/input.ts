@@ -141,6 +141,7 @@ export function checkLifecycleInput(raw: unknown): { ok: true; value: CheckedInp
         'convergeTimeout',
         'traffic',
         'skip',
+        'allowUnchanged',
       ],
       'rollout.',
     );
@@ -165,6 +166,7 @@ export function checkLifecycleInput(raw: unknown): { ok: true; value: CheckedInp
       int(traffic.seed, 'rollout.traffic.seed', 0);
     }
     bool(rollout.skip, 'rollout.skip');
+    bool(rollout.allowUnchanged, 'rollout.allowUnchanged');
   }
   if (errors.length) return { ok: false, errors };
   return {

@@ -76,6 +76,11 @@ export interface LifecycleInput {
     traffic?: { rps: number; users?: number; seed?: number };
     /** Skip the rollout: register and approve only. */
     skip?: boolean;
+    /**
+     * Canary a candidate even when its bundle equals the champion's (A/A tests, game days with fault injection);
+     * otherwise such a run ends `unchanged` and registers nothing. @default false
+     */
+    allowUnchanged?: boolean;
   };
 }
 

@@ -107,11 +107,11 @@ async function choose(forced: string | undefined): Promise<BackendChoice> {
 
 /**
  * Choose and initialise the backend once per process (later calls return the same choice, unless `forced` differs).
- * @param forced a {@link BackendPreference}; @default process.env.RECFLOW_TF_BACKEND
+ * @param forced a {@link BackendPreference} (the config's `tfBackend`, `RECFLOW_TF_BACKEND`); unset: the best present
  * @throws {RecflowError} `InvalidInput` when a forced backend is unknown or cannot load.
  */
 export function selectBackend(
-  forced: string | undefined = process.env.RECFLOW_TF_BACKEND || undefined,
+  forced: string | undefined = undefined,
 ): Promise<BackendChoice> {
   if (!chosen || chosenFor !== forced) {
     chosenFor = forced;

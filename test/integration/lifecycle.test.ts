@@ -157,7 +157,8 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     train: { config: { epochs: 1 }, seed: 1 },
     gates: {},
     approval: { autoApprove: true },
-    rollout,
+    // The fault and replica tests canary this same recipe again against itself, on purpose.
+    rollout: { ...rollout, allowUnchanged: true },
   } satisfies LifecycleInput;
 
   it('deploys the first model straight to stable', async () => {

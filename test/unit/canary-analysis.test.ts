@@ -90,6 +90,15 @@ describe('canary analysis', () => {
       check(analyzeWindow(slowStable, canaryOf({ p99Ms: 550 }), { maxP99Ms: 1000 }), 'latency-p99')?.verdict,
       'pass',
     );
+    // A breach stable shares (a slow host): inconclusive, not a canary failure.
+    const busy = analyzeWindow({ ...base, p99Ms: 1833 }, canaryOf({ p99Ms: 1600 }));
+    assert.equal(check(busy, 'latency-p99')?.verdict, 'inconclusive');
+    assert.match(check(busy, 'latency-p99')?.reason ?? '', /the host is slow/);
+    // ... unless the canary is also clearly slower than stable.
+    assert.equal(
+      check(analyzeWindow({ ...base, p99Ms: 600 }, canaryOf({ p99Ms: 1600 })), 'latency-p99')?.verdict,
+      'fail',
+    );
   });
 
   it('against stable from an earlier window (the 100 % step) latency is held to the SLO only', () => {

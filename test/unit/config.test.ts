@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loadConfig } from '../../lib/config';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { envExample, loadConfig, SETTINGS } from '../../lib/config';
 
 describe('loadConfig', () => {
   it('defaults under ./.recflow', () => {
@@ -35,5 +37,59 @@ describe('loadConfig', () => {
     );
     assert.throws(() => loadConfig({ RECFLOW_TEMPORAL_UI: 'maybe' }), /RECFLOW_TEMPORAL_UI=maybe is not a boolean/);
     assert.throws(() => loadConfig({ RECFLOW_LOG_LEVEL: 'loud' }), /RECFLOW_LOG_LEVEL=loud/);
+  });
+});
+
+describe('settings', () => {
+  it('reads every RECFLOW_* setting through the one table, and refuses bad values by name', () => {
+    const c = loadConfig(
+      {
+        RECFLOW_HOME: '/h',
+        RECFLOW_LOG_FORMAT: 'json',
+        RECFLOW_OPERATORS: 'alice, bob',
+        RECFLOW_ADMIN_TOKEN: 't',
+        RECFLOW_TF_BACKEND: 'wasm',
+        RECFLOW_WORKER_METRICS: '0.0.0.0:9464',
+        RECFLOW_CODE_VERSION: 'abc',
+      },
+      '/srv',
+    );
+    assert.equal(c.logFormat, 'json');
+    assert.equal(c.logFile, '/h/logs/recflow.jsonl');
+    assert.deepEqual(c.operators, ['alice', 'bob']);
+    assert.equal(c.adminToken, 't');
+    assert.equal(c.tfBackend, 'wasm');
+    assert.equal(c.workerMetrics, '0.0.0.0:9464');
+    assert.equal(c.codeVersion, 'abc');
+    assert.throws(() => loadConfig({ RECFLOW_LOG_FORMAT: 'xml' }), /RECFLOW_LOG_FORMAT=xml is not one of pretty, json/);
+    assert.throws(() => loadConfig({ RECFLOW_TF_BACKEND: 'tpu' }), /RECFLOW_TF_BACKEND=tpu/);
+    assert.throws(() => loadConfig({ RECFLOW_WORKER_METRICS: '9464' }), /is not host:port/);
+  });
+
+  it('.env.example is the settings table, and every RECFLOW_ variable the code reads is in it', () => {
+    const root = join(__dirname, '..', '..');
+    assert.equal(
+      readFileSync(join(root, '.env.example'), 'utf8'),
+      envExample(),
+      'regenerate .env.example from lib/config.ts',
+    );
+    const known = new Set(SETTINGS.map((s) => s.env));
+    const read = new Set<string>();
+    for (const dir of ['lib', 'activities', 'workflows', 'workers', 'clients', 'serving', 'kinds']) {
+      const walk = (d: string): void => {
+        for (const e of readdirSync(d, { withFileTypes: true })) {
+          const p = join(d, e.name);
+          if (e.isDirectory()) walk(p);
+          else if (p.endsWith('.ts'))
+            for (const m of readFileSync(p, 'utf8').matchAll(/process\.env\.(RECFLOW_[A-Z_]+)/g)) read.add(m[1]!);
+        }
+      };
+      walk(join(root, dir));
+    }
+    assert.deepEqual(
+      [...read].filter((v) => !known.has(v)),
+      [],
+      'settings read outside lib/config.ts SETTINGS',
+    );
   });
 });

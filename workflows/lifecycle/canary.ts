@@ -140,6 +140,7 @@ export class CanaryRollout {
         const verdict = await this.analysis(s, i);
         if (verdict.kind === 'aborted') return this.abort();
         if (verdict.kind === 'fail') {
+          const failedAt = this.rollout.weight;
           await run.step(
             'applyFleetState',
             () => this.rollbackFleet(verdict.reason),
@@ -148,7 +149,7 @@ export class CanaryRollout {
           await this.releaseLock();
           return {
             outcome: 'rolled_back',
-            reason: `canary analysis failed at ${this.rollout.weight}%: ${verdict.reason}`,
+            reason: `canary analysis failed at ${failedAt}%: ${verdict.reason}`,
           };
         }
         if (verdict.kind === 'promoted') {

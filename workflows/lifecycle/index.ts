@@ -29,7 +29,8 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     const data = await prepareData(run);
     const trained = await train(run, data);
     const exported = await exportBundle(run, data, trained);
-    if (exported.sameAsChampion) return run.end('unchanged', `nothing new: ${exported.sameAsChampion}`);
+    if (exported.sameAsChampion && !run.input.rollout?.allowUnchanged)
+      return run.end('unchanged', `nothing new: ${exported.sameAsChampion}`);
     const verdict = await evaluate(run, data, exported);
     await register(run, exported, verdict, trained);
     if (!verdict.blessed)

@@ -41,10 +41,9 @@ describe('trainModel activity', () => {
   let acts: ReturnType<typeof createTrainingActivities>;
   let deps: ActivityDeps;
   before(async () => {
-    process.env.RECFLOW_TF_BACKEND = 'wasm';
     const home = tempHome('recflow-train-act-');
     store = new ArtifactStore(join(home, 'artifacts'));
-    deps = { config: loadConfig({ RECFLOW_HOME: home }), store };
+    deps = { config: loadConfig({ RECFLOW_HOME: home, RECFLOW_TF_BACKEND: 'wasm' }), store };
     acts = createTrainingActivities(deps);
     await putTinyDataset(store, 'tiny', { users: 120, items: 60, perUser: 10 });
   });
