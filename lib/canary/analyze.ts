@@ -126,7 +126,7 @@ export interface RolloutLookInput {
   /**
    * Stable's bucket counters over a window before the first step (everyone on stable, the same buckets): adjusts
    * the CTR for which users landed on which side (./estimators.ts `ctrChange`). Optional; it buys power when users
-   * are few and differ.
+   * are few and differ. Pass it at every look of a rollout or at none (the running p-value is of one estimator).
    */
   pre?: VariantBuckets;
   /** The previous look's `state`; absent at the rollout's first look. */
@@ -148,6 +148,7 @@ export interface RolloutLookResult {
 
 const fmt = (x: number, digits = 4) => (Number.isFinite(x) ? Number(x.toFixed(digits)) : x);
 const pct = (x: number, digits = 1) => `${x >= 0 ? '+' : ''}${fmt(x * 100, digits)}%`;
+const points = (x: number) => `${x >= 0 ? '+' : ''}${fmt(x * 100, 2)} points`;
 
 function validateCriteria(c: SequentialCriteria): void {
   const bad = (field: keyof SequentialCriteria, why: string) => {
@@ -176,8 +177,8 @@ export function detectionPower(drop: number, variance: number, tau2: number, alp
 /**
  * Analyse one look of a rollout: every check's verdict from the rollout's data so far and the previous look's
  * state. Feed the returned `state` to the next look, across steps and extensions, until the rollout ends.
- * @throws {RecflowError} `InvalidInput` for criteria out of range or no period; `InvalidData` when a period's
- * canary and stable arrays differ in length.
+ * @throws {RecflowError} `InvalidInput` for criteria out of range or no period; `InvalidData` when the arrays of
+ * the periods (or `pre`) differ in length.
  */
 export function analyzeRolloutLook(input: RolloutLookInput): RolloutLookResult {
   const c: SequentialCriteria = { ...DEFAULT_SEQUENTIAL_CRITERIA, ...input.criteria };
@@ -194,6 +195,17 @@ export function analyzeRolloutLook(input: RolloutLookInput): RolloutLookResult {
             { period: i, field: `${side}.${f}` },
           );
   });
+  const B = current.stable.requests.length;
+  if (input.periods.some((p) => p.stable.requests.length !== B))
+    throw new RecflowError(ErrorType.InvalidData, `analyzeRolloutLook: the periods disagree on the number of buckets`, {
+      field: 'periods',
+    });
+  if (input.pre && (input.pre.impressions.length !== B || input.pre.clicks.length !== B))
+    throw new RecflowError(
+      ErrorType.InvalidData,
+      `analyzeRolloutLook: pre has ${input.pre.impressions.length} buckets, the periods ${B}: not the same bucketing`,
+      { field: 'pre' },
+    );
   const prev = input.state ?? INITIAL_ROLLOUT_TEST_STATE;
   const alphaErr = c.alpha * c.errorAlphaShare;
   const alphaCtr = c.alpha - alphaErr;
@@ -263,8 +275,8 @@ export function analyzeRolloutLook(input: RolloutLookInput): RolloutLookResult {
       estimate: fmt(err.estimate, 6),
       ...(Number.isFinite(upper) ? { upper: fmt(upper, 6) } : {}),
       reason: fail
-        ? `canary error rate ${fmt(err.canaryRate * 100, 2)}% exceeds stable ${fmt(err.stableRate * 100, 2)}% by ${fmt(err.estimate * 100, 2)} points, more than ${c.maxErrorRateIncrease * 100} (always-valid p=${fmt(errorPValue, 4)} < ${fmt(alphaErr, 4)})`
-        : `error rate ${fmt(err.canaryRate * 100, 2)}% vs stable ${fmt(err.stableRate * 100, 2)}% (${pct(err.estimate, 2)} points${Number.isFinite(upper) ? `, upper bound ${pct(upper, 2)}` : ''}; p=${fmt(errorPValue, 4)})`,
+        ? `canary error rate ${fmt(err.canaryRate * 100, 2)}% exceeds stable ${fmt(err.stableRate * 100, 2)}% by ${fmt(err.estimate * 100, 2)} points, more than the ${fmt(c.maxErrorRateIncrease * 100, 2)} allowed (always-valid p=${fmt(errorPValue, 4)} < ${fmt(alphaErr, 4)})`
+        : `error rate ${fmt(err.canaryRate * 100, 2)}% vs stable ${fmt(err.stableRate * 100, 2)}% (${points(err.estimate)}${Number.isFinite(upper) ? `, upper bound ${points(upper)}` : ''}; p=${fmt(errorPValue, 4)})`,
     });
   } else {
     checks.push({
@@ -273,7 +285,7 @@ export function analyzeRolloutLook(input: RolloutLookInput): RolloutLookResult {
       stable: null,
       canary: null,
       pValue: fmt(errorPValue, 6),
-      reason: 'no step with requests on both variants yet',
+      reason: usable ? 'no step with requests on both variants yet' : 'counters inconsistent: not analysed',
     });
   }
 

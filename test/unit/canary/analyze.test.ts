@@ -132,7 +132,10 @@ describe('sequential canary analysis: errors, traffic, coverage', () => {
   it('a real error increase fails; a small one passes', () => {
     const bad = look([period(10, arm(200, 0.3), arm(200, 0.3, 500, 0.05))]);
     assert.equal(check(bad, 'error-rate').verdict, 'fail');
-    assert.match(bad.analysis.summary, /error-rate: canary error rate .* exceeds stable .* more than 1 \(always-valid/);
+    assert.match(
+      bad.analysis.summary,
+      /error-rate: canary error rate .* exceeds stable .* more than the 1 allowed \(always-valid/,
+    );
     const slight = look([period(10, arm(200, 0.3), arm(200, 0.3, 500, 0.004))]);
     assert.equal(check(slight, 'error-rate').verdict, 'pass');
   });
@@ -171,6 +174,10 @@ describe('sequential canary analysis: errors, traffic, coverage', () => {
       (e: unknown) => e instanceof RecflowError && e.type === 'InvalidInput' && /alpha = 1.5/.test(e.message),
     );
     assert.throws(() => analyzeRolloutLook({ periods: [] }), /no period/);
+    assert.throws(
+      () => look([period(10, arm(10, 0.3), arm(10, 0.3))], { pre: emptyBuckets(512) }),
+      /pre has 512 buckets, the periods 20: not the same bucketing/,
+    );
   });
 });
 
