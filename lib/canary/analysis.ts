@@ -3,7 +3,14 @@
  * Rollouts' AnalysisTemplates and Kayenta: each check passes, fails or is inconclusive, and the verdict is the worst
  * of them (fail > inconclusive > pass). Pure functions, unit-tested; the `analyzeCanary` activity wraps them so the
  * inputs and the verdict are in the workflow history.
+ *
+ * Superseded by the rollout-wide sequential analysis of `./analyze.ts` (users as the unit, repeated looks
+ * controlled); kept, with its types, until every caller has moved (docs/canary-statistics.md says why the per-window
+ * impression z-test here rolls back identical models far more often than its alpha).
  */
+import { normalCdf } from './normal';
+
+export { normalCdf };
 
 /** One variant's figures over the analysis window. */
 export interface VariantWindowStats {
@@ -69,8 +76,13 @@ export interface CheckResult {
   verdict: Verdict;
   stable: number | null;
   canary: number | null;
-  /** p-value of the test, when the check is a statistical test. */
+  /** p-value of the test, when the check is a statistical test (always-valid in the sequential analysis). */
   pValue?: number;
+  /** The effect estimated, canary against stable (relative CTR change, error-rate difference), when there is one. */
+  estimate?: number;
+  /** The always-valid confidence bounds of `estimate` (sequential analysis). */
+  lower?: number;
+  upper?: number;
   reason: string;
 }
 
@@ -79,16 +91,6 @@ export interface CanaryAnalysis {
   checks: CheckResult[];
   /** One line for humans: the verdict and the checks that decided it. */
   summary: string;
-}
-
-/** Standard normal CDF (Abramowitz-Stegun 7.1.26 erf, |error| < 1.5e-7). */
-export function normalCdf(z: number): number {
-  const x = Math.abs(z) / Math.SQRT2;
-  const t = 1 / (1 + 0.3275911 * x);
-  const erf =
-    1 -
-    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
-  return z >= 0 ? 0.5 * (1 + erf) : 0.5 * (1 - erf);
 }
 
 /**

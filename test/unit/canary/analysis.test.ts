@@ -10,7 +10,7 @@ import {
   pValueLower,
   type VariantWindowStats,
   type WindowCoverage,
-} from '../../lib/canary/analysis';
+} from '../../../lib/canary/analysis';
 
 // python3 -c "from math import erf,sqrt; print(0.5*(1+erf(z/sqrt(2))))"
 const CDF: Array<[number, number]> = [
