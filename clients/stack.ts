@@ -6,7 +6,7 @@ import type { RecflowConfig } from '../lib/config';
 import { CPU_TASK_QUEUE, GPU_TASK_QUEUE } from '../lib/constants';
 import type { Logger } from '../lib/log';
 import { connectClient, connectWorker, findTemporalTarget, type TemporalTarget } from '../lib/temporal/connection';
-import { isReachable, startEmbeddedTemporal, type EmbeddedTemporal } from '../lib/temporal/embedded';
+import { isOrphanedServer, isReachable, startEmbeddedTemporal, type EmbeddedTemporal } from '../lib/temporal/embedded';
 import { createWorker, installRuntimeLogger } from '../workers/run-worker';
 
 /** A running recflow: Temporal (embedded or external), and optionally CPU and GPU-queue workers in this process. */
@@ -40,6 +40,8 @@ export async function startStack(config: RecflowConfig, logger: Logger, opts: St
   if (target?.source === 'embedded' && !(await isReachable(target.connectionOptions.address ?? ''))) {
     logger.warn({ address: target.connectionOptions.address }, 'embedded server state is stale; starting a new server');
     target = undefined;
+  } else if (target?.source === 'embedded' && isOrphanedServer(config)) {
+    target = undefined; // its owner was killed: this process adopts the server (and stops it on exit)
   }
   let embedded: EmbeddedTemporal | undefined;
   if (!target) {
@@ -47,7 +49,9 @@ export async function startStack(config: RecflowConfig, logger: Logger, opts: St
     target = { source: 'embedded', namespace: embedded.namespace, connectionOptions: { address: embedded.address } };
     logger.info(
       { address: embedded.address, ui: embedded.uiUrl, temporal: embedded.cliVersion, db: config.temporalDir },
-      'embedded Temporal dev server started',
+      embedded.adopted
+        ? 'adopted the embedded Temporal dev server a killed recflow left running'
+        : 'embedded Temporal dev server started',
     );
   } else {
     logger.info({ address: target.connectionOptions.address, source: target.source }, 'using Temporal server');

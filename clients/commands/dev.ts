@@ -6,10 +6,12 @@ import type { smokeWorkflow } from '../../workflows/smoke';
 import { intOption } from '../options';
 import { startStack } from '../stack';
 
-/** Wait for Ctrl-C or SIGTERM. */
+/** Wait for Ctrl-C or SIGTERM, keeping the process alive meanwhile (even with nothing else to do). */
 export function untilSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     const on = (sig: NodeJS.Signals) => {
+      clearInterval(keepAlive);
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
       resolve(sig);
@@ -32,6 +34,8 @@ export function registerDevCommands(program: Command): void {
       const logger = createLogger('dev', config.logLevel);
       const stack = await startStack(config, logger, { ui: opts.ui, port: opts.port, workers: opts.workers });
       console.log(`Temporal: ${stack.target.connectionOptions.address} (namespace ${stack.target.namespace})`);
+      if (stack.embedded?.adopted)
+        console.log('          (adopted: an earlier recflow process that was killed left this server running)');
       if (stack.embedded?.uiUrl) console.log(`Web UI:   ${stack.embedded.uiUrl}`);
       console.log('Ctrl-C to stop.');
       const sig = await untilSignal();

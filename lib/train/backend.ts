@@ -110,9 +110,7 @@ async function choose(forced: string | undefined): Promise<BackendChoice> {
  * @param forced a {@link BackendPreference} (the config's `tfBackend`, `RECFLOW_TF_BACKEND`); unset: the best present
  * @throws {RecflowError} `InvalidInput` when a forced backend is unknown or cannot load.
  */
-export function selectBackend(
-  forced: string | undefined = undefined,
-): Promise<BackendChoice> {
+export function selectBackend(forced: string | undefined = undefined): Promise<BackendChoice> {
   if (!chosen || chosenFor !== forced) {
     chosenFor = forced;
     chosen = choose(forced);
