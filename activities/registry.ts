@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Context, log } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { BundleManifest } from '../lib/bundle';
 import { ErrorType, RecflowError } from '../lib/errors';
 import { kindOf } from '../kinds';
@@ -67,6 +68,14 @@ export interface GetAliasResult {
   /** Dataset the version was trained on (the nightly run compares new data with it). */
   datasetId: string | null;
   status: ModelStatus | null;
+}
+
+export interface SweepAbandonedVersionsInput {
+  model: string;
+}
+export interface SweepAbandonedVersionsResult {
+  /** Versions moved out of `candidate`/`pending_approval`/`approved` because their run ended without a decision. */
+  swept: Array<{ version: number; from: ModelStatus; to: ModelStatus; run: string; runStatus: string }>;
 }
 
 export interface RecordApprovalInput {
@@ -196,6 +205,43 @@ export function createRegistryActivities(
       return v
         ? { version: v.version, bundleId: v.bundle.id, datasetId: v.lineage.datasetId, status: v.status }
         : { version: null, bundleId: null, datasetId: null, status: null };
+    },
+
+    /**
+     * Versions whose lifecycle run ended without finishing them (terminated, timed out: no cleanup runs then) would
+     * stay `pending_approval` (or `candidate`, `approved`) forever. Move each to `rejected` (`archived` if approved),
+     * naming the run and how it ended. Versions of running runs, and of the calling run, are left alone.
+     */
+    async sweepAbandonedVersions(input: SweepAbandonedVersionsInput): Promise<SweepAbandonedVersionsResult> {
+      const ctx = Context.current();
+      const self = workflowOf().workflowId;
+      const open: ModelStatus[] = ['candidate', 'pending_approval', 'approved'];
+      const swept: SweepAbandonedVersionsResult['swept'] = [];
+      const versions = await registry.listVersions(input.model).catch((err: unknown) => {
+        if (err instanceof RecflowError && err.type === ErrorType.ModelNotFound) return [];
+        throw err;
+      });
+      for (const v of versions) {
+        const run = v.lineage.workflowId;
+        if (!open.includes(v.status) || !run || run === self) continue;
+        let runStatus: string;
+        try {
+          runStatus = (await ctx.client.workflow.getHandle(run).describe()).status.name;
+        } catch (err) {
+          if (!(err instanceof WorkflowNotFoundError)) throw err;
+          runStatus = 'NOT_FOUND';
+        }
+        if (runStatus === 'RUNNING') continue;
+        const to: ModelStatus = v.status === 'approved' ? 'archived' : 'rejected';
+        await registry.setStatus(input.model, v.version, to, {
+          actor: 'recflow',
+          reason: `its run ${run} ended (${runStatus}) without a decision`,
+          workflowId: self,
+        });
+        swept.push({ version: v.version, from: v.status, to, run, runStatus });
+      }
+      if (swept.length) log.warn('swept versions of ended runs', { model: input.model, swept });
+      return { swept };
     },
 
     /** Record a reviewer's decision: approved or rejected, with who and why. Idempotent for the same decision. */

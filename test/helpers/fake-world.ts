@@ -63,6 +63,7 @@ export class FakeWorld {
         samplesPerSec: 1000,
       }),
       exportModel: async () => ({ bundle: ref('bundle', this.exportedBundle), reused: false, sizes: {} }),
+      sweepAbandonedVersions: async () => ({ swept: [] }),
       compareBundles: async (i: { bundleId: string; otherBundleId: string }) => ({
         identical: i.bundleId === i.otherBundleId,
         reason: i.bundleId === i.otherBundleId ? 'same bundle artifact' : 'different model.onnx',

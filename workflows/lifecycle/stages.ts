@@ -4,7 +4,7 @@
  *
  * | stage    | activities                                         |
  * | -------- | -------------------------------------------------- |
- * | data     | generateShop, getAlias, prepareDataset, compareDatasets |
+ * | data     | generateShop, sweepAbandonedVersions, getAlias, prepareDataset, compareDatasets |
  * | train    | hyperparameterSearchWorkflow (child), trainModel   |
  * | export   | exportModel, compareBundles                        |
  * | evaluate | evaluateModel, checkServingHealth                  |
@@ -45,6 +45,14 @@ export async function prepareData(run: LifecycleRun): Promise<PreparedData> {
     if (source.kind === 'shop') shopId = source.id;
     dataSource = source;
   }
+  await run.step(
+    'sweepAbandonedVersions',
+    () => quick.sweepAbandonedVersions({ model: run.modelName }),
+    (r) =>
+      r.swept.length
+        ? r.swept.map((x) => `v${x.version} ${x.from} -> ${x.to} (run ${x.runStatus})`).join(', ')
+        : 'none',
+  );
   const champion = await quick.getAlias({ model: run.modelName, alias: 'champion' });
   run.champion = { version: champion.version, bundleId: champion.bundleId, datasetId: champion.datasetId };
   run.status.champion = { version: champion.version, bundleId: champion.bundleId };
