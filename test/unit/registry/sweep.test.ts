@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { createRegistryActivities } from '../../../activities/registry';
+import { createRegistryActivities, type SweepAbandonedVersionsResult } from '../../../activities/registry';
 import { ArtifactStore } from '../../../lib/artifacts';
 import { loadConfig } from '../../../lib/config';
 import { CPU_TASK_QUEUE } from '../../../lib/constants';
@@ -57,7 +57,9 @@ describe('sweepAbandonedVersions', () => {
       { workflowExecution: { workflowId: 'run-self', runId: 'r' } },
       { logger: new DefaultLogger('WARN'), interceptors: activityInterceptors, client: env.client },
     );
-    const r = await mock.run((i: { model: string }) => acts.sweepAbandonedVersions(i), { model: 'm' });
+    const sweep = async () =>
+      (await mock.run(acts.sweepAbandonedVersions, { model: 'm' })) as SweepAbandonedVersionsResult;
+    const r = await sweep();
     assert.deepEqual(r.swept.map((x) => [x.run, x.runStatus, x.to]).sort(), [
       ['run-dead', 'TERMINATED', 'rejected'],
       ['run-never-existed', 'NOT_FOUND', 'rejected'],
@@ -66,7 +68,7 @@ describe('sweepAbandonedVersions', () => {
     assert.equal(await status('run-alive'), 'pending_approval');
     assert.equal(await status('run-self'), 'pending_approval');
     assert.equal(await status('run-dead'), 'rejected');
-    const again = await mock.run((i: { model: string }) => acts.sweepAbandonedVersions(i), { model: 'm' });
+    const again = await sweep();
     assert.deepEqual(again.swept, [], 'idempotent');
   });
 });
