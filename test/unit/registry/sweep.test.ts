@@ -57,8 +57,8 @@ describe('sweepAbandonedVersions', () => {
       { workflowExecution: { workflowId: 'run-self', runId: 'r' } },
       { logger: new DefaultLogger('WARN'), interceptors: activityInterceptors, client: env.client },
     );
-    const sweep = async () =>
-      (await mock.run(acts.sweepAbandonedVersions, { model: 'm' })) as SweepAbandonedVersionsResult;
+    const sweep = (): Promise<SweepAbandonedVersionsResult> =>
+      mock.run((i: { model: string }) => acts.sweepAbandonedVersions(i), { model: 'm' });
     const r = await sweep();
     assert.deepEqual(r.swept.map((x) => [x.run, x.runStatus, x.to]).sort(), [
       ['run-dead', 'TERMINATED', 'rejected'],
