@@ -173,6 +173,19 @@ function squeezePerm(shape: number[], perm: number[]): { shape: number[]; perm: 
   };
 }
 
+/** `count` row-major `rows x cols` float32 matrices, each transposed. */
+function transposeMatrices(x: Float32Array, out: Float32Array, count: number, rows: number, cols: number): void {
+  const size = rows * cols;
+  for (let m = 0; m < count; m++) {
+    const base = m * size;
+    for (let c = 0; c < cols; c++) {
+      const dst = base + c * rows;
+      let src = base + c;
+      for (let r = 0; r < rows; r++, src += cols) out[dst + r] = x[src]!;
+    }
+  }
+}
+
 const fastTranspose: tf.KernelFunc = (args) => {
   const { inputs, backend, attrs } = args;
   const { x } = inputs as unknown as { x: tf.TensorInfo };
@@ -190,6 +203,11 @@ const fastTranspose: tf.KernelFunc = (args) => {
   const { infos, views } = alloc(backend, [{ shape: outShape, dtype: x.dtype }]);
   const out = views[0]!;
   const xv = view(backend, x);
+  if (perm[0] === 0 && perm[1] === 1 && perm[2] === 3 && perm[3] === 2 && x.dtype === 'float32') {
+    // The common case (a matrix, or a batch of them, with the last two axes swapped), monomorphic on float32.
+    transposeMatrices(xv as Float32Array, out as Float32Array, shape[0]! * shape[1]!, shape[2]!, shape[3]!);
+    return infos[0]!;
+  }
   const inStrides = [shape[1]! * shape[2]! * shape[3]!, shape[2]! * shape[3]!, shape[3]!, 1];
   const [d0, d1, d2, d3] = perm.map((p) => shape[p]!) as [number, number, number, number];
   const [s0, s1, s2, s3] = perm.map((p) => inStrides[p]!) as [number, number, number, number];

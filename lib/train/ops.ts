@@ -8,7 +8,7 @@
  * (`tf.sum(x, 0)`) is a transpose plus a row sum on wasm, slower than `ones @ x`.
  *
  * - {@link dense}: `act(x W + b)`, forward one fused kernel, gradient with explicit transposes.
- * - {@link matMul}: a (batched) MatMul whose forward and gradient use explicit transposes only.
+ * - {@link matMul}: a (batched) MatMul whose forward and gradient transpose explicitly where that is faster.
  * - {@link attention}: scaled dot-product attention with key-padding and causal masks, one custom gradient.
  * - {@link layerNorm}, {@link gelu}: closed-form gradients.
  * - {@link sigmoidCrossEntropyWithLogits}, {@link softmaxCrossEntropy}: mean losses with closed-form gradients.
@@ -43,8 +43,19 @@ function swapLast(x: tf.Tensor): tf.Tensor {
   return tf.transpose(x, perm);
 }
 
-/** `op(a) @ op(b)` with explicit transposes and a plain MatMul. */
+/**
+ * Contraction length from which a transposed operand of a batched MatMul is transposed explicitly. tfjs wasm's
+ * MatMul with `transposeA`/`transposeB` is 6-10x slower than a transpose plus a plain MatMul on a single (unbatched)
+ * product, as in a dense layer's gradients, and about as fast on a batch of short products (attention over a head's
+ * depth or a sequence, 16 to 64 long): bench/train.ts `ops`.
+ */
+const EXPLICIT_TRANSPOSE_FROM = 128;
+
+/** `op(a) @ op(b)`: explicit transposes for single or long products, the MatMul's own flags for batched short ones. */
 function mm(a: tf.Tensor, b: tf.Tensor, ta: boolean, tb: boolean): tf.Tensor {
+  const k = a.shape[ta ? a.rank - 2 : a.rank - 1] ?? 0;
+  const batch = a.shape.slice(0, -2).reduce((x, y) => x * y, 1);
+  if ((ta || tb) && batch > 1 && k < EXPLICIT_TRANSPOSE_FROM) return tf.matMul(a, b, ta, tb);
   return tf.matMul(ta ? swapLast(a) : a, tb ? swapLast(b) : b);
 }
 
@@ -77,14 +88,13 @@ function fusedLinear(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, activation: 'line
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
-/** Exact GELU without a tape: `0.5 x (1 + erf(x / sqrt 2))`. */
-function geluValue(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1));
+/** Phi(x) = 0.5 (1 + erf(x / sqrt 2)), the standard normal CDF. */
+function normalCdf(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1), 0.5);
 }
 
-/** d GELU / dx = Phi(x) + x phi(x). */
-function geluDerivative(x: tf.Tensor): tf.Tensor {
-  const cdf = tf.mul(tf.add(tf.erf(tf.mul(x, SQRT1_2)), 1), 0.5);
+/** d GELU / dx = Phi(x) + x phi(x), given Phi(x). */
+function geluDerivative(x: tf.Tensor, cdf: tf.Tensor): tf.Tensor {
   const pdf = tf.mul(tf.exp(tf.mul(tf.square(x), -0.5)), INV_SQRT_2PI);
   return tf.add(cdf, tf.mul(x, pdf));
 }
@@ -95,14 +105,14 @@ export type DenseActivation = 'linear' | 'relu' | 'gelu';
 function dense2d(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor, activation: DenseActivation): tf.Tensor2D {
   return withGrad([x, kernel, bias], ([xs, ws, bs], save) => {
     const pre = fusedLinear(xs!, ws!, bs!, activation === 'relu' ? 'relu' : 'linear');
-    const value = activation === 'gelu' ? geluValue(pre) : pre;
-    // relu: the output's sign is the mask; gelu: the pre-activation gives the derivative.
-    save([xs!, ws!, activation === 'relu' ? value : pre]);
+    const cdf = activation === 'gelu' ? normalCdf(pre) : null;
+    const value = cdf ? tf.mul(pre, cdf) : pre;
+    // relu: the output's sign is the mask; gelu: the pre-activation and its CDF give the derivative.
+    save(cdf ? [xs!, ws!, pre, cdf] : [xs!, ws!, value]);
     return {
       value,
-      gradFunc: (dy, [sx, sw, s]) => {
-        const g =
-          activation === 'relu' ? tf.mul(dy, tf.step(s!)) : activation === 'gelu' ? tf.mul(dy, geluDerivative(s!)) : dy;
+      gradFunc: (dy, [sx, sw, s, scdf]) => {
+        const g = activation === 'relu' ? tf.mul(dy, tf.step(s!)) : scdf ? tf.mul(dy, geluDerivative(s!, scdf)) : dy;
         return [mm(g, sw!, false, true), mm(sx!, g, true, false), columnSum(g as tf.Tensor2D)];
       },
     };
@@ -132,8 +142,8 @@ export function dense<R extends tf.Rank>(
 
 /**
  * `op(a) @ op(b)` over the last two axes, `op` a transpose when its flag is set; leading (batch) axes must be equal.
- * Forward and gradient use explicit transposes and plain MatMuls only (the stock gradient uses the slow transposed
- * MatMul on wasm).
+ * Forward and gradient transpose explicitly for single products and long contractions (the stock gradient uses the
+ * transposed MatMul, slow on wasm there) and use the MatMul's flags for batches of short ones.
  * @throws {Error} when the ranks or batch axes differ, or the inner dimensions do not match.
  */
 export function matMul(a: tf.Tensor, b: tf.Tensor, transposeA = false, transposeB = false): tf.Tensor {
@@ -254,8 +264,9 @@ export function layerNorm<T extends tf.Tensor>(x: T, gamma: tf.Tensor, beta: tf.
 /** Exact GELU, `0.5 x (1 + erf(x / sqrt 2))` (BERT's `gelu`), with its gradient in closed form. */
 export function gelu<T extends tf.Tensor>(x: T): T {
   return withGrad([x], ([xs], save) => {
-    save([xs!]);
-    return { value: geluValue(xs!), gradFunc: (dy, [sx]) => [tf.mul(dy, geluDerivative(sx!))] };
+    const cdf = normalCdf(xs!);
+    save([xs!, cdf]);
+    return { value: tf.mul(xs!, cdf), gradFunc: (dy, [sx, scdf]) => [tf.mul(dy, geluDerivative(sx!, scdf!))] };
   }) as T;
 }
 

@@ -4,7 +4,9 @@
  * epsilon): `m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; x -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)`.
  *
  * The stock optimizer runs about twelve elementwise kernels per variable per step (the moments, the bias corrections,
- * the square root, the update, each a pass over the variable); this runs one. Dense, like the stock one: every row
+ * the square root, the update, each a pass over the variable); this runs one for variables up to
+ * {@link FUSED_MAX_SIZE} elements (dense layers, small tables), where launching kernels costs more than the
+ * arithmetic, and the stock formula (wasm SIMD) for larger ones. Dense, like the stock one: every row
  * of an embedding table decays its moments and moves each step, touched or not (a lazy/sparse Adam would change the
  * model's arithmetic).
  */
@@ -12,6 +14,9 @@ import * as tf from '@tensorflow/tfjs';
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
 import { ADAM_UPDATE, hasFastKernel, type AdamAttrs } from './kernels';
+
+/** Variables up to this many elements take the fused kernel, larger ones the stock elementwise ops. */
+export const FUSED_MAX_SIZE = 16384;
 
 /** `tf.train.adam`'s default epsilon (the backend's, 1e-7 on float32 backends). */
 export const ADAM_EPSILON = 1e-7;
@@ -55,7 +60,7 @@ export class FusedAdam extends tf.Optimizer {
     this.step++;
     const c1 = 1 - this.beta1 ** this.step;
     const c2 = 1 - this.beta2 ** this.step;
-    const fast = hasFastKernel(ADAM_UPDATE, tf.getBackend());
+    const fusedKernel = hasFastKernel(ADAM_UPDATE, tf.getBackend());
     for (const [name, grad] of pairs) {
       if (!grad) continue;
       const value = tf.engine().registeredVariables[name];
@@ -66,7 +71,8 @@ export class FusedAdam extends tf.Optimizer {
         this.moments.set(name, mv);
       }
       const { m, v } = mv;
-      if (fast) {
+      // The JS kernel saves a dozen kernel launches per variable; on a large table the stock ops' SIMD passes win.
+      if (fusedKernel && value.size <= FUSED_MAX_SIZE) {
         const attrs: AdamAttrs = {
           learningRate: this.learningRate,
           beta1: this.beta1,
