@@ -126,4 +126,79 @@ describe('README Temporal CLI examples, with the real temporal binary', () => {
       'cli-approved',
     );
   });
+
+  it('refuses a table of malformed payloads sent with the CLI, stays queryable, then takes a valid approval', async () => {
+    const id = 'recflow-lifecycle-cli-malformed';
+    const input = {
+      requestedBy: 'alice',
+      data: { kind: 'synthetic', users: 300, items: 150, events: 8000 },
+      train: { config: { epochs: 1 } },
+      approval: { reviewers: ['bob'] },
+      rollout: { skip: true },
+    };
+    await temporal([
+      'workflow',
+      'start',
+      '--type',
+      'modelLifecycleWorkflow',
+      '--task-queue',
+      CPU_TASK_QUEUE,
+      '--workflow-id',
+      id,
+      '--input',
+      JSON.stringify(input),
+    ]);
+    // Before the review opens (they wait for it) ...
+    await temporal([
+      'workflow',
+      'signal',
+      '--workflow-id',
+      id,
+      '--name',
+      'rejectSignal',
+      '--input',
+      '{"reviewer":"bob","comment":5}',
+    ]);
+    await waitForStage(id, 'awaiting_approval');
+    // ... and while it is open: signals are listed as refused, updates refused with the reason.
+    const malformed = [
+      '{"reviewer":"bob","comment":5}',
+      '{"reviewer":"bob","comment":{"x":1}}',
+      '{"reviewer":42}',
+      '"bob"',
+      'null',
+      '[1,2]',
+      '{}',
+    ];
+    for (const payload of malformed) {
+      await temporal(['workflow', 'signal', '--workflow-id', id, '--name', 'approveSignal', '--input', payload]);
+      await assert.rejects(
+        temporal(['workflow', 'update', 'execute', '--workflow-id', id, '--name', 'approve', '--input', payload]),
+        (e: Error & { stderr?: string }) => /must be|is required|an object/.test(`${e.message}${e.stderr ?? ''}`),
+      );
+    }
+    await temporal(['workflow', 'signal', '--workflow-id', id, '--name', 'abort', '--input', '{"actor":7}']);
+    const s = await status(id); // the run is still queryable: no workflow task failed
+    assert.equal(s.stage, 'awaiting_approval');
+    assert.equal(s.approval.state, 'waiting');
+    assert.ok(s.approval.refused.length >= malformed.length + 2, JSON.stringify(s.approval.refused));
+    assert.match(s.approval.refused[0]!.reason, /comment must be a string, got number 5/);
+    const ok = await temporal([
+      'workflow',
+      'update',
+      'execute',
+      '--workflow-id',
+      id,
+      '--name',
+      'approve',
+      '--input',
+      '{"reviewer":"bob","comment":"fine"}',
+    ]);
+    assert.match(ok, /approved/);
+    const result = JSON.parse(await temporal(['workflow', 'result', '--workflow-id', id])) as {
+      result: LifecycleResult;
+    };
+    assert.equal(result.result.outcome, 'approved', result.result.reason);
+    assert.equal(result.result.status.approval.comment, 'fine');
+  });
 });
