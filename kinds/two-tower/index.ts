@@ -67,7 +67,7 @@ function summary(meta: CheckpointMeta): CheckpointSummary {
 export const twoTowerKind: ModelKind<ModelConfig> = {
   name: 'two-tower',
   task: 'recommend',
-  trainerVersion: 'two-tower-1',
+  trainerVersion: 'two-tower-2',
   exporterVersion: EXPORTER_VERSION,
 
   resolveConfig: (partial, seed) => resolveModelConfig(partial, seed),
