@@ -5,7 +5,7 @@ ARG GPU=0
 WORKDIR /app
 ENV RECFLOW_HOME=/data CI=true
 COPY package.json package-lock.json .npmrc ./
-RUN npm ci --omit=dev --include=optional \
+RUN ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --include=optional \
  && if [ "$GPU" = "1" ]; then \
       ONNXRUNTIME_NODE_INSTALL_CUDA=v12 npm rebuild onnxruntime-node --ignore-scripts=false \
       && npm install --no-save @tensorflow/tfjs-node-gpu@4.22.0; \

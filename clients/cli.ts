@@ -2,7 +2,7 @@
  * `npx recflow`: the command line of recflow. Each command group lives in clients/commands/ and registers itself
  * here. Exit codes: 0 success, 1 failure, 2 bad usage or input, 3 a gate or reviewer said no.
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { RecflowError } from '../lib/errors';
 import { registerLifecycleCommands } from './commands/lifecycle';
 import { registerWorkerCommand } from './commands/worker';
@@ -22,7 +22,18 @@ export function buildProgram(): Command {
     .description('The life of a recommendation model as durable Temporal workflows.')
     .version((require('../package.json') as { version: string }).version)
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .addOption(
+      new Option(
+        '--log-format <format>',
+        'logs: pretty (readable terminal, JSON to the log file) or json (JSON lines on stderr)',
+      ).choices(['pretty', 'json']),
+    )
+    .hook('preAction', (cmd) => {
+      // Settings come from the environment (lib/config.ts): the global option is one more way to set one.
+      const format = cmd.opts<{ logFormat?: string }>().logFormat;
+      if (format) process.env.RECFLOW_LOG_FORMAT = format;
+    });
   registerDevCommands(program);
   registerDemoCommand(program);
   registerLifecycleCommands(program);

@@ -68,7 +68,10 @@ function ensureNodeModules() {
     return;
   }
   log('installing npm packages (npm ci)...');
-  const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: process.env.ONNXRUNTIME_NODE_INSTALL ?? 'skip' };
+  // The CPU build ships in the package; its install script downloads CUDA providers when it sees CUDA (offline: an
+  // error). Skip it unless a CUDA build is asked for (ONNXRUNTIME_NODE_INSTALL_CUDA=v12).
+  const skip = process.env.ONNXRUNTIME_NODE_INSTALL_CUDA ? undefined : 'skip';
+  const env = { ...process.env, ONNXRUNTIME_NODE_INSTALL: process.env.ONNXRUNTIME_NODE_INSTALL ?? skip };
   const r = run('npm', ['ci', '--no-audit', '--no-fund'], { inherit: true, env });
   if (!r.ok) fail('`npm ci` failed (see above)');
   writeFileSync(stamp, `${want}\n`);

@@ -14,7 +14,7 @@ import { createWorker, installRuntimeLogger } from './run-worker';
 export async function runWorkerProcess(kind: 'cpu' | 'gpu'): Promise<void> {
   const config = loadConfig();
   const taskQueue = kind === 'cpu' ? CPU_TASK_QUEUE : GPU_TASK_QUEUE;
-  const logger = createLogger(`worker-${kind}`, config.logLevel);
+  const logger = createLogger(`worker-${kind}`, config);
   installRuntimeLogger(logger, config.workerMetrics);
   const target = requireTemporalTarget(config);
   const connection = await connectWorker(target);

@@ -1,17 +1,20 @@
-import { createInterface } from 'node:readline/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
-import { loadConfig } from '../../lib/config';
+import { loadConfig, type RecflowConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, lifecycleWorkflowId } from '../../lib/constants';
 import { DEFAULT_FLEET } from '../../lib/fleet/types';
-import { createLogger } from '../../lib/log';
-import { FileModelRegistry } from '../../lib/registry';
-import type { RunningServer, startServer as StartServer } from '../../serving/server';
+import { FleetStore } from '../../lib/fleet/store';
 import { approveUpdate, rejectUpdate, statusQuery } from '../../lib/lifecycle/messages';
 import { describeStep } from '../../lib/lifecycle/steps';
 import type { LifecycleInput, LifecycleResult, LifecycleStatus } from '../../lib/lifecycle/types';
-import { inFlight, progressLine as activityProgress } from '../progress';
+import { createLogger } from '../../lib/log';
+import { FileModelRegistry } from '../../lib/registry';
+import type { modelLifecycleWorkflow } from '../../workflows/lifecycle';
+import { paint, TerminalConsole } from '../console';
 import { intOption, positiveOption } from '../options';
+import { inFlight, progressLine } from '../progress';
 import { startStack } from '../stack';
 import { untilSignal } from './dev';
 import { formatStatus, parseSteps } from './lifecycle';
@@ -32,37 +35,87 @@ interface DemoOptions {
 }
 
 const REQUESTER = 'ml-engineer';
+const BIN = join(__dirname, '..', '..', 'bin', 'recflow.js');
 
 /**
  * `npm run demo` / `npx recflow demo`: the whole mission on one machine. Starts (or reaches) the embedded Temporal
- * dev server, the CPU and GPU-queue workers, two serving replicas; runs a first lifecycle that becomes the champion
- * (the first deployment of the fleet), then a second one on fresher data that must beat it: gates, a reviewer's
- * approval (prompted, or `--auto-approve`), a canary with simulated users clicking from the shop's ground truth, and
- * promotion or rollback. Ctrl-C cancels the run in flight (which rolls the fleet back) and stops everything.
+ * dev server and the CPU and GPU-queue workers, and serving replicas as their own processes (the production shape:
+ * the canary's latency is measured on serving, not on the training host); runs a first lifecycle that becomes the
+ * champion (the first deployment of the fleet), then a second one on fresher data that must beat it: gates, a
+ * reviewer's approval (prompted, or `--auto-approve`), a canary with simulated users clicking from the shop's
+ * ground truth, and promotion or rollback. Ctrl-C cancels the run in flight (which rolls the fleet back) and stops
+ * everything. The terminal shows readable progress; the structured logs go to the log file it names.
  */
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('run the whole lifecycle twice on a synthetic shop: champion, then a challenger with a canary')
     .option('--auto-approve', 'approve without asking (recorded as auto-approve in the registry)')
-    .option('--small', 'a small shop and short bakes (CI, a quick look)')
+    .option('--small', 'a small shop and short windows (CI, a quick look)')
     .option('--users <n>', 'shop users', intOption(1))
     .option('--items <n>', 'shop items', intOption(1))
     .option('--events <n>', 'shop events', intOption(1))
     .option('--epochs <n>', 'training epochs', intOption(1))
-    .option('--steps <list>', 'canary steps WEIGHT:BAKE (default 10:20s,50:20s,100:20s)')
-    .option('--rps <n>', 'simulated requests per second during each bake', positiveOption)
-    .option('--replicas <n>', 'serving replicas to start', intOption(1, 16), 2)
+    .option('--steps <list>', 'rollout steps WEIGHT:BAKE (default 10:20s,50:20s,100:20s)')
+    .option('--rps <n>', 'simulated requests per second during each analysis window', positiveOption)
+    .option('--replicas <n>', 'serving replicas to start (processes)', intOption(1, 16), 2)
     .option('--reviewer <name>', 'reviewer name for the prompt', 'reviewer')
     .option('--ui', 'serve the Temporal Web UI')
     .option('--port <port>', 'gRPC port of the embedded server (0: any free port)', intOption(0, 65535))
     .action(async (o: DemoOptions) => runDemo(o));
 }
 
+/** Serving replicas as child processes of the demo, following the fleet's desired state. */
+async function startReplicas(
+  config: RecflowConfig,
+  n: number,
+  ui: TerminalConsole,
+): Promise<{ procs: ChildProcess[]; urls: string[]; stop(): Promise<void> }> {
+  const procs: ChildProcess[] = [];
+  const ids = Array.from({ length: n }, (_, i) => `demo-${i + 1}`);
+  for (const id of ids) {
+    const p = spawn(
+      process.execPath,
+      [BIN, 'serve', '--port', '0', '--fleet', DEFAULT_FLEET, '--replica-id', id, '--poll-ms', '500', '--threads', '1'],
+      { env: { ...process.env, RECFLOW_HOME: config.home }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    p.stderr?.on('data', (d: Buffer) => {
+      for (const line of d.toString('utf8').split('\n')) if (line.trim()) ui.line(paint.dim(`[${id}] ${line}`));
+    });
+    procs.push(p);
+  }
+  const store = new FleetStore(config.registryDir, DEFAULT_FLEET);
+  const end = Date.now() + 60_000;
+  for (;;) {
+    const live = (await store.readReports({ liveWithinMs: 5000 })).filter((r) => ids.includes(r.replicaId));
+    if (live.length === n) {
+      return {
+        procs,
+        urls: live.map((r) => r.url),
+        async stop() {
+          for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
+          await Promise.all(
+            procs.map((p) => (p.exitCode === null ? new Promise((r) => p.once('exit', r)) : Promise.resolve())),
+          );
+        },
+      };
+    }
+    const dead = procs.find((p) => p.exitCode !== null);
+    if (dead || Date.now() > end) {
+      for (const p of procs) p.kill('SIGKILL');
+      throw new Error(
+        `the serving replicas did not come up (${dead ? `one exited with ${dead.exitCode}` : 'timeout'})`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 async function runDemo(o: DemoOptions): Promise<void> {
   const config = loadConfig();
-  const logger = createLogger('demo', config.logLevel);
-  const say = (msg: string) => process.stdout.write(`${msg}\n`);
+  const ui = new TerminalConsole();
+  const logger = createLogger('demo', config);
+  const say = (msg: string) => ui.line(msg);
   const small = o.small ?? false;
   const shop = {
     users: o.users ?? (small ? 600 : 3000),
@@ -72,17 +125,20 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const steps = parseSteps(o.steps ?? (small ? '20:8s,100:8s' : '10:20s,50:20s,100:20s'));
   const rps = o.rps ?? (small ? 60 : 80);
 
-  say('recflow demo: embedded Temporal, CPU + GPU-queue workers, serving fleet, two lifecycle runs');
+  say(paint.bold('recflow demo: embedded Temporal, CPU + GPU-queue workers, serving replicas, two lifecycle runs'));
+  if (config.logFormat === 'pretty')
+    say(`logs:      ${config.logFile} (JSON lines; --log-format json prints them here)`);
   const stack = await startStack(config, logger, { ui: o.ui, port: o.port });
-  const servers: RunningServer[] = [];
+  let replicas: Awaited<ReturnType<typeof startReplicas>> | undefined;
   let current: WorkflowHandle | undefined;
   let stopping = false;
   const stopAll = async () => {
-    for (const s of servers.splice(0)) await s.close().catch(() => undefined);
+    await replicas?.stop().catch(() => undefined);
     await stack.stop();
   };
   const onSignal = untilSignal().then(async (sig) => {
     stopping = true;
+    ui.settle();
     say(`\n${sig}: stopping${current ? `; cancelling ${current.workflowId} (its cleanup rolls the fleet back)` : ''}`);
     if (current) {
       await current.cancel().catch(() => undefined);
@@ -97,21 +153,8 @@ async function runDemo(o: DemoOptions): Promise<void> {
     say(
       `Temporal:  ${stack.target.connectionOptions.address}${stack.embedded?.uiUrl ? `  UI ${stack.embedded.uiUrl}` : ''}`,
     );
-    const { startServer } = require('../../serving/server') as { startServer: typeof StartServer };
-    for (let i = 0; i < (o.replicas ?? 2); i++) {
-      servers.push(
-        await startServer({
-          port: 0,
-          registryDir: config.registryDir,
-          fleet: DEFAULT_FLEET,
-          replicaId: `demo-${i + 1}`,
-          pollMs: 500,
-          logger: false,
-          model: { bundleRoots: [config.artifactsDir] },
-        }),
-      );
-    }
-    say(`Serving:   ${servers.map((s) => s.url).join('  ')}  (metrics at /metrics)`);
+    replicas = await startReplicas(config, o.replicas ?? 2, ui);
+    say(`Serving:   ${replicas.urls.join('  ')}  (one process each; metrics at /metrics)`);
     say(`Store:     ${config.artifactsDir}\nRegistry:  ${config.registryDir}\n`);
 
     const registry = new FileModelRegistry(config.registryDir);
@@ -133,18 +176,17 @@ async function runDemo(o: DemoOptions): Promise<void> {
     };
     const run = async (label: string, input: LifecycleInput, interactive: boolean): Promise<LifecycleResult> => {
       const workflowId = lifecycleWorkflowId(modelName, `${label}-${Date.now()}`);
-      current = await stack.client.workflow.start('modelLifecycleWorkflow', {
+      current = await stack.client.workflow.start<typeof modelLifecycleWorkflow>('modelLifecycleWorkflow', {
         taskQueue: CPU_TASK_QUEUE,
         workflowId,
         args: [input],
       });
-      say(`\n== ${label}: ${workflowId}`);
-      say(`   npx recflow status ${workflowId}`);
+      say(`\n${paint.bold(`== ${label}: ${workflowId}`)}`);
+      say(paint.dim(`   npx recflow status ${workflowId} --watch`));
       const handle = current;
-      const progress = watch(handle, say);
-      if (interactive) void reviewPrompt(handle, o.reviewer ?? 'reviewer', say, () => stopping);
+      const watcher = watch(handle, ui, interactive ? (o.reviewer ?? 'reviewer') : undefined, () => stopping);
       const result = (await handle.result()) as LifecycleResult;
-      progress.stop();
+      await watcher.stop();
       current = undefined;
       say(`\n${formatStatus(result.status)}`);
       return result;
@@ -153,11 +195,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     if (!champion) {
       await run(
         'champion',
-        {
-          ...common,
-          data: { kind: 'synthetic', seed: 1, ...shop },
-          approval: { autoApprove: true },
-        },
+        { ...common, data: { kind: 'synthetic', seed: 1, ...shop }, approval: { autoApprove: true } },
         false,
       );
     } else {
@@ -174,94 +212,95 @@ async function runDemo(o: DemoOptions): Promise<void> {
       },
       !o.autoApprove,
     );
-    const fleet = await stack.client.workflow
-      .getHandle(challenger.status.workflowId)
-      .query(statusQuery)
-      .catch(() => challenger.status);
-    say(`\nresult: ${challenger.outcome} - ${challenger.reason}`);
-    say(`fleet ${DEFAULT_FLEET}: previous stable ${fleet.rollout?.previousStable ?? '-'}`);
+    const mark = challenger.outcome === 'promoted' ? paint.ok : paint.warn;
+    say(`\nresult: ${mark(challenger.outcome)} - ${challenger.reason}`);
+    say(`fleet ${DEFAULT_FLEET}: previous stable ${challenger.status.rollout?.previousStable ?? '-'}`);
+    if (challenger.status.reportPath) say(`report: ${challenger.status.reportPath}`);
     say(`models: npx recflow models list    fleet: npx recflow fleet status`);
   } finally {
     if (!stopping) await stopAll();
   }
 }
 
-/** Print each new step and stage of a run as it happens. */
-function watch(handle: WorkflowHandle, say: (m: string) => void): { stop(): void } {
+/**
+ * Follow a run on the terminal: a line per finished step and per stage, a live progress line for the activity in
+ * flight (training epochs and batches, data rows, the open analysis window), a line per analysis window as it
+ * closes, and the review prompt (when `reviewer` is given) with nothing else printed in the middle of it.
+ */
+function watch(
+  handle: WorkflowHandle,
+  ui: TerminalConsole,
+  reviewer: string | undefined,
+  stopped: () => boolean,
+): { stop(): Promise<void> } {
   const printed = new Set<number>();
+  const windows = new Set<string>();
   let lastStage = '';
-  let lastCanary = '';
-  let lastProgress = '';
+  let prompting = false;
+  let done = false;
+  const tick = async () => {
+    const s: LifecycleStatus | undefined = await handle.query(statusQuery).catch(() => undefined);
+    if (!s) return;
+    s.steps.forEach((st, i) => {
+      if (st.state === 'running' || printed.has(i)) return;
+      printed.add(i);
+      const mark = st.state === 'done' ? paint.ok('ok ') : paint.bad('ERR');
+      const detail = st.error ? `${st.error.type}: ${st.error.message}` : (st.detail ?? '');
+      ui.line(`   ${mark} ${st.name.padEnd(26)} ${detail}`);
+    });
+    if (s.stage !== lastStage) {
+      lastStage = s.stage;
+      ui.line(paint.dim(`   [${s.stage}]`));
+    }
+    s.rollout?.steps.forEach((st, i) =>
+      (st.analyses ?? []).forEach((a, k) => {
+        const key = `${i}.${k}`;
+        if (windows.has(key)) return;
+        windows.add(key);
+        const v =
+          a.verdict === 'pass'
+            ? paint.ok(a.verdict)
+            : a.verdict === 'fail'
+              ? paint.bad(a.verdict)
+              : paint.warn(a.verdict);
+        ui.line(`   window ${describeStep(st)}${k ? ` +${k}` : ''} at ${s.rollout!.weight}%: ${v} - ${a.summary}`);
+      }),
+    );
+    const live = (await inFlight(handle))[0];
+    ui.progress(live ? `   ${progressLine(live)}` : '');
+    if (reviewer && !prompting && s.stage === 'awaiting_approval' && !stopped()) {
+      prompting = true;
+      void review(handle, reviewer, ui);
+    }
+  };
   const timer = setInterval(() => {
-    handle
-      .query(statusQuery)
-      .then((s: LifecycleStatus) => {
-        s.steps.forEach((st, i) => {
-          if (st.state === 'running' || printed.has(i)) return;
-          printed.add(i);
-          say(`   ${st.name}: ${st.detail ?? st.state}`);
-        });
-        if (s.stage !== lastStage) {
-          lastStage = s.stage;
-          say(`   [${s.stage}]`);
-        }
-        void progressLine(handle).then((line) => {
-          if (line && line !== lastProgress) {
-            lastProgress = line;
-            say(`   ${line}`);
-          }
-        });
-        const step = s.rollout?.steps[s.rollout.currentStepIndex];
-        const last = step?.analyses?.at(-1);
-        const c = step ? `${describeStep(step)}: ${step.state}${last ? ` - ${last.summary}` : ''}` : '';
-        if (c && c !== lastCanary) {
-          lastCanary = c;
-          say(`   canary ${c}`);
-        }
-      })
-      .catch(() => undefined);
+    if (!done) void tick();
   }, 1000);
-  return { stop: () => clearInterval(timer) };
-}
-
-/** Progress of the activity in flight, from its last heartbeat (clients/progress.ts). */
-async function progressLine(handle: WorkflowHandle): Promise<string | undefined> {
-  const a = (await inFlight(handle))[0];
-  return a ? activityProgress(a) : undefined;
+  return {
+    async stop() {
+      done = true;
+      clearInterval(timer);
+      await tick();
+      ui.settle();
+    },
+  };
 }
 
 /** Ask on the terminal; the same decision can come from another terminal with `npx recflow approve`. */
-async function reviewPrompt(
-  handle: WorkflowHandle,
-  reviewer: string,
-  say: (m: string) => void,
-  stopped: () => boolean,
-): Promise<void> {
-  for (;;) {
-    if (stopped()) return;
-    const s = await handle.query(statusQuery).catch(() => undefined);
-    if (!s || s.stage === 'done') return;
-    if (s.stage === 'awaiting_approval') break;
-    await new Promise((r) => setTimeout(r, 500));
-  }
-  say(`\n   The candidate awaits review. From another terminal:`);
-  say(`     npx recflow approve ${handle.workflowId} --as <reviewer> [--comment "..."]`);
-  say(`     npx recflow reject  ${handle.workflowId} --as <reviewer> --comment "why"`);
+async function review(handle: WorkflowHandle, reviewer: string, ui: TerminalConsole): Promise<void> {
+  ui.line(`\n   The candidate awaits review. From another terminal:`);
+  ui.line(`     npx recflow approve ${handle.workflowId} --as <reviewer> [--comment "..."]`);
+  ui.line(`     npx recflow reject  ${handle.workflowId} --as <reviewer> --comment "why"`);
   if (!process.stdin.isTTY) {
-    say('   (no terminal: waiting for that command)');
+    ui.line('   (no terminal: waiting for that command)');
     return;
   }
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {
-    const answer = (await rl.question(`   Approve as '${reviewer}'? [y/n] `)).trim().toLowerCase();
+    const answer = (await ui.ask(`   Approve as '${reviewer}'? [y/n] `)).toLowerCase();
     const approve = answer === 'y' || answer === 'yes';
-    const comment = approve
-      ? 'approved in the demo prompt'
-      : (await rl.question('   Why? ')).trim() || 'rejected in the demo';
+    const comment = approve ? 'approved in the demo prompt' : (await ui.ask('   Why? ')) || 'rejected in the demo';
     await handle.executeUpdate(approve ? approveUpdate : rejectUpdate, { args: [{ reviewer, comment }] });
   } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) say(`   refused: ${err.cause?.message}`);
-  } finally {
-    rl.close();
+    if (err instanceof WorkflowUpdateFailedError) ui.line(`   refused: ${err.cause?.message}`);
   }
 }

@@ -31,7 +31,7 @@ export function registerDevCommands(program: Command): void {
     .option('--no-workers', 'the server only')
     .action(async (opts: { ui?: boolean; port?: number; workers: boolean }) => {
       const config = loadConfig();
-      const logger = createLogger('dev', config.logLevel);
+      const logger = createLogger('dev', config);
       const stack = await startStack(config, logger, { ui: opts.ui, port: opts.port, workers: opts.workers });
       console.log(`Temporal: ${stack.target.connectionOptions.address} (namespace ${stack.target.namespace})`);
       if (stack.embedded?.adopted)
@@ -49,7 +49,7 @@ export function registerDevCommands(program: Command): void {
     .option('--json', 'machine-readable output')
     .action(async (opts: { json?: boolean }) => {
       const config = loadConfig();
-      const logger = createLogger('doctor', config.logLevel);
+      const logger = createLogger('doctor', config);
       const stack = await startStack(config, logger, { port: 0 });
       try {
         const result = await stack.client.workflow.execute<typeof smokeWorkflow>('smokeWorkflow', {

@@ -56,7 +56,7 @@ export function registerServeCommands(program: Command): void {
         if (opts.precision !== 'fp32' && opts.precision !== 'int8')
           throw new RecflowError(ErrorType.InvalidInput, `--precision ${opts.precision} is not fp32 or int8`);
         const config = loadConfig();
-        const logger = createLogger('serve', config.logLevel);
+        const logger = createLogger('serve', config);
         // Loaded here so other commands do not pay for onnxruntime and fastify.
         const { startServer } = require('../../serving/server') as { startServer: typeof StartServer };
         const server = await startServer({
