@@ -23,14 +23,14 @@ import { DType, GraphBuilder, OPSET, attr, encodeModel } from '../../lib/onnx/bu
 import {
   MATMUL_QMAX,
   emitInt8Gather,
-  emitInt8MatMul,
+  emitInt8MatMulPerRow,
   quantizePerColumn,
   quantizePerRow,
   transpose,
 } from '../../lib/onnx/quantize';
 
 /** Bumped when the graphs change: part of the bundle's idempotency key. */
-export const EXPORTER_VERSION = 'recflow-onnx-1';
+export const EXPORTER_VERSION = 'recflow-onnx-2';
 
 /** What the graphs record in `metadata_props` (keys prefixed `recflow.`). */
 export interface ExportMeta {
@@ -118,7 +118,7 @@ function embed(g: GraphBuilder, p: Precision, name: string, w: Weight, idx: stri
 function dense(g: GraphBuilder, p: Precision, name: string, x: string, k: Weight, b: Weight, relu: boolean): string {
   const [inDim, outDim] = k.shape as [number, number];
   let y: string;
-  if (p === 'int8') y = emitInt8MatMul(g, name, x, quantizePerColumn(k.data, inDim, outDim, MATMUL_QMAX), b.data);
+  if (p === 'int8') y = emitInt8MatMulPerRow(g, name, x, quantizePerColumn(k.data, inDim, outDim, MATMUL_QMAX), b.data);
   else {
     const mm = g.op1('MatMul', [x, g.init(`${name}_kernel`, [inDim, outDim], k.data)]);
     y = g.op1('Add', [mm, g.init(`${name}_bias`, [outDim], b.data)]);
@@ -202,7 +202,7 @@ export function buildRecommendModel(
   const itemT = transpose(itemMatrix, items, d);
   const logits =
     p === 'int8'
-      ? emitInt8MatMul(g, 'item_matrix', u, quantizePerColumn(itemT, d, items, MATMUL_QMAX))
+      ? emitInt8MatMulPerRow(g, 'item_matrix', u, quantizePerColumn(itemT, d, items, MATMUL_QMAX))
       : g.op1('MatMul', [u, g.init('item_matrix_t', [d, items], itemT)]);
   // Mask index 0 (a zero column built from the batch) and the excluded indices with -inf.
   const zeros = g.op1('Mul', [user, g.int64('zero', [0], [])]);

@@ -94,6 +94,9 @@ export function emitInt8Gather(g: GraphBuilder, name: string, table: QuantizedMa
 /**
  * Emit `x [B, in] @ W [in, out] (+ bias)` with W int8 per column, in the dynamic quantization pattern onnxruntime
  * fuses (`DynamicQuantizeLinear`, `MatMulInteger`, `Cast`, `Mul`, `Add`).
+ *
+ * NOTE: `DynamicQuantizeLinear` takes one scale for the whole tensor, so a row's result depends on the other rows of
+ * the batch (who else a micro-batch holds). recflow's exporters use {@link emitInt8MatMulPerRow} instead.
  */
 export function emitInt8MatMul(
   g: GraphBuilder,
@@ -114,4 +117,36 @@ export function emitInt8MatMul(
   const y = g.op1('Mul', [f, scale]);
   const b = g.init(`${name}_bias`, [bias.length], bias);
   return g.op1('Add', [y, b], {}, outName);
+}
+
+/**
+ * Emit `x [B, in] @ W [in, out] (+ bias)` with W int8 per column and the activations quantized per row at run time
+ * (symmetric int8, scale = max |x_row| / 127): `ReduceMax(Abs)`, `QuantizeLinear` per axis 0, `MatMulInteger`
+ * (int8 x int8), `Cast`, `Mul` by both scales [+ `Add(bias)`]. Each row's result depends on that row only, so an
+ * int8 model ranks a user the same alone, in a micro-batch of 64 or in an evaluation batch of 256.
+ */
+export function emitInt8MatMulPerRow(
+  g: GraphBuilder,
+  name: string,
+  x: string,
+  w: QuantizedMatrix,
+  bias?: Float32Array,
+  outName?: string,
+): string {
+  const wq = g.init(`${name}_wq`, [w.rows, w.cols], w.q);
+  const ws = g.init(`${name}_wscale`, [w.cols], w.scales);
+  const absmax = g.op1('ReduceMax', [g.op1('Abs', [x])], { axes: attr.ints([1]), keepdims: attr.int(1) });
+  const eps = g.init(`${name}_eps`, [1], Float32Array.of(1e-12));
+  const q127 = g.init(`${name}_q127`, [1], Float32Array.of(127));
+  const scale = g.op1('Div', [g.op1('Max', [absmax, eps]), q127]); // [B, 1]
+  const rowScale = g.op1('Reshape', [scale, g.int64(`${name}_rows`, [-1])]); // [B]
+  // QuantizeLinear per axis needs a zero point of the scale's length (int8 zeros, built from the batch).
+  const zero = g.init(`${name}_zero`, [], Float32Array.of(0));
+  const zp = g.op1('Cast', [g.op1('Mul', [rowScale, zero])], { to: attr.int(DType.int8) });
+  const xq = g.op1('QuantizeLinear', [x, rowScale, zp], { axis: attr.int(0) });
+  const mm = g.op1('MatMulInteger', [xq, wq]);
+  const f = g.op1('Cast', [mm], { to: attr.int(DType.float) });
+  const y = g.op1('Mul', [g.op1('Mul', [f, scale]), ws], {}, bias ? undefined : outName);
+  if (!bias) return y;
+  return g.op1('Add', [y, g.init(`${name}_bias`, [bias.length], bias)], {}, outName);
 }
