@@ -57,12 +57,13 @@ export interface AlsConfig {
 }
 
 /**
- * The default validation grid: regularization in decades {1, 10, 100} x confidence weight alpha in {1, 10}.
- * Decades, because the best λ moves with the density of the data and the confidence scale (with `implicit`'s
- * unscaled λ); two alphas, because labels are implicit strengths in (0, 1]. Not tuned to any data set.
+ * The default validation grid: regularization in half-decades {1, 3, 10, 30, 100} x confidence weight alpha in
+ * {1, 10}. Half-decades, because the best λ moves with the density of the data and the confidence scale (with
+ * `implicit`'s unscaled λ) and the optimum is narrow; two alphas, because labels are implicit strengths in (0, 1].
+ * Not tuned to any data set.
  */
 export const DEFAULT_ALS_GRID: AlsGridPoint[] = [1, 10].flatMap((alpha) =>
-  [1, 10, 100].map((regularization) => ({ alpha, regularization })),
+  [1, 3, 10, 30, 100].map((regularization) => ({ alpha, regularization })),
 );
 
 export const DEFAULT_ALS_CONFIG: AlsConfig = {

@@ -48,6 +48,8 @@ export interface Baseline {
   catalog(user: number): ArrayLike<number>;
   /** Probability of a (user, item) pair, for the pointwise metrics; `row` is `catalog(user)`. */
   probability(user: number, item: number, row: ArrayLike<number>): number;
+  /** The fitted model (ALS, EASE^R), e.g. to export the same fit as a bundle. */
+  model?: AlsModel | EaseModel;
 }
 
 /** The fitted baselines of one dataset. */
@@ -72,6 +74,7 @@ function alsBaseline(m: AlsModel): Baseline {
   const gram = gramPlusReg(m.itemFactors, m.items, m.config.factors, m.config.regularization);
   return {
     name: 'als',
+    model: m,
     config: { ...m.config, grid: undefined, validationGrid: m.validation.grid, prior: m.priorConfig },
     fitSeconds: m.fitSeconds,
     catalog: (u) => alsCatalogScores(m, u, [], gram),
@@ -83,6 +86,7 @@ function alsBaseline(m: AlsModel): Baseline {
 function easeBaseline(m: EaseModel): Baseline {
   return {
     name: 'ease',
+    model: m,
     config: { ...m.config, lambdaGrid: undefined, validationGrid: m.validation.grid, prior: m.priorConfig },
     fitSeconds: m.fitSeconds,
     catalog: (u) => easeCatalogScores(m, u, []),

@@ -15,9 +15,25 @@ export interface GraphCalibration {
   b: number;
 }
 
-/** Named int64 axis constants, created once per graph. */
-export function axes(g: GraphBuilder): { a0: string; a1: string; a2: string } {
-  return { a0: g.int64('axes_0', [0]), a1: g.int64('axes_1', [1]), a2: g.int64('axes_2', [2]) };
+/** Named int64 axis constants, each created on first use (an unused initializer makes onnxruntime warn). */
+export function axes(g: GraphBuilder): { readonly a0: string; readonly a1: string; readonly a2: string } {
+  const made = new Map<number, string>();
+  const get = (a: number) => {
+    let n = made.get(a);
+    if (!n) made.set(a, (n = g.int64(`axes_${a}`, [a])));
+    return n;
+  };
+  return {
+    get a0() {
+      return get(0);
+    },
+    get a1() {
+      return get(1);
+    },
+    get a2() {
+      return get(2);
+    },
+  };
 }
 
 /**
