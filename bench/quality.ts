@@ -19,7 +19,7 @@
  * Results: bench/results/quality.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ArtifactStore } from '../lib/artifacts';
@@ -316,13 +316,32 @@ async function main(): Promise<void> {
     const ds = await loadDataset(prepared.dataset.path);
     data.push(await benchDataset(`data:${dir.split('/').filter(Boolean).pop()}`, ds, work, { peer, kinds }));
   }
+  // Merge with the previous results: a run with --no-shop keeps the shop section, data sets are replaced by name.
+  const file = join(__dirname, 'results', 'quality.json');
+  const prev = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  const prevData = ((prev.data as Array<{ name: string }> | undefined) ?? []).filter(
+    (d) => !data.some((x) => (x as { name: string }).name === d.name),
+  );
   await writeResult('quality.json', {
-    command: `npx tsx bench/quality.ts ${process.argv.slice(2).join(' ')}`.trim(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version },
     protocol:
       'test split of a time split; whole catalogue ranked per user, training items excluded; relevant = test items not seen in training; users:new = test users without training events (empty history: every model falls back to its prior); NDCG@10 binary gains',
-    shop: shops.length ? { size: shopSize, seeds, mean: meanRows(shops), perSeed: shops } : null,
-    data,
+    shop: shops.length
+      ? {
+          command: `npx tsx bench/quality.ts ${process.argv.slice(2).join(' ')}`.trim(),
+          size: shopSize,
+          seeds,
+          mean: meanRows(shops),
+          perSeed: shops,
+        }
+      : (prev.shop ?? null),
+    data: [
+      ...prevData,
+      ...data.map((d) => ({
+        command: `npx tsx bench/quality.ts ${process.argv.slice(2).join(' ')}`.trim(),
+        ...(d as object),
+      })),
+    ],
   });
   console.log(`\nwrote bench/results/quality.json (work folder ${work})`);
 }
