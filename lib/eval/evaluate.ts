@@ -11,6 +11,17 @@
  *   test categories (pairs grouped by the positive's category; ranking relevance restricted to that category).
  * - The popularity baseline (training counts) gets the same metrics: it ranks by popularity, and its pointwise
  *   scores are popularity / max popularity.
+ * - The strong baselines (lib/eval/baselines.ts: recent popularity, ALS, EASE^R, fitted on the same train split,
+ *   hyperparameters chosen on its validation split) get the same metrics and segments, in `baselines`; one left
+ *   out (EASE^R above its catalogue cap) is listed in `skippedBaselines` with the reason.
+ * - History: a graph with a `history` input gets each user's training items (most recent last, at most
+ *   `historyLength`, mapped to the bundle's vocab; items it does not know are dropped). Only the train split is
+ *   used, never validation or test events, so nothing leaks from the future.
+ * - New users on a time split: `users:new` are the test users with no event before the split's `trainEnd`. They
+ *   may have validation-period events, but the models and the histories stop at `trainEnd`, so they reach every
+ *   model with an empty history: what they measure is each model's cold start (for the linear kinds, their recent-
+ *   popularity prior). A user the bundle does not know (a champion fitted on another dataset) is sent as index 0
+ *   with their training items as history.
  *
  * A bundle made on another dataset (the champion) is evaluated through its own vocab.json: dataset ids are mapped to
  * the bundle's indices (unknown users and items to index 0), its recommended indices back to the dataset's.
@@ -22,8 +33,11 @@ import { hashInputs } from '../artifacts';
 import type { Precision } from '../bundle';
 import type { LoadedDataset } from '../data/dataset';
 import { loadBundle } from '../onnx/bundle-io';
+import { userHistories } from '../recsys/interactions';
+import { fitBaselines, type Baseline, type BaselineOptions } from './baselines';
 import { auc, catalogCoverage, logLoss, rankingMetrics, thresholdMetrics, type RankedCase } from './metrics';
 import { mulberry32 } from '../rng';
+import { topK } from '../train/metrics';
 
 /** Evaluation settings. */
 export interface EvaluateOptions {
@@ -43,7 +57,16 @@ export interface EvaluateOptions {
   topCategories?: number;
   /** Users per onnxruntime call. @default 256 */
   batchSize?: number;
+  /** Most recent training items passed as `history` to graphs that take one. @default 200 */
+  historyLength?: number;
+  /** Strong baselines evaluated beside the candidate (`false`: none). @default all, default settings */
+  baselines?: BaselineOptions | false;
 }
+
+type Resolved = Required<Omit<EvaluateOptions, 'maxUsers' | 'baselines'>> & {
+  maxUsers?: number;
+  baselines: BaselineOptions | false;
+};
 
 /**
  * Flat metrics: `auc`, `logLoss`, `accuracy`, `precision`, `recall`, `f1`, `mrr`, `hitRate@K`, `ndcg@K`,
@@ -56,14 +79,24 @@ export interface ModelEvaluation {
   segments: Record<string, Metrics>;
 }
 
+/** A strong baseline's metrics, with the settings validation chose and its fit time. */
+export interface BaselineEvaluation extends ModelEvaluation {
+  config: Record<string, unknown>;
+  fitSeconds: number;
+}
+
 export interface EvaluationReport {
   datasetId: string;
   /** Hash of the test split and the evaluation settings: two reports are comparable when it is equal. */
   testSplitKey: string;
-  options: Required<Omit<EvaluateOptions, 'maxUsers'>> & { maxUsers?: number };
+  options: Resolved;
   bundle: { dir: string; modelName: string; checkpointId: string; datasetId: string };
   models: Partial<Record<Precision, ModelEvaluation>>;
   popularity: ModelEvaluation;
+  /** Strong baselines by name (`recentPopularity`, `als`, `ease`); absent in reports made before they existed. */
+  baselines?: Record<string, BaselineEvaluation>;
+  /** Baselines left out, with the reason. */
+  skippedBaselines?: Record<string, string>;
   seconds: number;
 }
 
@@ -81,9 +114,11 @@ interface Plan {
   userSegment: Map<number, string>;
   categoryName: Map<number, string>;
   itemCategory: Int32Array;
+  /** Training items of each user, most recent last (at most `historyLength`). */
+  histories: Map<number, number[]>;
 }
 
-function plan(ds: LoadedDataset, o: Required<Omit<EvaluateOptions, 'maxUsers'>> & { maxUsers?: number }): Plan {
+function plan(ds: LoadedDataset, o: Resolved): Plan {
   const nItems = ds.vocab.items.length;
   const train = ds.splits.train;
   const test = ds.splits.test;
@@ -159,6 +194,7 @@ function plan(ds: LoadedDataset, o: Required<Omit<EvaluateOptions, 'maxUsers'>> 
     userSegment,
     categoryName,
     itemCategory: ds.items.category,
+    histories: userHistories(train, o.historyLength),
   };
 }
 
@@ -168,12 +204,7 @@ interface Predictions {
   rankings: Int32Array[];
 }
 
-function metricsOf(
-  p: Plan,
-  pred: Predictions,
-  o: Required<Omit<EvaluateOptions, 'maxUsers'>>,
-  nItems: number,
-): ModelEvaluation {
+function metricsOf(p: Plan, pred: Predictions, o: Resolved, nItems: number): ModelEvaluation {
   const n = 1 + o.negativesPerPositive;
   const pointwise = (rows: number[]): Metrics => {
     const labels: number[] = [];
@@ -256,23 +287,35 @@ async function indexMaps(bundleDir: string, ds: LoadedDataset) {
 const i64 = (xs: ArrayLike<number>, dims: number[]) =>
   new ort.Tensor('int64', BigInt64Array.from(Array.from(xs, (x) => BigInt(x))), dims);
 
+/** The `history` tensor of some users: their training items in the bundle's indices, left-padded with 0. */
+function historyTensor(p: Plan, maps: Awaited<ReturnType<typeof indexMaps>>, users: ArrayLike<number>): ort.Tensor {
+  const rows = Array.from(users, (u) => (p.histories.get(u) ?? []).map((i) => maps.item[i] ?? 0).filter((i) => i > 0));
+  const width = Math.max(0, ...rows.map((r) => r.length));
+  const data = new Array<number>(rows.length * width).fill(0);
+  rows.forEach((r, b) => r.forEach((i, j) => (data[b * width + width - r.length + j] = i)));
+  return i64(data, [rows.length, width]);
+}
+
 async function predictOnnx(
   paths: { score: string; recommend: string },
   maps: Awaited<ReturnType<typeof indexMaps>>,
   p: Plan,
-  o: Required<Omit<EvaluateOptions, 'maxUsers'>>,
+  o: Resolved,
   onProgress: (what: string) => void,
 ): Promise<Predictions> {
   const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1 };
   const n = 1 + o.negativesPerPositive;
   const scores = new Float32Array(p.rowUser.length * n);
   const score = await ort.InferenceSession.create(paths.score, opts);
+  const scoreHistory = score.inputNames.includes('history');
   try {
     for (let b = 0; b < p.rowUser.length; b += o.batchSize * 4) {
       const e = Math.min(p.rowUser.length, b + o.batchSize * 4);
       const users = Array.from(p.rowUser.subarray(b, e), (u) => maps.user[u] ?? 0);
       const items = Array.from(p.rowItems.subarray(b * n, e * n), (i) => maps.item[i] ?? 0);
-      const out = await score.run({ user: i64(users, [e - b]), items: i64(items, [e - b, n]) });
+      const feeds: Record<string, ort.Tensor> = { user: i64(users, [e - b]), items: i64(items, [e - b, n]) };
+      if (scoreHistory) feeds.history = historyTensor(p, maps, p.rowUser.subarray(b, e));
+      const out = await score.run(feeds);
       scores.set(out.scores!.data as Float32Array, b * n);
     }
   } finally {
@@ -282,6 +325,7 @@ async function predictOnnx(
   const kMax = Math.max(...o.ks);
   const rankings: Int32Array[] = [];
   const rec = await ort.InferenceSession.create(paths.recommend, opts);
+  const recHistory = rec.inputNames.includes('history');
   try {
     for (let b = 0; b < p.rankUsers.length; b += o.batchSize) {
       const e = Math.min(p.rankUsers.length, b + o.batchSize);
@@ -290,7 +334,13 @@ async function predictOnnx(
       for (let i = b; i < e; i++) p.rankExclude[i]!.forEach((x, j) => (excl[(i - b) * width + j] = maps.item[x] ?? 0));
       const users = p.rankUsers.slice(b, e).map((u) => maps.user[u] ?? 0);
       const k = Math.min(kMax, maps.bundleItems - 1);
-      const out = await rec.run({ user: i64(users, [e - b]), k: i64([k], [1]), exclude: i64(excl, [e - b, width]) });
+      const feeds: Record<string, ort.Tensor> = {
+        user: i64(users, [e - b]),
+        k: i64([k], [1]),
+        exclude: i64(excl, [e - b, width]),
+      };
+      if (recHistory) feeds.history = historyTensor(p, maps, p.rankUsers.slice(b, e));
+      const out = await rec.run(feeds);
       const top = out.items!.data as BigInt64Array;
       const kk = out.items!.dims[1] ?? 0;
       for (let i = 0; i < e - b; i++)
@@ -303,7 +353,7 @@ async function predictOnnx(
   return { scores, rankings };
 }
 
-function predictPopularity(ds: LoadedDataset, p: Plan, o: Required<Omit<EvaluateOptions, 'maxUsers'>>): Predictions {
+function predictPopularity(ds: LoadedDataset, p: Plan, o: Resolved): Predictions {
   const pop = ds.items.popularity;
   let max = 0;
   for (const x of pop) max = Math.max(max, x);
@@ -324,9 +374,48 @@ function predictPopularity(ds: LoadedDataset, p: Plan, o: Required<Omit<Evaluate
   return { scores, rankings };
 }
 
+/** Scores and rankings of a strong baseline (catalogue scores per user, training items excluded). */
+async function predictBaseline(
+  b: Baseline,
+  p: Plan,
+  o: Resolved,
+  onProgress: (what: string) => void,
+): Promise<Predictions> {
+  const n = 1 + o.negativesPerPositive;
+  const scores = new Float32Array(p.rowUser.length * n);
+  const rowsOf = new Map<number, number[]>();
+  p.rowUser.forEach((u, r) => {
+    let rs = rowsOf.get(u);
+    if (!rs) rowsOf.set(u, (rs = []));
+    rs.push(r);
+  });
+  let done = 0;
+  for (const [u, rows] of rowsOf) {
+    const row = b.catalog(u);
+    for (const r of rows)
+      for (let j = 0; j < n; j++) {
+        const item = p.rowItems[r * n + j] ?? 0;
+        scores[r * n + j] = b.probability(u, item, row);
+      }
+    if (++done % 500 === 0) await new Promise((res) => setImmediate(res));
+  }
+  onProgress('scored');
+  const kMax = Math.max(...o.ks);
+  const rankings: Int32Array[] = [];
+  for (let k = 0; k < p.rankUsers.length; k++) {
+    const row = b.catalog(p.rankUsers[k]!);
+    rankings.push(Int32Array.from(topK(Float32Array.from(row), kMax, new Set(p.rankExclude[k]))));
+    if (k % 500 === 499) {
+      onProgress(`ranked ${k + 1}/${p.rankUsers.length}`);
+      await new Promise((res) => setImmediate(res));
+    }
+  }
+  return { scores, rankings };
+}
+
 /**
  * Evaluate a bundle folder on a loaded dataset's test split (fp32 and int8 by default, plus the popularity
- * baseline). `onProgress` is called between batches (activities heartbeat there).
+ * baseline and the strong baselines). `onProgress` is called between batches (activities heartbeat there).
  */
 export async function evaluateBundle(
   bundleDir: string,
@@ -343,6 +432,8 @@ export async function evaluateBundle(
     precisions: options.precisions ?? (['fp32', 'int8'] as Precision[]),
     topCategories: options.topCategories ?? 5,
     batchSize: options.batchSize ?? 256,
+    historyLength: options.historyLength ?? 200,
+    baselines: options.baselines ?? {},
     ...(options.maxUsers !== undefined ? { maxUsers: options.maxUsers } : {}),
   };
   const bundle = await loadBundle(bundleDir);
@@ -355,7 +446,18 @@ export async function evaluateBundle(
     models[prec] = metricsOf(p, pred, o, nItems);
   }
   const popularity = metricsOf(p, predictPopularity(ds, p, o), o, nItems);
-  const { precisions: _p, batchSize: _b, ...keyed } = o;
+  let baselines: Record<string, BaselineEvaluation> | undefined;
+  let skippedBaselines: Record<string, string> | undefined;
+  if (o.baselines !== false) {
+    const fitted = await fitBaselines(ds, o.baselines, onProgress);
+    baselines = {};
+    skippedBaselines = fitted.skipped;
+    for (const b of fitted.baselines) {
+      const pred = await predictBaseline(b, p, o, (w) => onProgress(`${b.name}: ${w}`));
+      baselines[b.name] = { ...metricsOf(p, pred, o, nItems), config: b.config, fitSeconds: b.fitSeconds };
+    }
+  }
+  const { precisions: _p, batchSize: _b, baselines: _bl, ...keyed } = o;
   return {
     datasetId: ds.manifest.id,
     testSplitKey: hashInputs({
@@ -372,6 +474,7 @@ export async function evaluateBundle(
     },
     models,
     popularity,
+    ...(baselines ? { baselines, skippedBaselines } : {}),
     seconds: (Date.now() - t0) / 1000,
   };
 }

@@ -25,6 +25,12 @@ export interface GateConfig {
   int8Drop?: Array<{ metric: string; maxDrop: number }>;
   /** Metrics on which the model must beat the popularity baseline. */
   beatPopularity?: string[];
+  /**
+   * Metrics on which the model must beat the STRONGEST baseline of its report (popularity, recent popularity, ALS,
+   * EASE^R: lib/eval/baselines.ts), gate `beats-baselines:<precision>:<metric>`. Fails when the report has no
+   * strong baselines (evaluated with `baselines: false`).
+   */
+  beatBaselines?: string[];
 }
 
 /** One gate's decision. */
@@ -190,6 +196,48 @@ export function blessModel(
       observed: v,
       threshold: b,
       reason: `${metric} ${fmt(v)} vs popularity baseline ${fmt(b)}`,
+    });
+  }
+  for (const metric of config.beatBaselines ?? []) {
+    const name = `beats-baselines:${p}:${metric}`;
+    const v = read(cand, metric);
+    if (v === undefined) {
+      gates.push(missing(name, metric, `${p} candidate`));
+      continue;
+    }
+    if (!candidate.baselines) {
+      gates.push({
+        name,
+        passed: false,
+        observed: v,
+        threshold: null,
+        reason: 'the report has no strong baselines (evaluated with baselines: false): nothing to compare with',
+      });
+      continue;
+    }
+    const all: Array<[string, number | undefined]> = [
+      ['popularity', read(candidate.popularity.overall, metric)],
+      ...Object.entries(candidate.baselines).map(([n, b]): [string, number | undefined] => [
+        n,
+        read(b.overall, metric),
+      ]),
+    ];
+    const absent = all.filter(([, x]) => x === undefined).map(([n]) => n);
+    if (absent.length) {
+      gates.push(missing(name, metric, absent.join(', ')));
+      continue;
+    }
+    const [bestName, best] = all.reduce((a, b) => (drop(metric, a[1]!, b[1]!) < 0 ? b : a)) as [string, number];
+    const ok = drop(metric, best, v) < 0;
+    const skipped = Object.entries(candidate.skippedBaselines ?? {}).map(([n, why]) => `${n} skipped: ${why}`);
+    gates.push({
+      name,
+      passed: ok,
+      observed: v,
+      threshold: best,
+      reason: `${metric} ${fmt(v)} vs strongest baseline ${bestName} ${fmt(best)} (${all
+        .map(([n, x]) => `${n} ${fmt(x!)}`)
+        .join(', ')})${skipped.length ? `; ${skipped.join('; ')}` : ''}`,
     });
   }
   return { kind: 'model', blessed: gates.every((g) => g.passed), gates, decidedAt: now.toISOString() };

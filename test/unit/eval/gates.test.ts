@@ -83,6 +83,31 @@ void describe('model gates', () => {
     assert.equal(b.blessed, false);
   });
 
+  void it('beats-baselines compares with the strongest baseline (log loss: the lowest), names skipped ones', () => {
+    const withBaselines = (m: Metrics): EvaluationReport => ({
+      ...report({}, m, 'split-1', { 'ndcg@10': 0.05, logLoss: 0.7 }),
+      baselines: {
+        recentPopularity: { overall: { 'ndcg@10': 0.12, logLoss: 0.6 }, segments: {}, config: {}, fitSeconds: 0 },
+        als: { overall: { 'ndcg@10': 0.19, logLoss: 0.45 }, segments: {}, config: {}, fitSeconds: 0 },
+      },
+      skippedBaselines: { ease: 'catalogue too large' },
+    });
+    const gates = { beatBaselines: ['ndcg@10', 'logLoss'], beatPopularity: ['ndcg@10'] };
+    const b = blessModel(withBaselines({ 'ndcg@10': 0.18, logLoss: 0.5 }), undefined, gates);
+    const byName = Object.fromEntries(b.gates.map((g) => [g.name, g]));
+    const ndcg = byName['beats-baselines:int8:ndcg@10']!;
+    assert.equal(ndcg.passed, false, 'ALS 0.19 beats the candidate 0.18');
+    assert.equal(ndcg.threshold, 0.19);
+    assert.match(ndcg.reason, /strongest baseline als 0.19 .*popularity 0.05.*; ease skipped: catalogue too large/);
+    assert.equal(byName['beats-baselines:int8:logLoss']!.threshold, 0.45);
+    assert.equal(byName['beats-baselines:int8:logLoss']!.passed, false);
+    assert.equal(byName['beats-popularity:int8:ndcg@10']!.passed, true, 'beatPopularity still reads popularity only');
+    assert.equal(blessModel(withBaselines({ 'ndcg@10': 0.2, logLoss: 0.4 }), undefined, gates).blessed, true);
+    const none = blessModel(cand, undefined, { beatBaselines: ['ndcg@10'] });
+    assert.equal(none.blessed, false);
+    assert.match(none.gates[0]!.reason, /no strong baselines/);
+  });
+
   void it('p99 is the nearest-rank percentile', () => {
     const xs = Array.from({ length: 200 }, (_, i) => 200 - i);
     assert.equal(percentile(xs, 0.99), 198);

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
+import { calibrate } from '../../../lib/recsys/calibration';
+import { transposeCsr, userItemMatrix } from '../../../lib/recsys/interactions';
+import { popularityScorer, rankSplit } from '../../../lib/train/metrics';
+import { exportAlsBundle } from '../../../kinds/als/export';
+import { alternate, factorScorer, fitAls, solveRows } from '../../../kinds/als/fit';
+import {
+  alsCatalogScores,
+  gramPlusReg,
+  readAlsCheckpoint,
+  usesPrior,
+  writeAlsCheckpoint,
+  type AlsModel,
+} from '../../../kinds/als/spec';
+import { writeTinyDataset } from '../../helpers/tiny-dataset';
+import { loadReference, referenceSplit, refTop, runRecommend, runScore, sessions } from '../../helpers/linear-kinds';
+
+void describe('ALS kind', () => {
+  let root: string;
+  let ds: LoadedDataset;
+  let model: AlsModel;
+  let bundle: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'recflow-als-'));
+    await writeTinyDataset(join(root, 'ds'), { users: 300, items: 150, perUser: 14, seed: 3 });
+    ds = await loadDataset(join(root, 'ds'));
+    model = await fitAls(ds, {
+      factors: 16,
+      iterations: 8,
+      grid: [
+        { regularization: 1, alpha: 1 },
+        { regularization: 10, alpha: 10 },
+      ],
+    });
+    bundle = join(root, 'bundle');
+    await mkdir(bundle);
+    await exportAlsBundle(bundle, model, { modelName: 'als', checkpointId: 'ck-als', vocab: ds.vocab });
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  void it('conjugate-gradient sweeps equal implicit (native CG) from the same initial factors', async () => {
+    const ref = loadReference();
+    const a = ref.als;
+    const cui = userItemMatrix(referenceSplit(ref), ref.users, ref.items, (l) => 1 + a.alpha * l);
+    const X = Float32Array.from(a.userFactors0);
+    const Y = Float32Array.from(a.itemFactors0);
+    await alternate(cui, transposeCsr(cui), X, Y, a);
+    const maxDiff = (got: Float32Array, want: number[]) =>
+      want.reduce((m, w, k) => Math.max(m, Math.abs(w - got[k]!)), 0);
+    const scale = Math.max(...a.itemFactors.map(Math.abs));
+    assert.ok(maxDiff(Y, a.itemFactors) < 1e-4 * scale, `item factors differ by ${maxDiff(Y, a.itemFactors)}`);
+    assert.ok(maxDiff(X, a.userFactors) < 1e-4 * scale, `user factors differ by ${maxDiff(X, a.userFactors)}`);
+  });
+
+  void it('exact solves satisfy the normal equations of each user', () => {
+    const ref = loadReference();
+    const d = 4;
+    const cui = userItemMatrix(referenceSplit(ref), ref.users, ref.items, (l) => 1 + 3 * l);
+    const X = new Float32Array(ref.users * d);
+    const Y = Float32Array.from(ref.als.itemFactors);
+    solveRows(cui, X, Y, d, 0.5, 0);
+    const gram = gramPlusReg(Y, ref.items, d, 0.5);
+    for (const u of [1, 7, 20]) {
+      const items = Array.from(cui.indices.subarray(cui.indptr[u], cui.indptr[u + 1]));
+      const conf = Array.from(cui.data.subarray(cui.indptr[u], cui.indptr[u + 1]));
+      // Residual of (YᵀY + λI + Σ (c-1) y yᵀ) x - Σ c y.
+      for (let p = 0; p < d; p++) {
+        let r = 0;
+        for (let q = 0; q < d; q++) r += gram[p * d + q]! * X[u * d + q]!;
+        items.forEach((i, k) => {
+          let yx = 0;
+          for (let q = 0; q < d; q++) yx += Y[i * d + q]! * X[u * d + q]!;
+          r += (conf[k]! - 1) * Y[i * d + p]! * yx - conf[k]! * Y[i * d + p]!;
+        });
+        assert.ok(Math.abs(r) < 1e-5, `user ${u} residual ${r}`);
+      }
+    }
+  });
+
+  void it('fits planted data better than popularity and keeps the best validation grid point', async () => {
+    const test = await rankSplit(
+      ds,
+      ds.splits.test,
+      factorScorer(model.userFactors, model.itemFactors, model.config.factors, model.trained, model.prior),
+    );
+    const pop = await rankSplit(ds, ds.splits.test, popularityScorer(ds));
+    assert.ok(test.ndcg > pop.ndcg * 1.5, `ALS ${test.ndcg} vs popularity ${pop.ndcg}`);
+    const bestGrid = Math.max(...model.validation.grid.map((g) => g.validationNdcg10));
+    assert.equal(model.validation.ndcg10, bestGrid);
+    assert.equal(model.validation.grid.length, 2);
+    assert.ok(model.calibration.model.a > 0);
+  });
+
+  void it('the fold-in of a user’s own training items scores close to the fitted user vector', () => {
+    const gram = gramPlusReg(model.itemFactors, model.items, model.config.factors, model.config.regularization);
+    const u = 5;
+    const hist = Array.from(ds.splits.train.user.keys())
+      .filter((r) => ds.splits.train.user[r] === u)
+      .map((r) => ds.splits.train.item[r]!);
+    const fitted = alsCatalogScores(model, u, []);
+    const folded = alsCatalogScores(model, 0, hist, gram);
+    const a = refTop(fitted, 10);
+    const b = refTop(folded, 10);
+    assert.ok(a.filter((i) => b.includes(i)).length >= 6, `top-10 overlap ${a.filter((i) => b.includes(i)).length}`);
+    assert.equal(usesPrior(model, 0, []), true);
+    assert.equal(usesPrior(model, 0, [0, 0]), true);
+    assert.equal(usesPrior(model, u, []), false);
+  });
+
+  void it('checkpoint round trip keeps every array and setting', async () => {
+    const dir = join(root, 'ck');
+    await writeAlsCheckpoint(dir, model);
+    const back = await readAlsCheckpoint(dir);
+    assert.deepEqual(back.config, model.config);
+    assert.deepEqual(back.itemFactors, model.itemFactors);
+    assert.deepEqual(back.userFactors, model.userFactors);
+    assert.deepEqual(back.trained, model.trained);
+    assert.deepEqual(back.prior, model.prior);
+    assert.equal(back.historyConfidence, model.historyConfidence);
+    await assert.rejects(readAlsCheckpoint(join(root, 'nope')), /checkpoint .*nope/);
+  });
+
+  void it('ONNX fp32 equals the reference: trained users, folded-in histories (padding, repeats), the prior', async () => {
+    const s = await sessions(bundle, 'fp32');
+    const gram = gramPlusReg(model.itemFactors, model.items, model.config.factors, model.config.regularization);
+    const cases: Array<[number, number[]]> = [
+      [3, []],
+      [3, [9, 10]], // a trained user: the history is ignored
+      [0, [12]],
+      [0, [12, 40, 12, 77]], // repeat counted once
+      [0, Array.from({ length: 60 }, (_, k) => 1 + ((k * 7) % 149))],
+      [0, []], // the prior
+    ];
+    const users = cases.map((c) => c[0]);
+    const hist = cases.map((c) => c[1]);
+    const items = cases.map(() => [1, 2, 30, 60, 90, 149]);
+    const scores = await runScore(s.score, users, items, hist);
+    const recs = await runRecommend(
+      s.recommend,
+      users,
+      10,
+      hist,
+      users.map(() => [1, 2]),
+    );
+    cases.forEach(([u, h], b) => {
+      const ref = alsCatalogScores(model, u, h, gram);
+      const cal = usesPrior(model, u, h) ? model.calibration.prior : model.calibration.model;
+      items[b]!.forEach((i, j) => {
+        const want = calibrate(cal, ref[i]!);
+        assert.ok(Math.abs(scores[b]![j]! - want) < 2e-5, `case ${b} item ${i}: ${scores[b]![j]} vs ${want}`);
+      });
+      const top = refTop(ref, 10, new Set([1, 2]));
+      const got = recs[b]!.items;
+      assert.ok(!got.includes(1) && !got.includes(2) && !got.includes(0), `case ${b}: excluded items returned`);
+      // Same scores in the same order (ties may swap items of equal score).
+      got.forEach((i, j) =>
+        assert.ok(
+          Math.abs(ref[i]! - ref[top[j]!]!) < 1e-5 * Math.max(1, Math.abs(ref[top[0]!]!)),
+          `case ${b} rank ${j}`,
+        ),
+      );
+    });
+    await s.score.release();
+    await s.recommend.release();
+  });
+
+  void it('ONNX int8 keeps the top 10 of fp32 and the manifest records the kind and inputs', async () => {
+    const f = await sessions(bundle, 'fp32');
+    const q = await sessions(bundle, 'int8');
+    const users = Array.from({ length: 40 }, (_, k) => (k % 2 ? 1 + k : 0));
+    const hist = users.map((u, k) => (u ? [] : [1 + k, 50 + k, 100 + k]));
+    const a = await runRecommend(f.recommend, users, 10, hist);
+    const b = await runRecommend(q.recommend, users, 10, hist);
+    let overlap = 0;
+    a.forEach((r, k) => (overlap += r.items.filter((i) => b[k]!.items.includes(i)).length));
+    assert.ok(overlap / (10 * users.length) > 0.8, `int8 top-10 overlap ${overlap / (10 * users.length)}`);
+    const manifest = JSON.parse(await readFile(join(bundle, 'bundle.json'), 'utf8')) as {
+      kind: string;
+      inputs: { recommend: string[] };
+      sizes: { fp32: { recommend: number }; int8: { recommend: number } };
+    };
+    assert.equal(manifest.kind, 'als');
+    assert.deepEqual(manifest.inputs.recommend, ['user', 'k', 'exclude', 'history']);
+    assert.ok(manifest.sizes.int8.recommend < manifest.sizes.fp32.recommend * 0.7, JSON.stringify(manifest.sizes));
+    for (const s of [f, q]) {
+      await s.score.release();
+      await s.recommend.release();
+    }
+  });
+
+  void it('refuses a bad setting with the field named', async () => {
+    await assert.rejects(fitAls(ds, { grid: [], factors: 0 }), /ALS config: factors = 0/);
+    await assert.rejects(fitAls(ds, { grid: [{ regularization: -1 }] }), /regularization = -1/);
+  });
+});

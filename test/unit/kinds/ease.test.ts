@@ -1,0 +1,143 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
+import { calibrate } from '../../../lib/recsys/calibration';
+import { userItemMatrix } from '../../../lib/recsys/interactions';
+import { popularityScorer, rankSplit } from '../../../lib/train/metrics';
+import { exportEaseBundle, storedTable } from '../../../kinds/ease/export';
+import { easeWeights, fitEase, gramOf } from '../../../kinds/ease/fit';
+import {
+  assertEaseFits,
+  easeCatalogScores,
+  easeItemSet,
+  easeScoresOf,
+  readEaseCheckpoint,
+  writeEaseCheckpoint,
+  type EaseModel,
+} from '../../../kinds/ease/spec';
+import { writeTinyDataset } from '../../helpers/tiny-dataset';
+import { loadReference, referenceSplit, refTop, runRecommend, runScore, sessions } from '../../helpers/linear-kinds';
+
+void describe('EASE^R kind', () => {
+  let root: string;
+  let ds: LoadedDataset;
+  let model: EaseModel;
+  let bundle: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'recflow-ease-'));
+    await writeTinyDataset(join(root, 'ds'), { users: 300, items: 150, perUser: 14, seed: 5 });
+    ds = await loadDataset(join(root, 'ds'));
+    model = await fitEase(ds, { lambdaGrid: [2, 20, 200], maxStoredHistory: 8 });
+    bundle = join(root, 'bundle');
+    await mkdir(bundle);
+    await exportEaseBundle(bundle, model, { modelName: 'ease', checkpointId: 'ck-ease', vocab: ds.vocab });
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  void it('weights and scores equal a numpy EASE^R (float64) with the same λ to 1e-6', () => {
+    const ref = loadReference();
+    const x = userItemMatrix(referenceSplit(ref), ref.users, ref.items, () => 1);
+    const w = easeWeights(gramOf(x), ref.items, ref.ease.lambda);
+    let maxW = 0;
+    ref.ease.weights.forEach((v, k) => (maxW = Math.max(maxW, Math.abs(v - w[k]!))));
+    assert.ok(maxW < 1e-6, `weights differ by ${maxW}`);
+    let maxS = 0;
+    for (let u = 0; u < ref.users; u++) {
+      const items = x.indices.subarray(x.indptr[u], x.indptr[u + 1]);
+      const s = easeScoresOf(w, ref.items, items);
+      for (let j = 1; j < ref.items; j++) maxS = Math.max(maxS, Math.abs(s[j]! - ref.ease.scores[u * ref.items + j]!));
+    }
+    assert.ok(maxS < 1e-6, `scores differ by ${maxS}`);
+  });
+
+  void it('refuses a catalogue above maxItems, saying why and what to do', async () => {
+    assert.throws(
+      () => assertEaseFits(6001, 5000),
+      /6001 items .* more than maxItems = 5000 .* Use ALS, or raise maxItems/,
+    );
+    await assert.rejects(fitEase(ds, { maxItems: 100 }), /151 items/);
+    await assert.rejects(fitEase(ds, { lambdaGrid: [0] }), /lambda 0 must be > 0/);
+  });
+
+  void it('beats popularity on planted data; λ is the best validation grid point', async () => {
+    const test = await rankSplit(ds, ds.splits.test, (us) => {
+      const out = new Float32Array(us.length * model.items);
+      us.forEach((u, j) => out.set(easeCatalogScores(model, u, []), j * model.items));
+      return out;
+    });
+    const pop = await rankSplit(ds, ds.splits.test, popularityScorer(ds));
+    assert.ok(test.ndcg > pop.ndcg * 1.5, `EASE ${test.ndcg} vs popularity ${pop.ndcg}`);
+    const best = model.validation.grid.reduce((a, b) => (b.validationNdcg10 > a.validationNdcg10 ? b : a));
+    assert.equal(model.config.lambda, best.lambda);
+    // Stored histories are capped at the most recent 8 items.
+    assert.ok(storedTable(model).width <= 8);
+  });
+
+  void it('checkpoint round trip keeps every array and setting', async () => {
+    const dir = join(root, 'ck');
+    await writeEaseCheckpoint(dir, model);
+    const back = await readEaseCheckpoint(dir);
+    assert.deepEqual(back.config, model.config);
+    assert.deepEqual(back.weights, model.weights);
+    assert.deepEqual(back.historyPtr, model.historyPtr);
+    assert.deepEqual(back.historyItems, model.historyItems);
+    assert.deepEqual(back.calibration, model.calibration);
+  });
+
+  void it('ONNX fp32 equals the reference: stored items, stored + history, history only, the prior', async () => {
+    const s = await sessions(bundle, 'fp32');
+    const cases: Array<[number, number[]]> = [
+      [4, []],
+      [4, [9, 9, 33]],
+      [0, [12]],
+      [0, [12, 40, 12, 77]],
+      [0, []],
+    ];
+    const users = cases.map((c) => c[0]);
+    const hist = cases.map((c) => c[1]);
+    const items = cases.map(() => [1, 5, 33, 60, 120, 150]);
+    const scores = await runScore(s.score, users, items, hist);
+    const recs = await runRecommend(
+      s.recommend,
+      users,
+      10,
+      hist,
+      users.map(() => [5]),
+    );
+    cases.forEach(([u, h], b) => {
+      const ref = easeCatalogScores(model, u, h);
+      const empty = easeItemSet(model, u, h).size === 0;
+      const cal = empty ? model.calibration.prior : model.calibration.model;
+      items[b]!.forEach((i, j) => {
+        const want = calibrate(cal, ref[i]!);
+        assert.ok(Math.abs(scores[b]![j]! - want) < 2e-5, `case ${b} item ${i}: ${scores[b]![j]} vs ${want}`);
+      });
+      const top = refTop(ref, 10, new Set([5]));
+      recs[b]!.items.forEach((i, j) => {
+        assert.notEqual(i, 5);
+        assert.ok(Math.abs(ref[i]! - ref[top[j]!]!) < 1e-5, `case ${b} rank ${j}: item ${i} vs ${top[j]}`);
+      });
+    });
+    await s.score.release();
+    await s.recommend.release();
+  });
+
+  void it('ONNX int8 keeps most of the fp32 top 10', async () => {
+    const f = await sessions(bundle, 'fp32');
+    const q = await sessions(bundle, 'int8');
+    const users = Array.from({ length: 40 }, (_, k) => (k % 2 ? 1 + k : 0));
+    const hist = users.map((u, k) => (u ? [] : [1 + k, 50 + k, 100 + k]));
+    const a = await runRecommend(f.recommend, users, 10, hist);
+    const b = await runRecommend(q.recommend, users, 10, hist);
+    let overlap = 0;
+    a.forEach((r, k) => (overlap += r.items.filter((i) => b[k]!.items.includes(i)).length));
+    assert.ok(overlap / (10 * users.length) > 0.8, `int8 top-10 overlap ${overlap / (10 * users.length)}`);
+    for (const s of [f, q]) {
+      await s.score.release();
+      await s.recommend.release();
+    }
+  });
+});
