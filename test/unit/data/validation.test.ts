@@ -92,12 +92,12 @@ describe('validation gate', () => {
 
   it('missing column', async () => {
     const msg = await hardMessage(folder({ events: (l) => l.map((x) => x.split(',').slice(0, 3).join(',')) }));
-    assert.match(msg, /^events\.csv line 1: missing column timestamp \(header: user_id,item_id,event_type;/);
+    assert.match(msg, /^events\.csv row 1: missing column timestamp \(header: user_id,item_id,event_type;/);
   });
 
   it('wrong delimiter', async () => {
     const msg = await hardMessage(folder({ events: (l) => l.map((x) => x.replaceAll(',', ';')) }));
-    assert.match(msg, /^events\.csv line 1: wrong delimiter, the header is semicolon-separated/);
+    assert.match(msg, /^events\.csv row 1: wrong delimiter, the header is semicolon-separated/);
   });
 
   it('bad encoding: Latin-1 bytes, and UTF-16', async () => {
@@ -109,7 +109,7 @@ describe('validation gate', () => {
         },
       }),
     );
-    assert.match(latin, /^items\.csv line 5, byte 24: bad encoding, not valid UTF-8 \(bytes near: .*e9/);
+    assert.match(latin, /^items\.csv row 5, byte 24: bad encoding, not valid UTF-8 \(bytes near: .*e9/);
     const utf16 = await hardMessage(folder({ users: (l) => Buffer.from(`\ufeff${l.join('\n')}`, 'utf16le') }));
     assert.match(utf16, /^users\.csv: bad encoding, the file is UTF-16/);
   });
@@ -118,14 +118,17 @@ describe('validation gate', () => {
     const msg = await hardMessage(
       folder({ items: (l) => [...l.slice(0, 3), `i99,c,b,1,${'x'.repeat(1 << 20)}`, ...l.slice(3)] }),
     );
-    assert.match(msg, /^items\.csv line 4 is longer than 65536 bytes/);
+    assert.match(msg, /^items\.csv row 4 is longer than 65536 bytes/);
   });
 
   it('malformed quotes', async () => {
     const msg = await hardMessage(
       folder({ items: (l) => [...l.slice(0, 2), 'i98,c,b,1,"unclosed title', ...l.slice(2)] }),
     );
-    assert.match(msg, /^items\.csv line \d+: malformed CSV/);
+    assert.match(
+      msg,
+      /^items\.csv row 3: malformed CSV \(CSV_QUOTE_NOT_CLOSED\): the quoted field 5 \(column title\) opened in row 3/,
+    );
   });
 
   it('unknown ids above the limit name the first row, column and value', async () => {
@@ -135,12 +138,12 @@ describe('validation gate', () => {
     const msg = await hardMessage(dir);
     assert.equal(
       msg,
-      "events.csv row 10, column user_id, value 'ghost10': unknown user id (not in users.csv); 10.0% of rows (40 of 400) exceed the 5.0% limit",
+      "events.csv row 11, column user_id, value 'ghost10': unknown user id (not in users.csv); 10.0% of rows (40 of 400) exceed the 5.0% limit",
     );
     const few = folder({ events: (l) => l.map((x, k) => (k === 7 ? x.replace(/,i\d+,/, ',i999,') : x)) });
     const { report } = await validateSource(few);
     assert.equal(report.hard.length, 0);
-    assert.match(report.soft[0]?.message ?? '', /^events\.csv row 7, column item_id, value 'i999': unknown item id/);
+    assert.match(report.soft[0]?.message ?? '', /^events\.csv row 8, column item_id, value 'i999': unknown item id/);
   });
 
   it('price outliers', async () => {
@@ -149,7 +152,7 @@ describe('validation gate', () => {
     );
     assert.match(
       msg,
-      /^items\.csv row 4, column price, value '-3': price outlier \(outside \(0, 10000\]\); 25\.0% of rows/,
+      /^items\.csv row 5, column price, value '-3': price outlier \(outside \(0, 10000\]\); 25\.0% of rows/,
     );
     const big = await hardMessage(
       folder({ items: (l) => l.map((x, k) => (k % 3 === 1 ? x.replace(/,[0-9.]+,Blue/, ',25000,Blue') : x)) }),
@@ -162,19 +165,19 @@ describe('validation gate', () => {
       await hardMessage(
         folder({ events: (l) => l.map((x, k) => (k > 0 && k % 5 === 0 ? x.replace(/,[a-z_]+,/, ',,') : x)) }),
       ),
-      /^events\.csv row 5, column event_type, value '': empty value; 20\.0% of rows \(80 of 400\) exceed the 5\.0% limit/,
+      /^events\.csv row 6, column event_type, value '': empty value; 20\.0% of rows \(80 of 400\) exceed the 5\.0% limit/,
     );
     assert.match(
       await hardMessage(
         folder({ events: (l) => l.map((x, k) => (k % 40 === 3 ? x.replace(/,[a-z_]+,/, ',like,') : x)) }),
       ),
-      /^events\.csv row 3, column event_type, value 'like': not one of view, click, add_to_cart, purchase/,
+      /^events\.csv row 4, column event_type, value 'like': not one of view, click, add_to_cart, purchase/,
     );
     assert.match(
       await hardMessage(
         folder({ events: (l) => l.map((x, k) => (k > 0 && k % 20 === 0 ? x.replace(/,[^,]+$/, ',yesterday') : x)) }),
       ),
-      /^events\.csv row 20, column timestamp, value 'yesterday': not an ISO 8601 date or epoch ms/,
+      /^events\.csv row 21, column timestamp, value 'yesterday': not an ISO 8601 date or epoch ms/,
     );
     assert.match(
       await hardMessage(
@@ -182,7 +185,7 @@ describe('validation gate', () => {
           items: (l) => l.map((x, k) => (k > 0 && k % 2 === 0 ? x.replace(/,[0-9.]+,Blue/, ',cheap,Blue') : x)),
         }),
       ),
-      /^items\.csv row 2, column price, value 'cheap': not a number/,
+      /^items\.csv row 3, column price, value 'cheap': not a number/,
     );
   });
 
@@ -194,13 +197,13 @@ describe('validation gate', () => {
             items: (l) => l.map((x, k) => (k > 0 && k % 2 === 0 ? x.replace(/,[0-9.]+,Blue/, `,${bad},Blue`) : x)),
           }),
         ),
-        new RegExp(`^items\\.csv row 2, column price, value '${bad.replace('+', '\\+')}': not a number`),
+        new RegExp(`^items\\.csv row 3, column price, value '${bad.replace('+', '\\+')}': not a number`),
       );
       assert.match(
         await hardMessage(
           folder({ events: (l) => l.map((x, k) => (k > 0 && k % 20 === 0 ? x.replace(/,[^,]+$/, `,${bad}`) : x)) }),
         ),
-        new RegExp(`^events\\.csv row 20, column timestamp, value '${bad}': not an ISO 8601 date or epoch ms`),
+        new RegExp(`^events\\.csv row 21, column timestamp, value '${bad}': not an ISO 8601 date or epoch ms`),
       );
     }
     assert.ok(Number.isNaN(parseTimestamp('Infinity')));
@@ -251,7 +254,7 @@ describe('validation gate', () => {
       },
     );
     assert.equal(bad.status, 1, bad.stderr);
-    assert.match(bad.stderr, /recflow: invalid data: events\.csv line 1: wrong delimiter, the header is tab-separated/);
+    assert.match(bad.stderr, /recflow: invalid data: events\.csv row 1: wrong delimiter, the header is tab-separated/);
     const good = spawnSync(process.execPath, [bin, 'data', 'validate', folder(), '--json'], { encoding: 'utf8', env });
     assert.equal(good.status, 0, good.stderr);
     assert.deepEqual((JSON.parse(good.stdout) as { rows: unknown }).rows, { events: 400, items: 40, users: 50 });
