@@ -61,6 +61,12 @@ export class CsvRecord {
   buf: Buffer = Buffer.alloc(0);
   /** Number of fields. */
   length = 0;
+  /**
+   * Whether the record went through the quoted-field parser (its fields were copied to a scratch buffer, one after
+   * the other). When false the fields lie in the read block as in the file: `buf[starts[0] .. ends[length - 1])`
+   * is the line, fields separated by single commas.
+   */
+  quoted = false;
   /** Start offset of each field in {@link buf}. */
   starts = new Int32Array(64);
   /** End offset (exclusive) of each field in {@link buf}. */
@@ -447,6 +453,7 @@ class Scanner {
         en[n] = e;
         rec.length = n + 1;
         rec.buf = buf;
+        rec.quoted = false;
       }
       line++;
       p = next;
@@ -585,6 +592,7 @@ class Scanner {
     }
     rec.buf = scratch;
     rec.length = n;
+    rec.quoted = true;
     this.line = line + lines;
     return Math.min(i, Math.max(end, p));
   }

@@ -53,7 +53,7 @@ export function parseTimestampBytes(b: Uint8Array, s: number, e: number, epochSe
   if (y < 1000 || mo < 1 || mo > 12 || d < 1) return undefined;
   const leap = mo === 2 && y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 1 : 0;
   if (d > (DAYS[mo - 1] ?? 31) + leap) return undefined;
-  if (n === 10) return Date.UTC(y, mo - 1, d);
+  if (n === 10) return daysFromCivil(y, mo, d) * 86_400_000;
   const sep = b[s + 10];
   if ((sep !== 0x54 && sep !== 0x20) || b[s + 13] !== 0x3a || b[s + 16] !== 0x3a) return undefined;
   const hh = digits(b, s + 11, 2);
@@ -67,7 +67,17 @@ export function parseTimestampBytes(b: Uint8Array, s: number, e: number, epochSe
     if (ms < 0) return undefined;
   }
   if ((n === 20 || n === 24) && b[e - 1] !== 0x5a) return undefined;
-  return Date.UTC(y, mo - 1, d, hh, mm, ss, ms);
+  return daysFromCivil(y, mo, d) * 86_400_000 + hh * 3_600_000 + mm * 60_000 + ss * 1000 + ms;
+}
+
+/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm), as `Date.UTC(y, m - 1, d) / 864e5`. */
+function daysFromCivil(y: number, m: number, d: number): number {
+  const yy = m <= 2 ? y - 1 : y;
+  const era = Math.floor(yy / 400);
+  const yoe = yy - era * 400;
+  const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146_097 + doe - 719_468;
 }
 
 /** `YYYY-MM-DD` of an epoch-ms time, or the ISO string when it has a time of day; `String(t)` when out of range. */

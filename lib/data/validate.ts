@@ -352,20 +352,31 @@ class RecentRows {
     const cap = base + SLOT;
     let w = base;
     let h = 0x811c9dc5 | 0;
-    for (let k = 0; k < rec.length; k++) {
-      if (k > 0) {
-        if (w < cap) arena[w] = 1;
-        w++;
-        h = Math.imul(h ^ 1, 16777619);
-      }
-      const e = rec.ends[k] ?? 0;
-      for (let i = rec.starts[k] ?? 0; i < e; i++) {
-        const c = buf[i] ?? 0;
+    if (!rec.quoted) {
+      // The fields lie in the line as in the file, separated by commas: one pass, commas read as 0x01.
+      const e = rec.ends[rec.length - 1] ?? 0;
+      for (let i = rec.starts[0] ?? 0; i < e; i++) {
+        let c = buf[i] ?? 0;
+        if (c === 0x2c) c = 1;
         if (w < cap) arena[w] = c;
         w++;
         h = Math.imul(h ^ c, 16777619);
       }
-    }
+    } else
+      for (let k = 0; k < rec.length; k++) {
+        if (k > 0) {
+          if (w < cap) arena[w] = 1;
+          w++;
+          h = Math.imul(h ^ 1, 16777619);
+        }
+        const e = rec.ends[k] ?? 0;
+        for (let i = rec.starts[k] ?? 0; i < e; i++) {
+          const c = buf[i] ?? 0;
+          if (w < cap) arena[w] = c;
+          w++;
+          h = Math.imul(h ^ c, 16777619);
+        }
+      }
     const len = w - base;
     const long = len > SLOT ? rec.fields().join('\u0001') : undefined;
     const mask = this.table.length - 1;
