@@ -215,6 +215,12 @@ export async function scanCsv(
   if (headText.trim() === '' && size <= head.length + 2) {
     throw invalid(`${file} is empty (blank header line): expected the columns ${expected}`);
   }
+  if (headText.includes('\r') && !headText.includes('"')) {
+    throw invalid(
+      `${file} row 1: the line breaks are CR only (classic Mac): save the file with LF or CRLF line breaks`,
+      { file, row: 1 },
+    );
+  }
   if (!headText.includes(',')) {
     for (const [d, name] of OTHER_DELIMITERS) {
       const parts = headText.split(d).map((s) => s.trim());

@@ -153,6 +153,10 @@ describe('csv reader', () => {
       /^cols\.csv row 1: missing column name \(header: id; expected at least id,name\)/,
     );
     assert.match(await failure(write('zero.csv', '')), /^zero\.csv is empty \(0 bytes\)/);
+    assert.match(
+      await failure(write('mac.csv', 'id,name\r1,a\r2,b\r')),
+      /^mac\.csv row 1: the line breaks are CR only \(classic Mac\): save the file with LF or CRLF line breaks$/,
+    );
   });
 
   it('awaits onProgress every progressEvery rows with the row count', async () => {
