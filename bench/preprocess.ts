@@ -13,7 +13,7 @@
 import { PY, ensureVenv, numArg, writeResult } from './peer';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateShop } from '../lib/data/generator';
 import { preprocess } from '../lib/data/preprocess';
@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     const generateSeconds = (performance.now() - t0) / 1000;
     console.log(`shop: ${counts.events} event rows, ${users} users, ${items} items in ${generateSeconds.toFixed(1)} s`);
 
+    const loadBefore = loadavg()[0];
     const ts = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', shop, join(work, 'ts-out')], {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
@@ -100,7 +101,13 @@ async function main(): Promise<void> {
     );
     const result = {
       command: 'node --import tsx bench/preprocess.ts',
-      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+      machine: {
+        cpus: cpus().length,
+        model: cpus()[0]?.model,
+        node: process.version,
+        // 1-minute load average before the two runs and after them (a shared machine: ratios only).
+        loadavg: { before: loadBefore, after: loadavg()[0] },
+      },
       shop: { events, users, items, seed, dirt: 0.01, eventRows: counts.events, generateSeconds },
       recflow,
       pandas,
