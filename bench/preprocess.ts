@@ -6,13 +6,14 @@
  *
  * 1. Generates the shop (streamed) into a temp folder and times it.
  * 2. Runs lib/data (validateSource with collect, then preprocess) in a child process, so its peak RSS is its own.
- * 3. Makes `.tools/bench-venv` (pandas, numpy from PyPI) if needed and runs bench/preprocess_peer.py.
+ * 3. Runs bench/preprocess_peer.py with the Python in `RECFLOW_BENCH_PYTHON` (it needs pandas and numpy), or else
+ *    makes `.tools/bench-venv` (pandas, numpy from PyPI) if needed and uses it.
  * 4. Prints rows/s and peak memory of both and the ratio; writes bench/results/preprocess.json.
  */
 import { PY, ensureVenv, numArg, writeResult } from './peer';
 import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateShop } from '../lib/data/generator';
 import { preprocess } from '../lib/data/preprocess';
@@ -37,7 +38,7 @@ async function child(shop: string, out: string): Promise<void> {
   const m = await preprocess(data, out, { id: 'bench', source: { kind: 'synthetic', dir: shop, inputsHash: 'bench' } });
   const seconds = (performance.now() - t0) / 1000;
   const run: Run & { validateSeconds: number } = {
-    impl: `recflow (csv-parse + danfojs-node ${(require('danfojs-node/package.json') as { version: string }).version})`,
+    impl: `recflow (byte scanner + danfojs-node ${(require('danfojs-node/package.json') as { version: string }).version})`,
     seconds,
     validateSeconds: tValidate,
     inputRows: report.rows.events ?? 0,
@@ -73,6 +74,7 @@ async function main(): Promise<void> {
     const generateSeconds = (performance.now() - t0) / 1000;
     console.log(`shop: ${counts.events} event rows, ${users} users, ${items} items in ${generateSeconds.toFixed(1)} s`);
 
+    const loadBefore = loadavg()[0];
     const ts = spawnSync(process.execPath, ['--import', 'tsx', __filename, '--child', shop, join(work, 'ts-out')], {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
@@ -80,8 +82,9 @@ async function main(): Promise<void> {
     if (ts.status !== 0) throw new Error(`recflow run failed:\n${ts.stderr}`);
     const recflow = lastJson<Run>(ts.stdout);
 
-    ensureVenv(['pandas', 'numpy'], ['pandas', 'numpy']);
-    const py = spawnSync(PY, [join(__dirname, 'preprocess_peer.py'), shop, join(work, 'py-out')], {
+    const python = process.env.RECFLOW_BENCH_PYTHON || PY;
+    if (!process.env.RECFLOW_BENCH_PYTHON) ensureVenv(['pandas', 'numpy'], ['pandas', 'numpy']);
+    const py = spawnSync(python, [join(__dirname, 'preprocess_peer.py'), shop, join(work, 'py-out')], {
       encoding: 'utf8',
       maxBuffer: 1 << 24,
     });
@@ -98,7 +101,13 @@ async function main(): Promise<void> {
     );
     const result = {
       command: 'node --import tsx bench/preprocess.ts',
-      machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
+      machine: {
+        cpus: cpus().length,
+        model: cpus()[0]?.model,
+        node: process.version,
+        // 1-minute load average before the two runs and after them (a shared machine: ratios only).
+        loadavg: { before: loadBefore, after: loadavg()[0] },
+      },
       shop: { events, users, items, seed, dirt: 0.01, eventRows: counts.events, generateSeconds },
       recflow,
       pandas,

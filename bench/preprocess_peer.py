@@ -1,13 +1,13 @@
 """pandas peer of bench/preprocess.ts: the same steps on the same shop export, timed in one process.
 
-    .tools/bench-venv/bin/python bench/preprocess_peer.py SHOP_DIR OUT_DIR
+    $RECFLOW_BENCH_PYTHON bench/preprocess_peer.py SHOP_DIR OUT_DIR
 
 Steps (as lib/data/validate.ts + lib/data/preprocess.ts): read the three CSVs as text; events: drop empty
-required values, unknown event types, unparseable or out-of-range timestamps, unknown user/item ids; exact
-duplicates dropped; sort by time; users and items: fill missing categoricals with <unk>, price outliers and
-missing prices to the median, log1p, standardize; vocabularies by frequency; title tokens (first 8); time split
-80/10/10 by event quantiles; labels from event types; one row per (split, user, item) with the max label and last
-time; popularity from train; columns written as raw little-endian files. Prints one JSON line.
+required values, unknown event types, unparseable timestamps or ones more than a day in the future, unknown
+user/item ids; exact duplicates dropped; sort by time; users and items: fill missing categoricals with <unk>, price
+outliers and missing prices to the median, log1p, standardize; vocabularies by frequency; title tokens (first 8);
+time split 80/10/10 by event quantiles; labels from event types; one row per (split, user, item) with the max label
+and last time; popularity from train; columns written as raw little-endian files. Prints one JSON line.
 """
 import json
 import os
@@ -43,9 +43,9 @@ def main(shop, out):
     ev = ev.assign(ts=ms)
     ev = ev[ms.notna().values]
     ev = ev.assign(ts=ev.ts.astype(np.int64))
-    lo = 946_684_800_000  # 2000-01-01
+    # recflow's default policy: any past date (no floor), at most one day in the future
     hi = int(time.time() * 1000) + 86_400_000
-    ev = ev[(ev.ts >= lo) & (ev.ts <= hi)]
+    ev = ev[ev.ts <= hi]
     user_ids = users.user_id[users.user_id != ""].drop_duplicates()
     item_ids = items.item_id[items.item_id != ""].drop_duplicates()
     ev = ev[ev.user_id.isin(user_ids) & ev.item_id.isin(item_ids)]

@@ -25,7 +25,7 @@ import {
 } from './validate';
 
 /** Bump when validation results for the same input change. */
-export const VALIDATOR_VERSION = 1;
+export const VALIDATOR_VERSION = 2;
 
 /** Where data comes from: a generated shop in the artifact store, or a folder of CSV exports. */
 export type DataSource = { kind: 'shop'; id: string } | { kind: 'dir'; path: string; format?: SourceFormat };

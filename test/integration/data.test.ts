@@ -90,7 +90,7 @@ describe('data activities on the real dev server', () => {
     assert.equal(cause.nonRetryable, true);
     assert.match(
       cause.message,
-      /^events\.csv row 3, column item_id, value 'i3': unknown item id \(not in items\.csv\);/,
+      /^events\.csv row 4, column item_id, value 'i3': unknown item id \(not in items\.csv\);/,
     );
     const history = await env.client.workflow.getHandle(workflowId).fetchHistory();
     const started = (history.events ?? []).filter((e) => e.activityTaskStartedEventAttributes);

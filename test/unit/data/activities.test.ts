@@ -79,7 +79,7 @@ describe('data activities (mock activity environment)', () => {
       (err: Error & { type?: string; nonRetryable?: boolean }) => {
         assert.equal(err.type, 'InvalidData');
         assert.equal(err.nonRetryable, true);
-        assert.match(err.message, /^events\.csv line 1: wrong delimiter/);
+        assert.match(err.message, /^events\.csv row 1: wrong delimiter/);
         return true;
       },
     );

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { ArtifactStore } from '../../../lib/artifacts';
 import { prepareDataset, validateData } from '../../../lib/data/pipeline';
-import { parseTimestamp, validateSource } from '../../../lib/data/validate';
+import { detectDataFormat, parseTimestamp, validateSource } from '../../../lib/data/validate';
 import { RecflowError } from '../../../lib/errors';
 import { tempHome } from '../../helpers/temporal';
 
@@ -92,12 +92,12 @@ describe('validation gate', () => {
 
   it('missing column', async () => {
     const msg = await hardMessage(folder({ events: (l) => l.map((x) => x.split(',').slice(0, 3).join(',')) }));
-    assert.match(msg, /^events\.csv line 1: missing column timestamp \(header: user_id,item_id,event_type;/);
+    assert.match(msg, /^events\.csv row 1: missing column timestamp \(header: user_id,item_id,event_type;/);
   });
 
   it('wrong delimiter', async () => {
     const msg = await hardMessage(folder({ events: (l) => l.map((x) => x.replaceAll(',', ';')) }));
-    assert.match(msg, /^events\.csv line 1: wrong delimiter, the header is semicolon-separated/);
+    assert.match(msg, /^events\.csv row 1: wrong delimiter, the header is semicolon-separated/);
   });
 
   it('bad encoding: Latin-1 bytes, and UTF-16', async () => {
@@ -109,7 +109,7 @@ describe('validation gate', () => {
         },
       }),
     );
-    assert.match(latin, /^items\.csv line 5, byte 24: bad encoding, not valid UTF-8 \(bytes near: .*e9/);
+    assert.match(latin, /^items\.csv row 5, byte 24: bad encoding, not valid UTF-8 \(bytes near: .*e9/);
     const utf16 = await hardMessage(folder({ users: (l) => Buffer.from(`\ufeff${l.join('\n')}`, 'utf16le') }));
     assert.match(utf16, /^users\.csv: bad encoding, the file is UTF-16/);
   });
@@ -118,14 +118,17 @@ describe('validation gate', () => {
     const msg = await hardMessage(
       folder({ items: (l) => [...l.slice(0, 3), `i99,c,b,1,${'x'.repeat(1 << 20)}`, ...l.slice(3)] }),
     );
-    assert.match(msg, /^items\.csv line 4 is longer than 65536 bytes/);
+    assert.match(msg, /^items\.csv row 4 is longer than 65536 bytes/);
   });
 
   it('malformed quotes', async () => {
     const msg = await hardMessage(
       folder({ items: (l) => [...l.slice(0, 2), 'i98,c,b,1,"unclosed title', ...l.slice(2)] }),
     );
-    assert.match(msg, /^items\.csv line \d+: malformed CSV/);
+    assert.match(
+      msg,
+      /^items\.csv row 3: malformed CSV \(CSV_QUOTE_NOT_CLOSED\): the quoted field 5 \(column title\) opened in row 3/,
+    );
   });
 
   it('unknown ids above the limit name the first row, column and value', async () => {
@@ -135,12 +138,12 @@ describe('validation gate', () => {
     const msg = await hardMessage(dir);
     assert.equal(
       msg,
-      "events.csv row 10, column user_id, value 'ghost10': unknown user id (not in users.csv); 10.0% of rows (40 of 400) exceed the 5.0% limit",
+      "events.csv row 11, column user_id, value 'ghost10': unknown user id (not in users.csv); 10.0% of rows (40 of 400) exceed the 5.0% limit",
     );
     const few = folder({ events: (l) => l.map((x, k) => (k === 7 ? x.replace(/,i\d+,/, ',i999,') : x)) });
     const { report } = await validateSource(few);
     assert.equal(report.hard.length, 0);
-    assert.match(report.soft[0]?.message ?? '', /^events\.csv row 7, column item_id, value 'i999': unknown item id/);
+    assert.match(report.soft[0]?.message ?? '', /^events\.csv row 8, column item_id, value 'i999': unknown item id/);
   });
 
   it('price outliers', async () => {
@@ -149,7 +152,7 @@ describe('validation gate', () => {
     );
     assert.match(
       msg,
-      /^items\.csv row 4, column price, value '-3': price outlier \(outside \(0, 10000\]\); 25\.0% of rows/,
+      /^items\.csv row 5, column price, value '-3': price outlier \(outside \(0, 10000\]\); 25\.0% of rows/,
     );
     const big = await hardMessage(
       folder({ items: (l) => l.map((x, k) => (k % 3 === 1 ? x.replace(/,[0-9.]+,Blue/, ',25000,Blue') : x)) }),
@@ -162,19 +165,19 @@ describe('validation gate', () => {
       await hardMessage(
         folder({ events: (l) => l.map((x, k) => (k > 0 && k % 5 === 0 ? x.replace(/,[a-z_]+,/, ',,') : x)) }),
       ),
-      /^events\.csv row 5, column event_type, value '': empty value; 20\.0% of rows \(80 of 400\) exceed the 5\.0% limit/,
+      /^events\.csv row 6, column event_type, value '': empty value; 20\.0% of rows \(80 of 400\) exceed the 5\.0% limit/,
     );
     assert.match(
       await hardMessage(
         folder({ events: (l) => l.map((x, k) => (k % 40 === 3 ? x.replace(/,[a-z_]+,/, ',like,') : x)) }),
       ),
-      /^events\.csv row 3, column event_type, value 'like': not one of view, click, add_to_cart, purchase/,
+      /^events\.csv row 4, column event_type, value 'like': not one of view, click, add_to_cart, purchase/,
     );
     assert.match(
       await hardMessage(
         folder({ events: (l) => l.map((x, k) => (k > 0 && k % 20 === 0 ? x.replace(/,[^,]+$/, ',yesterday') : x)) }),
       ),
-      /^events\.csv row 20, column timestamp, value 'yesterday': not an ISO 8601 date or epoch ms/,
+      /^events\.csv row 21, column timestamp, value 'yesterday': not an ISO 8601 date or epoch ms/,
     );
     assert.match(
       await hardMessage(
@@ -182,7 +185,7 @@ describe('validation gate', () => {
           items: (l) => l.map((x, k) => (k > 0 && k % 2 === 0 ? x.replace(/,[0-9.]+,Blue/, ',cheap,Blue') : x)),
         }),
       ),
-      /^items\.csv row 2, column price, value 'cheap': not a number/,
+      /^items\.csv row 3, column price, value 'cheap': not a number/,
     );
   });
 
@@ -194,13 +197,13 @@ describe('validation gate', () => {
             items: (l) => l.map((x, k) => (k > 0 && k % 2 === 0 ? x.replace(/,[0-9.]+,Blue/, `,${bad},Blue`) : x)),
           }),
         ),
-        new RegExp(`^items\\.csv row 2, column price, value '${bad.replace('+', '\\+')}': not a number`),
+        new RegExp(`^items\\.csv row 3, column price, value '${bad.replace('+', '\\+')}': not a number`),
       );
       assert.match(
         await hardMessage(
           folder({ events: (l) => l.map((x, k) => (k > 0 && k % 20 === 0 ? x.replace(/,[^,]+$/, `,${bad}`) : x)) }),
         ),
-        new RegExp(`^events\\.csv row 20, column timestamp, value '${bad}': not an ISO 8601 date or epoch ms`),
+        new RegExp(`^events\\.csv row 21, column timestamp, value '${bad}': not an ISO 8601 date or epoch ms`),
       );
     }
     assert.ok(Number.isNaN(parseTimestamp('Infinity')));
@@ -251,10 +254,212 @@ describe('validation gate', () => {
       },
     );
     assert.equal(bad.status, 1, bad.stderr);
-    assert.match(bad.stderr, /recflow: invalid data: events\.csv line 1: wrong delimiter, the header is tab-separated/);
+    assert.match(bad.stderr, /recflow: invalid data: events\.csv row 1: wrong delimiter, the header is tab-separated/);
     const good = spawnSync(process.execPath, [bin, 'data', 'validate', folder(), '--json'], { encoding: 'utf8', env });
     assert.equal(good.status, 0, good.stderr);
     assert.deepEqual((JSON.parse(good.stdout) as { rows: unknown }).rows, { events: 400, items: 40, users: 50 });
     assert.ok(existsSync(join(env.RECFLOW_HOME, 'artifacts', 'report')));
+  });
+});
+
+/** A MovieLens-style folder: ratings.csv (epoch seconds) and movies.csv. */
+function movielens(seconds: (k: number) => number): string {
+  const dir = join(tempHome(), 'ml');
+  mkdirSync(dir);
+  const lines = ['userId,movieId,rating,timestamp'];
+  for (let k = 0; k < 300; k++) lines.push(`${(k % 20) + 1},${((k * 7) % 30) + 1},${1 + (k % 9) * 0.5},${seconds(k)}`);
+  writeFileSync(join(dir, 'ratings.csv'), `${lines.join('\n')}\n`);
+  const movies = ['movieId,title,genres', ...Array.from({ length: 30 }, (_, m) => `${m + 1},Movie ${m + 1},Drama`)];
+  writeFileSync(join(dir, 'movies.csv'), `${movies.join('\n')}\n`);
+  return dir;
+}
+
+describe('the date policy (issue 15, item 7)', () => {
+  it('accepts MovieLens ratings from the 1990s by default', async () => {
+    const t1996 = Date.UTC(1996, 3, 1) / 1000;
+    const { report, data } = await validateSource(
+      movielens((k) => t1996 + k * 3600),
+      { collect: true },
+    );
+    assert.deepEqual(report.hard, []);
+    assert.deepEqual(report.soft, []);
+    assert.equal(data?.events.length, 300);
+    assert.equal(data?.events.timestamp[0], t1996 * 1000);
+  });
+
+  it('accepts dates before 1990 with a warning; the policy can refuse dates before a floor', async () => {
+    const old = (l: string[]) =>
+      // Distinct times (k seconds after a 1985 date), so no row becomes a duplicate of another.
+      l.map((x, k) =>
+        k > 0 && k % 10 === 0 ? x.replace(/,[^,]+$/, `,${new Date(Date.UTC(1985, 5, 1) + k * 1000).toISOString()}`) : x,
+      );
+    const { report, data } = await validateSource(folder({ events: old }), { collect: true });
+    assert.deepEqual(report.hard, []);
+    assert.equal(report.soft.length, 2, report.soft.map((a) => a.message).join('\n'));
+    const warn = report.soft.find((a) => a.code === 'old_timestamp');
+    assert.equal(
+      warn?.message,
+      "events.csv row 11, column timestamp, value '1985-06-01T00:00:10.000Z': before 1990-01-01 (the policy's warnBefore): accepted; a wrong year or a placeholder date?; 40 of 400 rows (10.0%)",
+    );
+    assert.equal(data?.events.length, 400, 'the old rows are kept');
+    const floor = await validateSource(folder({ events: old }), { policy: { minTimestamp: '2000-01-01' } });
+    assert.equal(
+      floor.report.hard[0]?.message,
+      "events.csv row 11, column timestamp, value '1985-06-01T00:00:10.000Z': before 2000-01-01, the policy's minTimestamp; 10.0% of rows (40 of 400) exceed the 1.0% limit",
+    );
+    const quiet = await validateSource(folder({ events: old }), { policy: { warnBefore: null } });
+    assert.equal(quiet.report.soft.filter((a) => a.code === 'old_timestamp').length, 0);
+  });
+
+  it('refuses dates beyond the future tolerance, which the policy sets', async () => {
+    const at = (k: number) => new Date(Date.now() + 3 * 86_400_000 + k * 1000).toISOString();
+    const soon: string[] = [];
+    const future = (l: string[]) =>
+      l.map((x, k) => {
+        if (k === 0 || k % 8 !== 0) return x;
+        soon[k] = at(k);
+        return x.replace(/,[^,]+$/, `,${soon[k]}`);
+      });
+    const msg = await hardMessage(folder({ events: future }));
+    assert.ok(msg.startsWith(`events.csv row 9, column timestamp, value '${soon[8]}': in the future: after `), msg);
+    assert.match(
+      msg,
+      /\(now plus the policy's maxFutureMs, 86400000 ms\); 12\.5% of rows \(50 of 400\) exceed the 1\.0% limit$/,
+    );
+    const week = await validateSource(folder({ events: future }), { policy: { maxFutureMs: 7 * 86_400_000 } });
+    assert.deepEqual(week.report.hard, []);
+  });
+
+  it('a malformed policy is refused as input, and the policy reaches the gate through the pipeline', async () => {
+    await assert.rejects(
+      validateSource(folder(), { policy: { minTimestamp: 'last tuesday' } }),
+      (err: RecflowError) =>
+        err.type === 'InvalidInput' &&
+        /^validation policy minTimestamp "last tuesday": expected an ISO 8601 date/.test(err.message),
+    );
+    const store = new ArtifactStore(join(tempHome(), 'artifacts'));
+    const dir = movielens((k) => Date.UTC(1997, 0, 1) / 1000 + k * 60);
+    const ok = await validateData(store, { source: { kind: 'dir', path: dir } });
+    assert.equal(ok.hard, 0);
+    await assert.rejects(
+      validateData(store, { source: { kind: 'dir', path: dir }, policy: { minTimestamp: '2000-01-01' } }),
+      (err: RecflowError) =>
+        /^ratings\.csv row 2, column timestamp, value '852076800': before 2000-01-01, the policy's minTimestamp/.test(
+          err.message,
+        ),
+    );
+  });
+});
+
+describe('data hints (issue 16, item 9)', () => {
+  it('epoch seconds where epoch milliseconds are expected: says they look like seconds and what to do', async () => {
+    const seconds = (l: string[]) =>
+      l.map((x, k) => (k === 0 ? x : x.replace(/,[^,]+$/, `,${Date.UTC(2026, 0, 1) / 1000 + (k - 1) * 60}`)));
+    assert.equal(
+      await hardMessage(folder({ events: seconds })),
+      "events.csv row 2, column timestamp, value '1767225600': looks like epoch seconds (2026-01-01), but recflow reads a plain number as epoch milliseconds (1970-01-21T10:53:45.600Z): multiply by 1000, or write ISO 8601 (2026-01-31T12:00:00Z); 100.0% of rows (400 of 400) exceed the 1.0% limit",
+    );
+    const micros = (l: string[]) =>
+      l.map((x, k) => (k === 0 ? x : x.replace(/,[^,]+$/, `,${Date.UTC(2026, 0, 1) * 1000}`)));
+    assert.match(
+      await hardMessage(folder({ events: micros })),
+      /it looks like epoch microseconds \(2026-01-01\).*divide by 1000/,
+    );
+  });
+
+  it("add-to-cart, AddToCart and 'add to cart' are refused with 'did you mean add_to_cart?'", async () => {
+    for (const v of ['add-to-cart', 'AddToCart', 'add to cart']) {
+      const dir = folder({ events: (l) => l.map((x) => x.replace(',add_to_cart,', `,${v},`)) });
+      assert.match(
+        await hardMessage(dir),
+        new RegExp(
+          `^events\\.csv row 4, column event_type, value '${v}': not one of view, click, add_to_cart, purchase; did you mean add_to_cart\\?; 25\\.0% of rows`,
+        ),
+      );
+    }
+    // The first bad value has no hint: a later one's is added.
+    const mixed = folder({
+      events: (l) =>
+        l.map((x, k) => (k === 2 ? x.replace(/,click,/, ',like,') : x.replace(',add_to_cart,', ',Add-To-Cart,'))),
+    });
+    assert.match(
+      await hardMessage(mixed),
+      /^events\.csv row 3, column event_type, value 'like': not one of view, click, add_to_cart, purchase; 25\.3% of rows \(101 of 400\) exceed the 1\.0% limit; row 4, value 'Add-To-Cart': did you mean add_to_cart\?$/,
+    );
+  });
+
+  it('a 0-byte (or header-only) users.csv is treated as absent, with a warning', async () => {
+    for (const [users, why] of [
+      [() => Buffer.alloc(0), '0 bytes'],
+      [(l: string[]) => l.slice(0, 1), 'a header and no data rows'],
+    ] as const) {
+      const { report, data } = await validateSource(folder({ users }), { collect: true });
+      assert.deepEqual(report.hard, []);
+      assert.deepEqual(
+        report.soft.map((a) => a.message),
+        [`users.csv is empty (${why}): treated as absent; users come from the events, with unknown features`],
+      );
+      assert.equal(data?.hasUsers, false);
+      assert.equal(data?.events.length, 400);
+      assert.equal(report.rows.users, 0);
+    }
+  });
+
+  it("rows are numbered once (the header is row 1): the same line is the same row in every message, and none says 'line'", async () => {
+    const priceAt5 = (l: string[]) => l.map((x, k) => (k === 4 ? x.replace(/,[0-9.]+,Blue/, ',cheap,Blue') : x));
+    assert.match(await hardMessage(folder({ items: priceAt5 })), /^items\.csv row 5, column price, value 'cheap'/);
+    const latinAt5 = (l: string[]) => Buffer.from(`${l.join('\n')}\n`.replace('Blue thing 3', 'Caf\u00e9 3'), 'latin1');
+    assert.match(await hardMessage(folder({ items: latinAt5 })), /^items\.csv row 5, byte 24: bad encoding/);
+    const messages = [
+      await hardMessage(folder({ items: latinAt5 })),
+      await hardMessage(folder({ events: (l) => l.map((x) => x.split(',').slice(0, 3).join(',')) })),
+      await hardMessage(folder({ events: (l) => l.map((x) => x.replaceAll(',', '|')) })),
+      await hardMessage(folder({ items: (l) => [...l.slice(0, 3), `i99,c,b,1,${'x'.repeat(70_000)}`, ...l.slice(3)] })),
+      await hardMessage(folder({ items: (l) => [...l.slice(0, 2), 'i98,c,b,1,"unclosed', ...l.slice(2)] })),
+      await hardMessage(folder({ items: (l) => [...l.slice(0, 2), 'i98,c,b,1,"closed"x', ...l.slice(2)] })),
+      await hardMessage(folder({ users: (l) => Buffer.from(`\ufeff${l.join('\n')}`, 'utf16le') })),
+      await hardMessage(folder({ items: priceAt5 })),
+      await hardMessage(
+        folder({ events: (l) => l.map((x, k) => (k > 0 && k % 10 === 0 ? x.replace(/^u\d+/, 'ghost') : x)) }),
+      ),
+    ];
+    for (const m of messages) assert.doesNotMatch(m, /\bline \d/, m);
+  });
+});
+
+describe('detectDataFormat (issue 15 item 7, issue 16 item 4)', () => {
+  it('tells recflow from MovieLens folders', () => {
+    assert.equal(detectDataFormat(folder()), 'recflow');
+    assert.equal(detectDataFormat(movielens((k) => 1e9 + k)), 'movielens');
+  });
+
+  it('names what is missing when neither format matches, and what the folder holds', () => {
+    const dir = join(tempHome(), 'odd');
+    mkdirSync(dir);
+    const fails = (re: RegExp, type = 'InvalidData') =>
+      assert.throws(
+        () => detectDataFormat(dir),
+        (err: RecflowError) => err.type === type && re.test(err.message),
+      );
+    fails(
+      /: no events\.csv nor ratings\.csv, so neither data format matches \(recflow needs events\.csv and items\.csv \(users\.csv optional\); MovieLens needs ratings\.csv \(movies\.csv optional\)\); it is empty$/,
+    );
+    writeFileSync(join(dir, 'Events.csv'), 'user_id\n');
+    writeFileSync(join(dir, 'ratings.dat'), '1::2::5::978300760\n');
+    fails(
+      /; it holds Events\.csv, ratings\.dat; Events\.csv should be named events\.csv \(names are case-sensitive\); ratings\.dat \(MovieLens 1M\/10M, '::'-separated\) is not read: convert it to ratings\.csv$/,
+    );
+    writeFileSync(join(dir, 'events.csv'), 'user_id\n');
+    fails(
+      /: events\.csv found \(recflow format\) but items\.csv is missing; the recflow format needs events\.csv and items\.csv/,
+    );
+    assert.throws(
+      () => detectDataFormat(join(dir, 'nope')),
+      (err: RecflowError) => err.type === 'InvalidInput' && /^data folder .*nope does not exist$/.test(err.message),
+    );
+    assert.throws(
+      () => detectDataFormat(join(dir, 'events.csv')),
+      (err: RecflowError) => err.type === 'InvalidInput' && /is not a folder$/.test(err.message),
+    );
   });
 });
