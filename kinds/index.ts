@@ -4,11 +4,15 @@
  */
 import { ErrorType, RecflowError } from '../lib/errors';
 import { KIND_NAMES, isKindName, type KindName } from '../lib/kinds';
+import { alsKind } from './als';
+import { easeKind } from './ease';
 import { twoTowerKind } from './two-tower';
 import type { ModelKind } from './types';
 
 const REGISTRY: Partial<Record<KindName, ModelKind>> = {
   'two-tower': twoTowerKind,
+  als: alsKind,
+  ease: easeKind,
 };
 
 /** Kinds this build can run. */

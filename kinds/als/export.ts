@@ -18,7 +18,7 @@ import { DType, GraphBuilder, attr, encodeModel } from '../../lib/onnx/builder';
 import {
   MATMUL_QMAX,
   emitInt8Gather,
-  emitInt8MatMul,
+  emitInt8MatMulPerRow,
   quantizePerColumn,
   quantizePerRow,
   transpose,
@@ -39,7 +39,7 @@ import type { BundleManifest } from '../../lib/bundle';
 import { gramPlusReg, type AlsModel } from './spec';
 
 /** Bumped when the graphs change: part of the bundle's idempotency key. */
-export const ALS_EXPORTER_VERSION = 'recflow-als-onnx-1';
+export const ALS_EXPORTER_VERSION = 'recflow-als-onnx-2';
 
 /** What the graphs record besides the model. */
 export interface AlsExportMeta {
@@ -187,7 +187,7 @@ export function buildAlsRecommendModel(m: AlsModel, e: AlsExportMeta, p: Precisi
   const yT = transpose(m.itemFactors, m.items, d);
   const raw =
     p === 'int8'
-      ? emitInt8MatMul(g, 'item_matrix', u, quantizePerColumn(yT, d, m.items, MATMUL_QMAX))
+      ? emitInt8MatMulPerRow(g, 'item_matrix', u, quantizePerColumn(yT, d, m.items, MATMUL_QMAX))
       : g.op1('MatMul', [u, g.init('item_matrix_t', [d, m.items], yT)]);
   const s = g.op1('Add', [raw, g.op1('Mul', [empty, g.init('prior', [m.items], m.prior)])]);
   const top = recommendHead(g, s, user, exclude, k, m.items, ax, ONNX_IO.topItems);

@@ -4,7 +4,7 @@
  * - The user's item set as a multi-hot row `[B, items]`: the stored items of a trained user (an int32 table
  *   `[users, maxStored]`, 0-padded) and the request's `history`, written with ScatterElements (repeats land on
  *   the same cell, padding on column 0, which is then zeroed).
- * - Scores: `multihot · B` (MatMul; int8: DynamicQuantizeLinear of the 0/1 row is exact, B int8 per column);
+ * - Scores: `multihot · B` (MatMul; int8: per-row quantization of the 0/1 row is exact, B int8 per column);
  *   a row with no item scores the recent-popularity prior.
  * - score graph: Platt-calibrated probabilities of the requested items (GatherElements); recommend graph: the
  *   probabilities of the top k, index 0 and `exclude` masked.
@@ -12,7 +12,7 @@
 import type { onnx } from 'onnx-proto';
 import { ONNX_IO, type BundleManifest, type Precision } from '../../lib/bundle';
 import { DType, GraphBuilder, attr, encodeModel } from '../../lib/onnx/builder';
-import { MATMUL_QMAX, emitInt8MatMul, quantizePerColumn } from '../../lib/onnx/quantize';
+import { MATMUL_QMAX, emitInt8MatMulPerRow, quantizePerColumn } from '../../lib/onnx/quantize';
 import {
   HISTORY_INPUT,
   axes,
@@ -25,7 +25,7 @@ import { writeGraphBundle, type GraphBundleInput } from '../../lib/onnx/write-bu
 import type { EaseModel } from './spec';
 
 /** Bumped when the graphs change: part of the bundle's idempotency key. */
-export const EASE_EXPORTER_VERSION = 'recflow-ease-onnx-1';
+export const EASE_EXPORTER_VERSION = 'recflow-ease-onnx-2';
 
 /** What the graphs record besides the model. */
 export interface EaseExportMeta {
@@ -78,7 +78,7 @@ function scorePart(
   const empty = emptyFlag(g, count);
   const raw =
     p === 'int8'
-      ? emitInt8MatMul(g, 'ease_b', hot, quantizePerColumn(m.weights, n, n, MATMUL_QMAX))
+      ? emitInt8MatMulPerRow(g, 'ease_b', hot, quantizePerColumn(m.weights, n, n, MATMUL_QMAX))
       : g.op1('MatMul', [hot, g.init('ease_b', [n, n], m.weights)]);
   const scores = g.op1('Add', [raw, g.op1('Mul', [empty, g.init('prior', [n], m.prior)])]);
   return { scores, empty };

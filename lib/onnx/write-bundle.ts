@@ -7,13 +7,14 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BundleManifest, Precision } from '../bundle';
 import type { Vocabularies } from '../data/dataset';
+import type { KindName } from '../kinds';
 import { OPSET } from './builder';
 import { BUNDLE_FILES, popularItems } from './bundle-io';
 
 /** What {@link writeGraphBundle} needs. */
 export interface GraphBundleInput {
   /** The model kind (`als`, `ease`, ...), recorded in bundle.json. */
-  kind: string;
+  kind: KindName;
   modelName: string;
   version?: string;
   datasetId: string;
@@ -26,7 +27,7 @@ export interface GraphBundleInput {
 }
 
 /** A bundle manifest with the kind and the graphs' inputs. */
-export type KindBundleManifest = BundleManifest & { kind: string; inputs: { score: string[]; recommend: string[] } };
+export type KindBundleManifest = BundleManifest & { kind: KindName; inputs: { score: string[]; recommend: string[] } };
 
 /** Write the bundle into `dir` (a fresh folder); returns the manifest. */
 export async function writeGraphBundle(dir: string, input: GraphBundleInput): Promise<KindBundleManifest> {
@@ -43,6 +44,7 @@ export async function writeGraphBundle(dir: string, input: GraphBundleInput): Pr
     }
   const manifest: KindBundleManifest = {
     kind: input.kind,
+    task: 'recommend',
     modelName: input.modelName,
     ...(input.version ? { version: input.version } : {}),
     datasetId: input.datasetId,
