@@ -11,7 +11,8 @@
  *    of the same ranker with every synonym and translation mapped to one token (an upper bound of what knowing
  *    synonyms gives a lexical ranker), on the first 1500 queries; and on the dataset's observed test judgements
  *    (grades from clicks, carts, purchases) the hidden-relevance ranking against token overlap.
- * 3. Generation time of a shop with `--events` events (default shop otherwise).
+ * 3. Generation time (wall and CPU: the machine is shared) of a shop with `--events` events (default shop
+ *    otherwise).
  * Writes bench/results/shop.json.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -214,17 +215,20 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(s));
     const events = numArg('events', 1_000_000);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const counts = await generateShop(join(work, 'speed'), { events });
     const generateSeconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
     console.log(
-      `generated ${counts.events} event rows and ${counts.queries} queries in ${generateSeconds.toFixed(2)} s`,
+      `generated ${counts.events} event rows and ${counts.queries} queries in ${generateSeconds.toFixed(2)} s (${cpuSeconds.toFixed(2)} CPU s)`,
     );
     await writeResult('shop.json', {
       command: 'node --import tsx bench/shop.ts',
       generator: GENERATOR_VERSION,
       recommendation: recs,
       search: s,
-      generation: { events, rows: counts.events, queries: counts.queries, seconds: generateSeconds },
+      generation: { events, rows: counts.events, queries: counts.queries, seconds: generateSeconds, cpuSeconds },
     });
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -222,6 +222,11 @@ export function finalHistory(gt: GroundTruth, user: number): HistoryArrays {
   return { items, times, types };
 }
 
+/** Milliseconds from `t` to `at`, 0 when either is unknown ("just now"). */
+function elapsed(at: number | undefined, t: number): number {
+  return at === undefined || Number.isNaN(t) ? 0 : Math.max(0, at - t);
+}
+
 /**
  * Scores items for one (user, time, history) at a time: the user's drifted factor vector and the session terms are
  * computed once by {@link PreferenceScorer.prepare}, then {@link PreferenceScorer.score} costs one dot product. The
@@ -278,12 +283,11 @@ export class PreferenceScorer {
     }
     this.segRow = (gt.userSegment[u] ?? 0) * categories;
     this.at = at;
-    const since = (t: number) => (at === undefined || Number.isNaN(t) ? 0 : Math.max(0, at - t));
     this.themeWeight = 0;
     this.themeCategory = -1;
     this.themeType = -1;
     if (state.lastItem >= 0 && (this.p.sessionCategoryWeight !== 0 || this.p.sessionTypeWeight !== 0)) {
-      this.themeWeight = Math.exp(-since(state.lastTime) / (this.p.sessionMinutes * MINUTE_MS));
+      this.themeWeight = Math.exp(-elapsed(at, state.lastTime) / (this.p.sessionMinutes * MINUTE_MS));
       this.themeCategory = gt.itemCategory[state.lastItem] ?? -1;
       this.themeType = gt.itemType[state.lastItem] ?? -1;
     }
@@ -292,7 +296,7 @@ export class PreferenceScorer {
     const k = gt.meta.complementsPerItem ?? 0;
     if (state.lastPurchase >= 0 && k > 0 && this.p.complementWeight !== 0) {
       this.complementWeight =
-        this.p.complementWeight * Math.exp(-since(state.lastPurchaseTime) / (this.p.complementDays * DAY_MS));
+        this.p.complementWeight * Math.exp(-elapsed(at, state.lastPurchaseTime) / (this.p.complementDays * DAY_MS));
       this.complementRow = state.lastPurchase * k;
     }
     return this;

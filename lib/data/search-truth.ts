@@ -150,15 +150,17 @@ export function searchRelevance(intent: SearchIntent, item: Record<'type' | Attr
   return 1;
 }
 
-/** Relevance of item index `i` of `items`. */
+/** Relevance of item index `i` of `items` (the rules of {@link searchRelevance}, without allocating). */
 export function relevanceAt(intent: SearchIntent, items: SearchItems, i: number): 0 | 1 | 2 | 3 {
-  return searchRelevance(intent, {
-    type: items.type[i] ?? -1,
-    color: items.color[i] ?? -1,
-    material: items.material[i] ?? -1,
-    size: items.size[i] ?? -1,
-    brand: items.brand[i] ?? -1,
-  });
+  if (intent.type !== null && (items.type[i] ?? -1) !== intent.type) return 0;
+  const n = intent.attrs.length;
+  if (n === 0) return intent.type === null ? 0 : 3;
+  let m = 0;
+  for (const a of intent.attrs) if ((items[a.kind][i] ?? -1) === a.value) m++;
+  if (m === n) return 3;
+  if (intent.type === null) return 2 * m > n ? 2 : 0;
+  if (n >= 2 && 2 * m >= n) return 2;
+  return 1;
 }
 
 /** P(click) of a result of relevance `grade` shown at 0-based `rank`. */
@@ -452,7 +454,9 @@ export async function loadSearchTruth(shopDir: string): Promise<SearchTruth> {
     return new Int32Array(copy.buffer);
   };
   const items = splitItemAttrs(await readI32(SEARCH_TRUTH_FILES.itemAttrs, gtMeta.items * 5));
-  const bias = await readFile(join(dir, 'item_bias.f32'));
+  const bias = await readFile(join(dir, 'item_bias.f32')).catch((err: Error) => {
+    throw new RecflowError(ErrorType.ArtifactMissing, `search truth: ${err.message}`);
+  });
   const biasArr = new Float32Array(Uint8Array.from(bias).buffer);
   const intents = new Map<string, StoredIntent>();
   const text = await readFile(join(dir, SEARCH_TRUTH_FILES.intents), 'utf8').catch(() => '');
