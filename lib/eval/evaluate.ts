@@ -77,6 +77,11 @@ export type Metrics = Record<string, number>;
 export interface ModelEvaluation {
   overall: Metrics;
   segments: Record<string, Metrics>;
+  /**
+   * Per test user (in the plan's ranking order, the same for every model of one test split): the metrics the
+   * significance gates resample (a paired bootstrap of candidate minus champion over users).
+   */
+  perUser?: { users: number; 'ndcg@10': number[] };
 }
 
 /** A strong baseline's metrics, with the settings validation chose and its fit time. */
@@ -250,6 +255,10 @@ function metricsOf(p: Plan, pred: Predictions, o: Resolved, nItems: number): Mod
   const allRows = p.rowSegments.map((_, i) => i);
   const allUsers = p.rankUsers.map((_, i) => i);
   const overall = { ...pointwise(allRows), ...ranking(allUsers) };
+  const perUserNdcg = allUsers.map((i) => {
+    const m = rankingMetrics([{ ranking: pred.rankings[i]!, relevant: p.rankRelevant[i]! }], 10);
+    return Number.isFinite(m.ndcg) ? Math.round(m.ndcg * 1e6) / 1e6 : 0;
+  });
   const segments: Record<string, Metrics> = {};
   for (const seg of ['users:new', 'users:returning']) {
     const rows = allRows.filter((r) => p.rowSegments[r]![0] === seg);
@@ -260,7 +269,7 @@ function metricsOf(p: Plan, pred: Predictions, o: Resolved, nItems: number): Mod
     const rows = allRows.filter((r) => p.rowSegments[r]!.includes(name));
     segments[name] = { ...pointwise(rows), ...ranking(allUsers, (item) => p.itemCategory[item] === cat) };
   }
-  return { overall, segments };
+  return { overall, segments, perUser: { users: perUserNdcg.length, 'ndcg@10': perUserNdcg } };
 }
 
 /** Maps between dataset indices and a bundle's indices (identity when the vocabularies agree). */

@@ -17,12 +17,24 @@ export interface GateConfig {
   /** Absolute thresholds, e.g. `{ metric: 'ndcg@10', min: 0.05 }`, `{ metric: 'logLoss', max: 0.7 }`. */
   absolute?: Array<{ metric: string; min?: number; max?: number }>;
   /**
-   * No worse than the champion (evaluated on the same test split) by more than `maxDrop` (absolute units of the
-   * metric; for lower-is-better metrics a rise counts as a drop). Passes when there is no champion.
+   * No worse than the champion (evaluated on the same test split). With `maxRelativeDrop` (and a metric the report
+   * has per user: `ndcg@10`), the decision sees significance: a paired bootstrap over test users of candidate minus
+   * champion, and "not worse" means the one-sided `confidence` lower bound of the difference is at least
+   * `-maxRelativeDrop x champion` (the margin relative to the champion's value). With `maxDrop` alone, the point
+   * estimates may differ by at most that much (absolute units; for lower-is-better metrics a rise counts as a drop).
+   * Passes when there is no champion.
    */
-  champion?: Array<{ metric: string; maxDrop: number }>;
-  /** Maximum fp32-to-int8 drop, e.g. `{ metric: 'auc', maxDrop: 0.01 }`. */
-  int8Drop?: Array<{ metric: string; maxDrop: number }>;
+  champion?: Array<{
+    metric: string;
+    maxDrop?: number;
+    maxRelativeDrop?: number;
+    confidence?: number;
+    resamples?: number;
+  }>;
+  /**
+   * Maximum fp32-to-int8 drop: `maxRelativeDrop` (of the fp32 value, e.g. 0.01 = 1 %) or `maxDrop` (absolute).
+   */
+  int8Drop?: Array<{ metric: string; maxDrop?: number; maxRelativeDrop?: number }>;
   /** Metrics on which the model must beat the popularity baseline. */
   beatPopularity?: string[];
   /**
@@ -51,19 +63,60 @@ export interface Blessing {
 }
 
 /** A sensible default: useful ranking, no regression beyond 0.01 NDCG@10 / AUC, int8 within 0.02 of fp32. */
+/**
+ * The default gates: a useful ranking; no worse than the champion on NDCG@10 by more than 2 % of its value at 95 %
+ * confidence (paired bootstrap over test users) nor on AUC by more than 0.01; int8 within 1 % of fp32 NDCG@10 and
+ * 0.005 AUC; better than popularity.
+ */
 export const DEFAULT_GATES: GateConfig = {
   precision: 'int8',
   absolute: [{ metric: 'auc', min: 0.55 }],
   champion: [
-    { metric: 'ndcg@10', maxDrop: 0.01 },
+    { metric: 'ndcg@10', maxRelativeDrop: 0.02, confidence: 0.95 },
     { metric: 'auc', maxDrop: 0.01 },
   ],
   int8Drop: [
-    { metric: 'ndcg@10', maxDrop: 0.02 },
-    { metric: 'auc', maxDrop: 0.02 },
+    { metric: 'ndcg@10', maxRelativeDrop: 0.01 },
+    { metric: 'auc', maxDrop: 0.005 },
   ],
   beatPopularity: ['ndcg@10'],
 };
+
+/**
+ * Paired bootstrap of mean(a - b) over the same units (test users): the mean difference and its one-sided lower
+ * and upper bounds at `confidence` (percentile method, `resamples` draws, seeded: the same inputs give the same
+ * bounds).
+ */
+export function pairedBootstrap(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  confidence = 0.95,
+  resamples = 2000,
+  seed = 7,
+): { mean: number; lower: number; upper: number; n: number } {
+  const n = Math.min(a.length, b.length);
+  if (n === 0) return { mean: NaN, lower: NaN, upper: NaN, n };
+  const d = new Float64Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) total += d[i] = (a[i] ?? 0) - (b[i] ?? 0);
+  const draws = new Float64Array(resamples);
+  let state = seed >>> 0;
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  for (let r = 0; r < resamples; r++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += d[Math.floor(next() * n)] ?? 0;
+    draws[r] = s / n;
+  }
+  draws.sort();
+  const q = (p: number) => draws[Math.min(resamples - 1, Math.max(0, Math.floor(p * resamples)))] ?? NaN;
+  return { mean: total / n, lower: q(1 - confidence), upper: q(confidence), n };
+}
 
 const fmt = (x: number) => (Number.isFinite(x) ? Number(x.toPrecision(6)).toString() : String(x));
 
@@ -127,14 +180,9 @@ export function blessModel(
   }
   for (const g of config.champion ?? []) {
     const name = `champion:${p}:${g.metric}`;
+    const threshold = g.maxRelativeDrop ?? g.maxDrop ?? 0;
     if (!champion) {
-      gates.push({
-        name,
-        passed: true,
-        observed: null,
-        threshold: g.maxDrop,
-        reason: 'no champion yet: nothing to regress from',
-      });
+      gates.push({ name, passed: true, observed: null, threshold, reason: 'no champion yet: nothing to regress from' });
       continue;
     }
     if (champion.testSplitKey !== candidate.testSplitKey) {
@@ -142,7 +190,7 @@ export function blessModel(
         name,
         passed: false,
         observed: null,
-        threshold: g.maxDrop,
+        threshold,
         reason: 'champion was evaluated on a different test split or settings: not comparable',
       });
       continue;
@@ -153,14 +201,38 @@ export function blessModel(
       gates.push(missing(name, g.metric, v === undefined ? `${p} candidate` : `${p} champion`));
       continue;
     }
+    const perA = (candidate.models[p]?.perUser as Record<string, number[]> | undefined)?.[g.metric];
+    const perB = (champion.models[p]?.perUser as Record<string, number[]> | undefined)?.[g.metric];
+    if (
+      g.maxRelativeDrop !== undefined &&
+      perA &&
+      perB &&
+      perA.length === perB.length &&
+      !LOWER_IS_BETTER.has(g.metric)
+    ) {
+      const conf = g.confidence ?? 0.95;
+      const bs = pairedBootstrap(perA, perB, conf, g.resamples ?? 2000);
+      const margin = -g.maxRelativeDrop * c;
+      const ok = bs.lower >= margin;
+      const pct = (x: number) => `${x >= 0 ? '+' : ''}${fmt(c ? (100 * x) / c : NaN)}%`;
+      gates.push({
+        name,
+        passed: ok,
+        observed: bs.mean,
+        threshold: margin,
+        reason: `${g.metric} ${fmt(v)} vs champion ${fmt(c)}: difference ${fmt(bs.mean)} (${pct(bs.mean)}), ${Math.round(conf * 100)}% lower bound ${fmt(bs.lower)} (${pct(bs.lower)}) over ${bs.n} users ${ok ? '>=' : '<'} the margin ${fmt(margin)} (-${fmt(g.maxRelativeDrop * 100)}% of the champion)`,
+      });
+      continue;
+    }
     const d = drop(g.metric, c, v);
-    const ok = d <= g.maxDrop;
+    const allowed = g.maxRelativeDrop !== undefined ? g.maxRelativeDrop * Math.abs(c) : (g.maxDrop ?? 0);
+    const ok = d <= allowed;
     gates.push({
       name,
       passed: ok,
       observed: v,
-      threshold: LOWER_IS_BETTER.has(g.metric) ? c + g.maxDrop : c - g.maxDrop,
-      reason: `${g.metric} ${fmt(v)} vs champion ${fmt(c)}: ${d > 0 ? `worse by ${fmt(d)}` : `better by ${fmt(-d)}`}, allowed ${fmt(g.maxDrop)}`,
+      threshold: LOWER_IS_BETTER.has(g.metric) ? c + allowed : c - allowed,
+      reason: `${g.metric} ${fmt(v)} vs champion ${fmt(c)}: ${d > 0 ? `worse by ${fmt(d)}` : `better by ${fmt(-d)}`}, allowed ${fmt(allowed)}${g.maxRelativeDrop !== undefined ? ' (no per-user metric: point estimates)' : ''}`,
     });
   }
   for (const g of config.int8Drop ?? []) {
@@ -172,13 +244,14 @@ export function blessModel(
       continue;
     }
     const d = drop(g.metric, a, b);
-    const ok = d <= g.maxDrop;
+    const allowed = g.maxRelativeDrop !== undefined ? g.maxRelativeDrop * Math.abs(a) : (g.maxDrop ?? 0);
+    const ok = d <= allowed;
     gates.push({
       name,
       passed: ok,
       observed: d,
-      threshold: g.maxDrop,
-      reason: `${g.metric} fp32 ${fmt(a)} -> int8 ${fmt(b)}: drop ${fmt(d)} ${ok ? '<=' : '>'} ${fmt(g.maxDrop)}`,
+      threshold: allowed,
+      reason: `${g.metric} fp32 ${fmt(a)} -> int8 ${fmt(b)}: drop ${fmt(d)}${a ? ` (${fmt((100 * d) / Math.abs(a))}%)` : ''} ${ok ? '<=' : '>'} ${fmt(allowed)}${g.maxRelativeDrop !== undefined ? ` (${fmt(g.maxRelativeDrop * 100)}% of fp32)` : ''}`,
     });
   }
   for (const metric of config.beatPopularity ?? []) {

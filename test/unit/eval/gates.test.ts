@@ -114,3 +114,51 @@ void describe('model gates', () => {
     assert.equal(percentile([5], 0.99), 5);
   });
 });
+
+void describe('gates that see significance', () => {
+  /** A report whose int8 model has these per-user NDCG@10 values (their mean is the overall metric). */
+  const perUserReport = (values: number[], key = 'split-1'): EvaluationReport => {
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    const r = report({ 'ndcg@10': mean }, { 'ndcg@10': mean }, key);
+    r.models.int8!.perUser = { users: values.length, 'ndcg@10': values };
+    return r;
+  };
+  // 2000 users; a user's NDCG is 0 or ~0.5 (sparse hits), so small differences are noise.
+  const rnd = (() => {
+    let s = 12345;
+    return () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  })();
+  const champValues = Array.from({ length: 2000 }, () => (rnd() < 0.1 ? 0.3 + 0.4 * rnd() : 0));
+  const gate = { champion: [{ metric: 'ndcg@10', maxRelativeDrop: 0.02, confidence: 0.95 }] };
+
+  void it('identical or better passes; clearly worse fails; the reason gives the bound', () => {
+    const ok = blessModel(perUserReport(champValues), perUserReport(champValues), gate).gates[0]!;
+    assert.equal(ok.passed, true, ok.reason);
+    assert.match(ok.reason, /95% lower bound .* over 2000 users >= the margin/);
+    const better = perUserReport(champValues.map((v, i) => (v === 0 && i % 60 === 0 ? 0.5 : v)));
+    assert.equal(blessModel(better, perUserReport(champValues), gate).gates[0]!.passed, true);
+    // 15 % of the hits lost: worse beyond noise and beyond the 2 % margin.
+    const worse = perUserReport(champValues.map((v, i) => (i % 7 === 0 ? 0 : v)));
+    const bad = blessModel(worse, perUserReport(champValues), gate).gates[0]!;
+    assert.equal(bad.passed, false, bad.reason);
+    assert.ok(bad.threshold! < 0 && bad.observed! < bad.threshold!, bad.reason);
+  });
+
+  void it('"not worse" needs evidence: 1 % worse passes on many users, fails on few (the bound is too wide)', () => {
+    const many = Array.from({ length: 25 }, () => champValues).flat();
+    const lose = (vs: number[]) => vs.map((v, i) => (i % 100 === 3 && v > 0 ? 0 : v));
+    const big = blessModel(perUserReport(lose(many)), perUserReport(many), gate).gates[0]!;
+    assert.equal(big.passed, true, big.reason);
+    const small = blessModel(perUserReport(lose(champValues)), perUserReport(champValues), gate).gates[0]!;
+    assert.equal(small.passed, false, small.reason);
+  });
+
+  void it('the int8 gate is relative to fp32', () => {
+    const r = report({ 'ndcg@10': 0.025 }, { 'ndcg@10': 0.0245 });
+    const g = blessModel(r, undefined, { int8Drop: [{ metric: 'ndcg@10', maxRelativeDrop: 0.01 }] }).gates[0]!;
+    assert.equal(g.passed, false, g.reason); // 2 % of 0.025, above 1 %
+    assert.match(g.reason, /\(2%\) > 0.00025 \(1% of fp32\)/);
+    const ok = report({ 'ndcg@10': 0.025 }, { 'ndcg@10': 0.02499 });
+    assert.equal(blessModel(ok, undefined, { int8Drop: [{ metric: 'ndcg@10', maxRelativeDrop: 0.01 }] }).blessed, true);
+  });
+});
