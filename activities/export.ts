@@ -6,7 +6,7 @@ import { kindOf } from '../kinds';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import type { BundleManifest } from '../lib/bundle';
 import { loadDataset } from '../lib/data/dataset';
-import { DEFAULT_KIND, type KindName } from '../lib/kinds';
+import { LEGACY_KIND, type KindName } from '../lib/kinds';
 import { loadBundle } from '../lib/onnx/bundle-io';
 import type { ActivityDeps } from './deps';
 
@@ -44,7 +44,7 @@ export function createExportActivities(deps: ActivityDeps) {
      * hash of `{kind, checkpointId, datasetId, exporterVersion, modelName}`; an existing bundle is returned as is.
      */
     async exportModel(input: ExportModelInput): Promise<ExportModelResult> {
-      const kindName = input.kind ?? DEFAULT_KIND;
+      const kindName = input.kind ?? LEGACY_KIND;
       const kind = kindOf(kindName);
       const modelName = input.modelName ?? kindName;
       const id = hashInputs({

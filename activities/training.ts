@@ -5,7 +5,7 @@ import { kindOf } from '../kinds';
 import type { EpochRecord } from '../kinds/types';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import { loadDataset } from '../lib/data/dataset';
-import { DEFAULT_KIND, type KindName } from '../lib/kinds';
+import { LEGACY_KIND, type KindName } from '../lib/kinds';
 import type { ActivityDeps } from './deps';
 
 export type { EpochRecord } from '../kinds/types';
@@ -104,7 +104,7 @@ export function createTrainingActivities(deps: ActivityDeps) {
      * Idempotent: when the final checkpoint exists it is returned.
      */
     async trainModel(input: TrainModelInput): Promise<TrainModelResult> {
-      const kindName = input.kind ?? DEFAULT_KIND;
+      const kindName = input.kind ?? LEGACY_KIND;
       const kind = kindOf(kindName);
       const config = kind.resolveConfig(input.config, input.seed) as Record<string, unknown>;
       const runKey = trainingRunKey(kindName, input.datasetId, config, kind.trainerVersion);

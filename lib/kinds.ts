@@ -40,8 +40,19 @@ export const KIND_INFO: Record<KindName, KindInfo> = {
   },
 };
 
-/** The kind a run trains when its input names none. */
-export const DEFAULT_KIND: KindName = 'two-tower';
+/** The kind a run trains when its input names none: `auto`, the best of {@link AUTO_CANDIDATES} on validation. */
+export const DEFAULT_KIND = 'auto' as const;
+/** The kind of an activity input that names none (inputs from before kinds existed were two-tower). */
+export const LEGACY_KIND: KindName = 'two-tower';
+
+/** A run's kind: one kind, or `auto`. */
+export type RunKind = KindName | 'auto';
+
+/** What `auto` trains by default (cheapest first), and ships the best of by validation NDCG@10. */
+export const AUTO_CANDIDATES: readonly KindName[] = ['ease', 'als', 'two-tower', 'sequential'];
+
+/** The kind whose hyperparameters `train.config` holds when the run's kind is `auto` (the first version's meaning). */
+export const AUTO_CONFIG_KIND: KindName = 'two-tower';
 
 /** Whether a string names a kind. */
 export function isKindName(x: unknown): x is KindName {

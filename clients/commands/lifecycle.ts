@@ -169,7 +169,7 @@ export function lifecycleInputFromOptions(o: RunOptions, cwd = process.cwd()): L
 interface RunOptions {
   input?: string;
   model?: string;
-  kind?: KindName;
+  kind?: KindName | 'auto';
   requestedBy?: string;
   data?: string;
   format?: 'recflow' | 'movielens';
@@ -303,7 +303,12 @@ export function registerLifecycleCommands(program: Command): void {
     .description('start a model lifecycle run (modelLifecycleWorkflow) on the configured Temporal')
     .option('--input <file>', 'workflow input as a JSON file (options below override it)')
     .option('--model <name>', 'registry model name', DEFAULT_MODEL_NAME)
-    .addOption(new Option('--kind <kind>', 'model kind to train and ship').choices(KIND_NAMES))
+    .addOption(
+      new Option('--kind <kind>', 'model kind to train and ship, or auto: the best candidate on validation').choices([
+        'auto',
+        ...KIND_NAMES,
+      ]),
+    )
     .option('--requested-by <who>', 'who asks (cannot approve it: four-eyes rule); default $USER')
     .option('--data <dir>', 'folder of exports (recflow CSVs or MovieLens) instead of a synthetic shop')
     .addOption(

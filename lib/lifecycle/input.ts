@@ -4,14 +4,14 @@
  * failing later or workflow code throwing on a bad shape). Never throws. Sandbox-safe.
  */
 import { msToNumber } from '@temporalio/common/lib/time';
-import { DEFAULT_KIND, KIND_NAMES, isKindName, type KindName } from '../kinds';
+import { DEFAULT_KIND, KIND_NAMES, isKindName, type RunKind } from '../kinds';
 import { normalizeSteps, type RolloutStep } from './steps';
 import type { LifecycleInput } from './types';
 
 /** A checked input: the input as given, plus what the run derives from it. */
 export interface CheckedInput {
   input: LifecycleInput;
-  kind: KindName;
+  kind: RunKind;
   steps: RolloutStep[];
 }
 
@@ -171,6 +171,6 @@ export function checkLifecycleInput(raw: unknown): { ok: true; value: CheckedInp
   if (errors.length) return { ok: false, errors };
   return {
     ok: true,
-    value: { input: input, kind: (input.kind as KindName | undefined) ?? DEFAULT_KIND, steps },
+    value: { input: input, kind: (input.kind as RunKind | undefined) ?? DEFAULT_KIND, steps },
   };
 }

@@ -27,15 +27,28 @@ export type LifecycleDataSource =
 export interface LifecycleInput {
   /** Registry model name. @default 'shop-recs' */
   modelName?: string;
-  /** Model kind to train and ship (lib/kinds.ts). @default 'two-tower' */
-  kind?: KindName;
+  /**
+   * Model kind to train and ship (lib/kinds.ts), or `auto`: train each of `train.candidates` within `train.budget`
+   * and ship the best by validation NDCG@10 (every candidate's metrics are in the status, the lineage and the
+   * report). @default 'auto'
+   */
+  kind?: KindName | 'auto';
   /** Who asked for the run (the four-eyes rule: they cannot approve it). @default 'unknown' */
   requestedBy?: string;
   /** @default { kind: 'synthetic' } */
   data?: LifecycleDataSource;
   train?: {
-    /** Hyperparameters of the kind, partial: the rest are the kind's defaults (validated by the kind). */
+    /**
+     * Hyperparameters of the kind, partial: the rest are the kind's defaults (validated by the kind). With `auto`
+     * they are the two-tower's (the first version's meaning); `configs` sets any candidate's.
+     */
     config?: Record<string, unknown>;
+    /** Per-kind hyperparameters (`{"als": {"factors": 128}}`), over `config` for the two-tower. */
+    configs?: Partial<Record<KindName, Record<string, unknown>>>;
+    /** `auto`: the kinds to train and choose from. @default AUTO_CANDIDATES */
+    candidates?: KindName[];
+    /** `auto`: no new candidate starts after this long (the ones done are chosen from). @default '2 hours' */
+    budget?: Duration;
     seed?: number;
     /** How long a GPU worker has to pick training up before the CPU queue does. @default '2 minutes' */
     gpuScheduleToStartTimeout?: Duration;
@@ -184,10 +197,27 @@ export interface RolloutStatus {
   salt?: string;
 }
 
+/** One candidate of an `auto` run (or the one kind of the run). */
+export interface CandidateRecord {
+  kind: KindName;
+  state: 'trained' | 'skipped' | 'failed';
+  checkpointId?: string;
+  /** Validation metrics of its best epoch (NDCG@10, HR@10, loss). */
+  metrics?: Record<string, number>;
+  backend?: string;
+  seconds?: number;
+  /** Why it was skipped or failed. */
+  reason?: string;
+  chosen?: boolean;
+}
+
 export interface LifecycleStatus {
   workflowId: string;
   modelName: string;
-  kind: KindName;
+  /** The kind that ships (for `auto`, the chosen candidate once training is done). */
+  kind: KindName | 'auto';
+  /** Every kind trained (or skipped) and how it scored on validation; the chosen one marked. */
+  candidates?: CandidateRecord[];
   requestedBy: string;
   stage: LifecycleStage;
   steps: StepRecord[];

@@ -2,6 +2,7 @@
  * A fake world for workflow tests: an in-memory fleet and registry and the traffic stats the canary analysis will
  * see. Activities only; the workflow under test is real.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import type { VariantWindowStats } from '../../lib/canary/analysis';
 import type { FleetDesiredState, SlotState } from '../../lib/fleet/types';
 
@@ -24,6 +25,10 @@ export class FakeWorld {
   fleetChanges: string[] = [];
   /** The bundle the export returns (the champion's is `b1`: a candidate equal to it ends `unchanged`). */
   exportedBundle = 'b2';
+  /** Validation NDCG@10 by kind (`auto` runs choose the best); a kind missing here trains to 0.2. */
+  kindScores: Record<string, number | 'unavailable'> = {};
+  /** Kinds the export was asked for. */
+  exportedKinds: string[] = [];
   constructor(
     public traffic: Traffic = 'good',
     public blessed = true,
@@ -36,6 +41,20 @@ export class FakeWorld {
     if (traffic === 'errors') canary.errors = 200;
     if (traffic === 'quiet') Object.assign(canary, { requests: 5, impressions: 50, clicks: 2 });
     return { stable: base, canary };
+  }
+
+  /** What the fake training returns for a kind. */
+  trained(kind: string, ndcg10: number) {
+    return {
+      kind,
+      checkpoint: ref('checkpoint', `c-${kind}`),
+      backend: 'cpu',
+      epochsRun: 2,
+      bestEpoch: 2,
+      resumedFromEpoch: null,
+      metrics: { ndcg10, hr10: 0.3, loss: 0.5 },
+      samplesPerSec: 1000,
+    };
   }
 
   activities() {
@@ -53,16 +72,17 @@ export class FakeWorld {
         const v = this.aliases.get(alias) ?? null;
         return { version: v, bundleId: v ? `b${v}` : null, datasetId: v ? 'd0' : null, status: null };
       },
-      trainModel: async () => ({
-        checkpoint: ref('checkpoint', 'c1'),
-        backend: 'cpu',
-        epochsRun: 2,
-        bestEpoch: 2,
-        resumedFromEpoch: null,
-        metrics: { ndcg10: 0.2, hr10: 0.3, loss: 0.5 },
-        samplesPerSec: 1000,
-      }),
-      exportModel: async () => ({ bundle: ref('bundle', this.exportedBundle), reused: false, sizes: {} }),
+      trainModel: async (i: { kind?: string }) => {
+        const score = this.kindScores[i.kind ?? 'two-tower'] ?? 0.2;
+        if (score === 'unavailable')
+          throw ApplicationFailure.nonRetryable(`model kind '${i.kind}' is not available`, 'InvalidInput');
+        return this.trained(i.kind ?? 'two-tower', score);
+      },
+
+      exportModel: async (i: { kind?: string }) => {
+        this.exportedKinds.push(i.kind ?? 'two-tower');
+        return { bundle: ref('bundle', this.exportedBundle), reused: false, sizes: {} };
+      },
       sweepAbandonedVersions: async () => ({ swept: [] }),
       compareBundles: async (i: { bundleId: string; otherBundleId: string }) => ({
         identical: i.bundleId === i.otherBundleId,

@@ -404,4 +404,40 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
       ['passed', 'passed', 'passed', 'passed', 'passed', 'passed', 'passed'],
     );
   });
+
+  it('auto trains every candidate kind, ships the best on validation, and records them all', async () => {
+    const world = new FakeWorld('good');
+    world.kindScores = { ease: 0.21, als: 0.25, 'two-tower': 0.23, sequential: 'unavailable' };
+    const result = await run(world, { ...baseInput, rollout: { skip: true }, approval: { autoApprove: true } }, (h) =>
+      h.result(),
+    );
+    assert.equal(result.outcome, 'approved', result.reason);
+    assert.equal(result.status.kind, 'als');
+    assert.deepEqual(
+      result.status.candidates!.map((c) => [c.kind, c.state, c.chosen]),
+      [
+        ['ease', 'trained', false],
+        ['als', 'trained', true],
+        ['two-tower', 'trained', false],
+        ['sequential', 'failed', false],
+      ],
+    );
+    assert.match(result.status.candidates![3]!.reason ?? '', /InvalidInput: model kind 'sequential' is not available/);
+    assert.deepEqual(world.exportedKinds, ['als']);
+    assert.equal(result.status.training?.checkpointId, 'c-als');
+  });
+
+  it('a named kind trains alone', async () => {
+    const world = new FakeWorld('good');
+    const result = await run(
+      world,
+      { ...baseInput, kind: 'ease', rollout: { skip: true }, approval: { autoApprove: true } },
+      (h) => h.result(),
+    );
+    assert.deepEqual(
+      result.status.candidates!.map((c) => c.kind),
+      ['ease'],
+    );
+    assert.deepEqual(world.exportedKinds, ['ease']);
+  });
 });

@@ -18,7 +18,7 @@ import {
 } from '@temporalio/workflow';
 import { DEFAULT_MODEL_NAME, MODEL_NAME_SA, OUTCOME_SA, STAGE_SA } from '../../lib/constants';
 import { ErrorType } from '../../lib/errors';
-import type { KindName } from '../../lib/kinds';
+import type { RunKind } from '../../lib/kinds';
 import { checkLifecycleInput } from '../../lib/lifecycle/input';
 import {
   abortSignal,
@@ -65,7 +65,8 @@ export function rootCause(err: unknown): StepError {
 export class LifecycleRun {
   readonly status: LifecycleStatus;
   readonly input: LifecycleInput;
-  readonly kind: KindName;
+  /** The run's kind: `auto` until training chose one (then the chosen kind). */
+  kind: RunKind;
   readonly modelName: string;
   readonly rolloutSteps: RolloutStep[];
   readonly workflowId: string;

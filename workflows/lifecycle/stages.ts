@@ -5,21 +5,22 @@
  * | stage    | activities                                         |
  * | -------- | -------------------------------------------------- |
  * | data     | generateShop, sweepAbandonedVersions, getAlias, prepareDataset, compareDatasets |
- * | train    | hyperparameterSearchWorkflow (child), trainModel   |
+ * | train    | hyperparameterSearchWorkflow (child), trainModel per candidate kind |
  * | export   | exportModel, compareBundles                        |
  * | evaluate | evaluateModel, checkServingHealth                  |
  * | register | registerModel                                      |
  */
-import { executeChild } from '@temporalio/workflow';
+import { ApplicationFailure, executeChild, isCancellation, log } from '@temporalio/workflow';
+import { msToNumber } from '@temporalio/common/lib/time';
 import type { ExportModelResult } from '../../activities/export';
 import type { TrainModelResult } from '../../activities/training';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
-import { KIND_INFO } from '../../lib/kinds';
-import type { Placement } from '../../lib/lifecycle/types';
+import { AUTO_CANDIDATES, AUTO_CONFIG_KIND, KIND_INFO, type KindName } from '../../lib/kinds';
+import type { CandidateRecord, Placement } from '../../lib/lifecycle/types';
 import { onGpuOrCpu } from '../gpu-fallback';
 import type { hyperparameterSearchWorkflow } from '../hyperparameter-search';
 import { dataActs, heavy, quick, trainingActs } from './activities';
-import type { LifecycleRun } from './run';
+import { rootCause, type LifecycleRun } from './run';
 
 export interface PreparedData {
   datasetId: string;
@@ -77,13 +78,75 @@ export interface Trained {
   placement: Placement;
 }
 
-/** train: an optional hyperparameter search (child workflow), then the final training on the kind's queue. */
+const BUDGET_DEFAULT = '2 hours';
+
+/**
+ * train: an optional hyperparameter search (child workflow, two-tower), then the final training of the run's kind,
+ * or for `auto` of every candidate within the budget, the best by validation NDCG@10 kept (the others recorded).
+ */
 export async function train(run: LifecycleRun, data: PreparedData): Promise<Trained> {
   run.setStage('train');
   const t = run.input.train ?? {};
-  let config = t.config;
+  const kinds: KindName[] = run.kind === 'auto' ? [...(t.candidates ?? AUTO_CANDIDATES)] : [run.kind];
+  const budgetMs = msToNumber(t.budget ?? BUDGET_DEFAULT);
+  const started = Date.now();
+  const records: CandidateRecord[] = kinds.map((kind) => ({ kind, state: 'skipped' }));
+  run.status.candidates = records;
+  let best: Trained | undefined;
+  for (const rec of records) {
+    if (best && Date.now() - started > budgetMs) {
+      rec.reason = `the training budget of ${String(t.budget ?? BUDGET_DEFAULT)} was spent`;
+      continue;
+    }
+    const t0 = Date.now();
+    try {
+      const trained = await trainKind(run, data, rec.kind);
+      Object.assign(rec, {
+        state: 'trained',
+        checkpointId: trained.result.checkpoint.id,
+        metrics: { ...trained.result.metrics },
+        backend: trained.result.backend,
+        seconds: (Date.now() - t0) / 1000,
+      });
+      if (!best || trained.result.metrics.ndcg10 > best.result.metrics.ndcg10) best = trained;
+    } catch (err) {
+      if (kinds.length === 1 || isCancellation(err)) throw err;
+      // A candidate that cannot train here (EASE^R above its catalogue limit, a kind this worker lacks) is skipped.
+      const cause = rootCause(err);
+      Object.assign(rec, {
+        state: 'failed',
+        reason: `${cause.type}: ${cause.message}`,
+        seconds: (Date.now() - t0) / 1000,
+      });
+      log.warn('candidate kind failed', { kind: rec.kind, error: cause.message });
+    }
+  }
+  if (!best)
+    throw ApplicationFailure.nonRetryable(
+      `no candidate kind trained: ${records.map((r) => `${r.kind}: ${r.reason ?? r.state}`).join('; ')}`,
+      'TrainingFailed',
+    );
+  for (const rec of records) rec.chosen = rec.kind === best.result.kind;
+  run.kind = best.result.kind;
+  run.status.kind = best.result.kind;
+  run.status.training = {
+    checkpointId: best.result.checkpoint.id,
+    backend: best.result.backend,
+    placement: best.placement,
+    metrics: { ...best.result.metrics },
+    epochsRun: best.result.epochsRun,
+    resumedFromEpoch: best.result.resumedFromEpoch,
+  };
+  return best;
+}
+
+/** Train one kind (its hyperparameter search first, when asked and the kind has a search space). */
+async function trainKind(run: LifecycleRun, data: PreparedData, kind: KindName): Promise<Trained> {
+  const t = run.input.train ?? {};
+  let config =
+    kind === AUTO_CONFIG_KIND || run.kind !== 'auto' ? { ...t.config, ...t.configs?.[kind] } : { ...t.configs?.[kind] };
   let seed = t.seed;
-  if (t.search && t.search.trials > 0) {
+  if (t.search && t.search.trials > 0 && kind === 'two-tower') {
     const search = t.search;
     const searchId = `${run.workflowId}-search`;
     const searchSeed = search.seed ?? t.seed ?? 0;
@@ -96,7 +159,7 @@ export async function train(run: LifecycleRun, data: PreparedData): Promise<Trai
           taskQueue: CPU_TASK_QUEUE,
           args: [
             {
-              kind: run.kind,
+              kind,
               datasetId: data.datasetId,
               trials: search.trials,
               maxParallel: search.maxParallel,
@@ -113,11 +176,11 @@ export async function train(run: LifecycleRun, data: PreparedData): Promise<Trai
     seed = searchSeed + found.best.trial;
   }
   const heartbeatTimeout = t.heartbeatTimeout ?? '1 minute';
-  const input = { kind: run.kind, datasetId: data.datasetId, config, seed, label: run.workflowId };
-  const trained = await run.step(
+  const input = { kind, datasetId: data.datasetId, config, seed, label: run.workflowId };
+  return run.step(
     'trainModel',
     () =>
-      KIND_INFO[run.kind].trainsOnGpu
+      KIND_INFO[kind].trainsOnGpu
         ? onGpuOrCpu('trainModel', (queue) =>
             trainingActs(queue, t.gpuScheduleToStartTimeout ?? '2 minutes', heartbeatTimeout).trainModel(input),
           )
@@ -125,17 +188,8 @@ export async function train(run: LifecycleRun, data: PreparedData): Promise<Trai
             .trainModel(input)
             .then((result) => ({ result, placement: { taskQueue: CPU_TASK_QUEUE, fellBackToCpu: false } })),
     (r) =>
-      `${r.result.kind} on ${r.result.backend}, ${r.placement.taskQueue}${r.placement.fellBackToCpu ? ' (GPU fallback)' : ''}: ndcg@10 ${r.result.metrics.ndcg10.toFixed(4)}`,
+      `${r.result.kind} on ${r.result.backend}, ${r.placement.taskQueue}${r.placement.fellBackToCpu ? ' (GPU fallback)' : ''}: validation ndcg@10 ${r.result.metrics.ndcg10.toFixed(4)}`,
   );
-  run.status.training = {
-    checkpointId: trained.result.checkpoint.id,
-    backend: trained.result.backend,
-    placement: trained.placement,
-    metrics: { ...trained.result.metrics },
-    epochsRun: trained.result.epochsRun,
-    resumedFromEpoch: trained.result.resumedFromEpoch,
-  };
-  return trained;
 }
 
 export interface Exported {
@@ -151,7 +205,7 @@ export async function exportBundle(run: LifecycleRun, data: PreparedData, traine
     'exportModel',
     () =>
       heavy.exportModel({
-        kind: run.kind,
+        kind: trained.result.kind,
         checkpointId: trained.result.checkpoint.id,
         datasetId: data.datasetId,
         modelName: run.modelName,
@@ -237,7 +291,8 @@ export async function register(
         bundleId: exported.bundle.id,
         evaluationId: verdict.evaluationId,
         config: {
-          kind: run.kind,
+          kind: trained.result.kind,
+          candidates: run.status.candidates,
           train: run.input.train ?? {},
           placement: trained.placement,
           backend: trained.result.backend,
