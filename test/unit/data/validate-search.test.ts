@@ -146,26 +146,26 @@ describe('search log validation', () => {
           search_events: (l) => l.map((x, k) => (k > 0 && k % 10 === 0 ? x.replace(/,i\d+,/, `,i9${k},`) : x)),
         }),
       ),
-      "search_events.csv row 10, column item_id, value 'i910': unknown item id (not in items.csv); 10.0% of rows (20 of 200) exceed the 5.0% limit",
+      "search_events.csv row 11, column item_id, value 'i910': unknown item id (not in items.csv); 10.0% of rows (20 of 200) exceed the 5.0% limit",
     );
     assert.match(
       await hardMessage(
         folder({ search_events: (l) => l.map((x, k) => (k > 0 && k % 4 === 0 ? x.replace(/^q\d+/, 'q999') : x)) }),
       ),
-      /^search_events\.csv row 4, column query_id, value 'q999': unknown query id \(not in queries\.csv\); 25\.0% of rows/,
+      /^search_events\.csv row 5, column query_id, value 'q999': unknown query id \(not in queries\.csv\); 25\.0% of rows/,
     );
     const few = await validateSearch(
       folder({ search_events: (l) => l.map((x, k) => (k === 7 ? x.replace(/,i\d+,/, ',i999,') : x)) }),
     );
     assert.match(
       few.anomalies.find((a) => a.column === 'item_id')?.message ?? '',
-      /^search_events\.csv row 7, column item_id, value 'i999': unknown item id \(not in items\.csv\); 1 of 200 rows/,
+      /^search_events\.csv row 8, column item_id, value 'i999': unknown item id \(not in items\.csv\); 1 of 200 rows/,
     );
     assert.match(
       await hardMessage(
         folder({ queries: (l) => l.map((x, k) => (k > 0 && k % 5 === 0 ? x.replace(/,u\d+,/, ',ghost,') : x)) }),
       ),
-      /^queries\.csv row 5, column user_id, value 'ghost': unknown user id \(not in users\.csv\)/,
+      /^queries\.csv row 6, column user_id, value 'ghost': unknown user id \(not in users\.csv\)/,
     );
   });
 
@@ -176,7 +176,7 @@ describe('search log validation', () => {
           search_events: (l) => l.map((x, k) => (k % 50 === 3 ? x.replace(/,[a-z_]+,2026/, ',like,2026') : x)),
         }),
       ),
-      /^search_events\.csv row 3, column event, value 'like': not one of click, add_to_cart, purchase; 2\.0% of rows \(4 of 200\) exceed the 1\.0% limit/,
+      /^search_events\.csv row 4, column event, value 'like': not one of click, add_to_cart, purchase; 2\.0% of rows \(4 of 200\) exceed the 1\.0% limit/,
     );
     assert.match(
       await hardMessage(
@@ -184,13 +184,13 @@ describe('search log validation', () => {
           queries: (l) => l.map((x, k) => (k > 0 && k % 20 === 0 ? x.replace(/,2026[^,]+,/, ',yesterday,') : x)),
         }),
       ),
-      /^queries\.csv row 20, column timestamp, value 'yesterday': not an ISO 8601 date or epoch ms/,
+      /^queries\.csv row 21, column timestamp, value 'yesterday': not an ISO 8601 date or epoch ms/,
     );
     assert.match(
       await hardMessage(
         folder({ queries: (l) => l.map((x, k) => (k > 0 && k % 10 === 0 ? x.replace(/,[^,]+$/, ',') : x)) }),
       ),
-      /^queries\.csv row 10, column query, value '': empty value; 10\.0% of rows \(10 of 100\) exceed the 5\.0% limit/,
+      /^queries\.csv row 11, column query, value '': empty value; 10\.0% of rows \(10 of 100\) exceed the 5\.0% limit/,
     );
     assert.match(
       await hardMessage(
@@ -198,15 +198,15 @@ describe('search log validation', () => {
           queries: (l) => l.map((x, k) => (k === 2 || k === 9 ? x.replace(/,[^,]+$/, `,${'x'.repeat(1001)}`) : x)),
         }),
       ),
-      /^queries\.csv row 2, column query, value 'x{60}': longer than 1000 characters/,
+      /^queries\.csv row 3, column query, value 'x{60}': longer than 1000 characters/,
     );
     assert.match(
       await hardMessage(folder({ queries: (l) => [...l, ...l.slice(1, 11)] })),
-      /^queries\.csv row 101, column query_id, value 'q1': duplicate query id; 9\.1% of rows/,
+      /^queries\.csv row 102, column query_id, value 'q1': duplicate query id; 9\.1% of rows/,
     );
     assert.match(
       await hardMessage(folder({ search_events: (l) => l.map((x) => x.split(',').slice(0, 3).join(',')) })),
-      /^search_events\.csv line 1: missing column timestamp \(header: query_id,item_id,event;/,
+      /^search_events\.csv row 1: missing column timestamp \(header: query_id,item_id,event;/,
     );
     assert.match(
       await hardMessage(folder({ queries: (l) => l.map((x) => x.replaceAll(',', ';')) })),
@@ -225,7 +225,7 @@ describe('search log validation', () => {
       prepareDataset(store, { source: { kind: 'dir', path: bad } }),
       (err: RecflowError) =>
         err.type === 'InvalidData' &&
-        /^search_events\.csv row 2, column item_id, value 'nope': unknown item id/.test(err.message),
+        /^search_events\.csv row 3, column item_id, value 'nope': unknown item id/.test(err.message),
     );
     assert.ok(!existsSync(join(store.root, 'dataset')) || readdirSync(join(store.root, 'dataset')).length === 0);
   });
