@@ -210,7 +210,7 @@ describe('search log validation', () => {
     );
     assert.match(
       await hardMessage(folder({ queries: (l) => l.map((x) => x.replaceAll(',', ';')) })),
-      /^queries\.csv line 1: wrong delimiter, the header is semicolon-separated/,
+      /^queries\.csv row 1: wrong delimiter, the header is semicolon-separated/,
     );
   });
 
