@@ -153,6 +153,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
   // clear, and later (the same recipe again) the canaries made to misbehave by the replicas' fault injection.
   const sameAsStable = {
     requestedBy: 'alice',
+    kind: 'two-tower' as const,
     data: shop,
     train: { config: { epochs: 1 }, seed: 1 },
     gates: {},
@@ -174,6 +175,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
       'e2e-better',
       {
         requestedBy: 'alice',
+        kind: 'two-tower' as const,
         data: { ...shop, events: 24_000 },
         train: { config: { epochs: 6 }, seed: 2 },
         approval: { reviewers: ['bob'] },
@@ -202,6 +204,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     const stableErrorsBefore = await stableErrors();
     const r = await lifecycle('e2e-bad', {
       requestedBy: 'alice',
+      kind: 'two-tower' as const,
       data: { ...shop, events: 24_000 },
       // Barely trained (a near-random ranking), and the offline gates switched off so it reaches the canary.
       train: { config: { epochs: 1, learningRate: 1e-7 }, seed: 3 },

@@ -73,6 +73,7 @@ describe(`${RUNS} concurrent lifecycle runs on one fleet (dev server)`, () => {
                 args: [
                   {
                     requestedBy: 'load',
+                    kind: 'two-tower' as const,
                     approval: { autoApprove: true },
                     rollout: { fleet: 'load', steps: [{ weight: 50, bake: '1s' }] },
                   },

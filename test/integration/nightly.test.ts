@@ -35,6 +35,7 @@ describe('nightly retrain: schedule CLI and nightlyRetrainWorkflow (dev server)'
   });
 
   const lifecycle: LifecycleInput = {
+    kind: 'two-tower',
     data: { kind: 'synthetic', seed: 5, users: 300, items: 150, events: 12_000 },
     train: { config: { epochs: 3 } },
     gates: {},

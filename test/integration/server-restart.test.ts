@@ -36,6 +36,7 @@ describe('Temporal server restart mid-run (same SQLite file)', () => {
           args: [
             {
               requestedBy: 'alice',
+              kind: 'two-tower' as const,
               data: { kind: 'synthetic', users: 300, items: 150, events: 10_000 },
               train: { config: { epochs: 2 } },
               gates: {},
@@ -95,6 +96,7 @@ describe('Temporal server crash during an activity (SIGKILL, restarted on the sa
           args: [
             {
               requestedBy: 'alice',
+              kind: 'two-tower' as const,
               data: { kind: 'synthetic', users: 400, items: 200, events: 30_000 },
               train: { config: { epochs: 12, earlyStoppingPatience: 100 } },
               gates: {},

@@ -37,6 +37,7 @@ describe('worker metrics for Prometheus', () => {
           args: [
             {
               requestedBy: 'alice',
+              kind: 'two-tower' as const,
               data: { kind: 'synthetic', users: 300, items: 150, events: 10_000 },
               train: { config: { epochs: 2 } },
               gates: {},
