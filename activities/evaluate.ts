@@ -21,6 +21,8 @@ export interface EvaluateModelInput {
   championBundleId?: string;
   /** @default DEFAULT_GATES (lib/eval/gates.ts); `{}` means no gate at all. */
   gates?: GateConfig;
+  /** The precision that will serve (the export's choice): what the gates read unless `gates.precision` says. */
+  precision?: Precision;
   options?: EvaluateOptions;
 }
 
@@ -62,7 +64,13 @@ export function createEvaluateActivities(deps: ActivityDeps) {
      * `evaluation` artifact. Idempotent: the same bundle, dataset, champion, gates and options reuse the artifact.
      */
     async evaluateModel(raw: EvaluateModelInput): Promise<EvaluateModelResult> {
-      const input = { ...raw, gates: raw.gates ?? DEFAULT_GATES };
+      const { precision: serving, ...rest } = raw;
+      const gates = raw.gates ?? DEFAULT_GATES;
+      // The gates read the serving precision unless they name one.
+      const input = {
+        ...rest,
+        gates: serving && (!raw.gates || raw.gates.precision === undefined) ? { ...gates, precision: serving } : gates,
+      };
       const id = hashInputs({ ...input, evaluatorVersion: EVALUATOR_VERSION });
       const bundleRef = await deps.store.get('bundle', input.bundleId);
       const datasetRef = await deps.store.get('dataset', input.datasetId);

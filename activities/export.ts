@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import { kindOf } from '../kinds';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
-import type { BundleManifest } from '../lib/bundle';
+import type { BundleManifest, PrecisionChoice } from '../lib/bundle';
+import { choosePrecision } from '../lib/onnx/precision';
 import { loadDataset } from '../lib/data/dataset';
 import { LEGACY_KIND, type KindName } from '../lib/kinds';
 import { loadBundle } from '../lib/onnx/bundle-io';
@@ -34,6 +35,8 @@ export interface ExportModelResult {
   /** True when a bundle for the same inputs already existed. */
   reused: boolean;
   sizes: BundleManifest['sizes'];
+  /** The precision to serve (measured at export), when the kind serves recommendations. */
+  servingPrecision?: PrecisionChoice;
 }
 
 /** Export activities: checkpoint + dataset to a `bundle` artifact (the kind's ONNX graphs, fp32 and int8). */
@@ -67,6 +70,12 @@ export function createExportActivities(deps: ActivityDeps) {
           modelName,
           datasetId: input.datasetId,
         });
+        if (kind.task === 'recommend') {
+          // int8 where it pays: both precisions timed at the serving batch sizes, the choice kept in the manifest.
+          const servingPrecision = await choosePrecision(dir);
+          await writeFile(join(dir, 'bundle.json'), `${JSON.stringify({ ...manifest, servingPrecision }, null, 2)}\n`);
+          log.info('serving precision', { ...servingPrecision });
+        }
         log.info('exported bundle', {
           kind: kindName,
           bundleId: id,
@@ -76,7 +85,12 @@ export function createExportActivities(deps: ActivityDeps) {
       });
       const bundle = await loadBundle(ref.path);
       const { reused, ...artifact } = ref;
-      return { bundle: artifact, reused, sizes: bundle.manifest.sizes };
+      return {
+        bundle: artifact,
+        reused,
+        sizes: bundle.manifest.sizes,
+        servingPrecision: bundle.manifest.servingPrecision,
+      };
     },
 
     /**

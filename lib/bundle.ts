@@ -13,6 +13,17 @@ import type { KindName, ModelTask } from './kinds';
 
 export type Precision = 'fp32' | 'int8';
 
+/** The export's measurement of both precisions and its choice. */
+export interface PrecisionChoice {
+  preferred: Precision;
+  /** Median milliseconds per call of the recommend graph, by batch size. */
+  fp32: Record<string, number>;
+  int8: Record<string, number>;
+  /** Bytes of the recommend graph. */
+  sizes: Record<Precision, number>;
+  reason: string;
+}
+
 export interface BundleManifest {
   /** Model kind that made it (lib/kinds.ts); bundles from before kinds existed are two-tower. @default 'two-tower' */
   kind?: KindName;
@@ -28,6 +39,8 @@ export interface BundleManifest {
   files: Record<Precision, { score: string; recommend: string }>;
   /** Sizes in bytes, per precision and graph. */
   sizes: Record<Precision, { score: number; recommend: number }>;
+  /** The precision to serve, as measured at export (lib/onnx/precision.ts): int8 where it pays. */
+  servingPrecision?: PrecisionChoice;
   /** sha256 of vocab.json: serving refuses a bundle whose vocab does not match. */
   vocabHash: string;
   createdAt: string;

@@ -18,6 +18,7 @@ import {
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { ReadFleetStatsResult } from '../../activities/serving';
+import type { Precision } from '../../lib/bundle';
 import type { SlotState } from '../../lib/fleet/types';
 import type { ActorRequest } from '../../lib/lifecycle/messages';
 import { fleetLockGrantedSignal, fleetLockWorkflowId, releaseFleetLockSignal } from '../../lib/fleet/lock';
@@ -50,13 +51,13 @@ export class CanaryRollout {
 
   constructor(
     private readonly run: LifecycleRun,
-    bundlePath: string,
+    bundle: { path: string; precision: Precision },
   ) {
     const ro = run.input.rollout ?? {};
     this.fleet = ro.fleet ?? 'default';
     this.convergeMs = msToNumber(ro.convergeTimeout ?? '2 minutes');
     this.ref = run.status.registered!.ref;
-    this.canarySlot = { version: this.ref, bundlePath, precision: ro.precision ?? 'int8' };
+    this.canarySlot = { version: this.ref, bundlePath: bundle.path, precision: bundle.precision };
     this.rollout = {
       fleet: this.fleet,
       lock: 'waiting',

@@ -41,7 +41,10 @@ export async function modelLifecycleWorkflow(input: LifecycleInput = {}): Promis
     if (run.input.rollout?.skip) return run.end('approved', `approved by ${decision.reviewer}; rollout skipped`);
     if (run.aborted) return run.end('aborted', `aborted by ${run.aborted.actor} before the rollout`);
 
-    const rollout = await new CanaryRollout(run, exported.bundle.path).execute();
+    const rollout = await new CanaryRollout(run, {
+      path: exported.bundle.path,
+      precision: exported.precision,
+    }).execute();
     return run.end(rollout.outcome, rollout.reason);
   });
 }

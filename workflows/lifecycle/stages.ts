@@ -16,6 +16,7 @@ import type { ExportModelResult } from '../../activities/export';
 import type { TrainModelResult } from '../../activities/training';
 import { CPU_TASK_QUEUE } from '../../lib/constants';
 import { AUTO_CANDIDATES, AUTO_CONFIG_KIND, KIND_INFO, type KindName } from '../../lib/kinds';
+import type { Precision } from '../../lib/bundle';
 import type { CandidateRecord, Placement } from '../../lib/lifecycle/types';
 import { onGpuOrCpu } from '../gpu-fallback';
 import type { hyperparameterSearchWorkflow } from '../hyperparameter-search';
@@ -194,6 +195,8 @@ async function trainKind(run: LifecycleRun, data: PreparedData, kind: KindName):
 
 export interface Exported {
   bundle: ExportModelResult['bundle'];
+  /** What will serve: the input's `rollout.precision`, else the export's measured choice (int8 where it pays). */
+  precision: Precision;
   /** The candidate is the champion, byte for byte (same graphs, same vocabularies): nothing new to ship. */
   sameAsChampion?: string;
 }
@@ -224,7 +227,8 @@ export async function exportBundle(run: LifecycleRun, data: PreparedData, traine
     if (cmp.identical)
       sameAsChampion = `the candidate's bundle equals ${run.modelName}@v${run.champion.version}'s (${cmp.reason})`;
   }
-  return { bundle: exported.bundle, sameAsChampion };
+  const precision = run.input.rollout?.precision ?? exported.servingPrecision?.preferred ?? 'int8';
+  return { bundle: exported.bundle, precision, sameAsChampion };
 }
 
 export interface Verdict {
@@ -245,6 +249,7 @@ export async function evaluate(run: LifecycleRun, data: PreparedData, exported: 
         datasetId: data.datasetId,
         championBundleId: run.champion.bundleId ?? undefined,
         gates: run.input.gates,
+        precision: exported.precision,
       }),
     (r) =>
       r.blessed
@@ -263,7 +268,11 @@ export async function evaluate(run: LifecycleRun, data: PreparedData, exported: 
   const infra = await run.step(
     'checkServingHealth',
     () =>
-      heavy.checkServingHealth({ bundleId: exported.bundle.id, championBundleId: run.champion.bundleId ?? undefined }),
+      heavy.checkServingHealth({
+        bundleId: exported.bundle.id,
+        championBundleId: run.champion.bundleId ?? undefined,
+        precision: exported.precision,
+      }),
     (r) => (r.blessed ? `p99 ${r.p99Ms?.toFixed(2)} ms` : 'failed'),
   );
   run.status.infra = { blessed: infra.blessed, p99Ms: infra.p99Ms, gates: infra.gates };

@@ -9,6 +9,7 @@ import { createExportActivities, type ExportModelResult } from '../../../activit
 import type { BundleManifest } from '../../../lib/bundle';
 import { loadConfig } from '../../../lib/config';
 import { metadataOf, decodeModel } from '../../../lib/onnx/builder';
+import { decidePrecision } from '../../../lib/onnx/precision';
 import { storeWithModel, writeRandomDataset } from '../../helpers/random-model';
 import { mockActivityEnv } from '../../helpers/activity-env';
 
@@ -44,6 +45,11 @@ void describe('exportModel activity', () => {
     assert.equal(vocab.items.length, ctx.model.sizes.items);
     const popular = JSON.parse(await readFile(join(first.bundle.path, 'popular.json'), 'utf8')) as string[];
     assert.ok(popular.length > 10 && !popular.includes('<unk>'));
+    // int8 where it pays: both precisions timed, the choice kept in the manifest and returned.
+    const sp = manifest.servingPrecision!;
+    assert.ok(sp && (sp.preferred === 'fp32' || sp.preferred === 'int8'), JSON.stringify(sp));
+    assert.ok(sp.fp32['1']! > 0 && sp.int8['16']! > 0 && sp.sizes.int8 < sp.sizes.fp32, JSON.stringify(sp));
+    assert.equal(first.servingPrecision?.preferred, sp.preferred);
     const again = (await env.run(acts().exportModel, input)) as ExportModelResult;
     assert.equal(again.reused, true);
     assert.equal(again.bundle.id, first.bundle.id);
@@ -69,5 +75,18 @@ void describe('exportModel activity', () => {
     );
     // Nothing half-written: the failed build left no temp folder and no bundle.
     assert.deepEqual(await readdir(join(root, 'artifacts', '.tmp')), []);
+  });
+});
+
+void describe('int8 where it pays', () => {
+  void it('prefers int8 when it is at least as fast, or a little slower on large graphs; fp32 otherwise', () => {
+    const small = { fp32: 1e6, int8: 3e5 };
+    const large = { fp32: 80e6, int8: 21e6 };
+    assert.equal(decidePrecision({ '1': 1, '16': 4 }, { '1': 0.9, '16': 3 }, small).preferred, 'int8');
+    const slow = decidePrecision({ '1': 1, '16': 4 }, { '1': 1.4, '16': 5 }, small);
+    assert.equal(slow.preferred, 'fp32');
+    assert.match(slow.reason, /int8 is slower here \(batch 1: 1.40x, batch 16: 1.25x/);
+    assert.equal(decidePrecision({ '1': 1, '16': 4 }, { '1': 1.05, '16': 4.2 }, large).preferred, 'int8');
+    assert.equal(decidePrecision({ '1': 1, '16': 4 }, { '1': 1.4, '16': 5 }, large).preferred, 'fp32');
   });
 });
