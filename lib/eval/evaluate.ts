@@ -43,6 +43,18 @@ export interface EvaluateOptions {
   topCategories?: number;
   /** Users per onnxruntime call. @default 256 */
   batchSize?: number;
+  /**
+   * Most recent training items passed as `history` to graphs that take one (sequential kinds).
+   * @default the bundle's `historyLength`, else 200
+   */
+  historyLength?: number;
+  /**
+   * Which interactions make that history: the training split only (the information every kind is trained on), or
+   * training and validation (what serving knows at the start of the test period). Exclusions stay the training
+   * items either way.
+   * @default 'train'
+   */
+  historyFrom?: 'train' | 'train+validation';
 }
 
 /**
@@ -60,7 +72,7 @@ export interface EvaluationReport {
   datasetId: string;
   /** Hash of the test split and the evaluation settings: two reports are comparable when it is equal. */
   testSplitKey: string;
-  options: Required<Omit<EvaluateOptions, 'maxUsers'>> & { maxUsers?: number };
+  options: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>> & { maxUsers?: number };
   bundle: { dir: string; modelName: string; checkpointId: string; datasetId: string };
   models: Partial<Record<Precision, ModelEvaluation>>;
   popularity: ModelEvaluation;
@@ -78,12 +90,18 @@ interface Plan {
   rankUsers: number[];
   rankExclude: number[][];
   rankRelevant: Array<Set<number>>;
+  /** Each user's training items in time order (the `history` input of graphs that read one). */
+  history: Map<number, number[]>;
   userSegment: Map<number, string>;
   categoryName: Map<number, string>;
   itemCategory: Int32Array;
 }
 
-function plan(ds: LoadedDataset, o: Required<Omit<EvaluateOptions, 'maxUsers'>> & { maxUsers?: number }): Plan {
+function plan(
+  ds: LoadedDataset,
+  o: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>> & { maxUsers?: number },
+  historyFrom: EvaluateOptions['historyFrom'] = 'train',
+): Plan {
   const nItems = ds.vocab.items.length;
   const train = ds.splits.train;
   const test = ds.splits.test;
@@ -138,6 +156,16 @@ function plan(ds: LoadedDataset, o: Required<Omit<EvaluateOptions, 'maxUsers'>> 
     if (cat) segs.push(cat);
     rowSegments.push(segs);
   }
+  const history = new Map([...seen].map(([u, items]) => [u, [...items]]));
+  if (historyFrom === 'train+validation') {
+    const v = ds.splits.validation;
+    for (let i = 0; i < v.user.length; i++) {
+      const u = v.user[i] ?? 0;
+      let h = history.get(u);
+      if (!h) history.set(u, (h = []));
+      h.push(v.item[i] ?? 0);
+    }
+  }
   const rankUsers: number[] = [];
   const rankExclude: number[][] = [];
   const rankRelevant: Array<Set<number>> = [];
@@ -156,6 +184,7 @@ function plan(ds: LoadedDataset, o: Required<Omit<EvaluateOptions, 'maxUsers'>> 
     rankUsers,
     rankExclude,
     rankRelevant,
+    history,
     userSegment,
     categoryName,
     itemCategory: ds.items.category,
@@ -171,7 +200,7 @@ interface Predictions {
 function metricsOf(
   p: Plan,
   pred: Predictions,
-  o: Required<Omit<EvaluateOptions, 'maxUsers'>>,
+  o: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>>,
   nItems: number,
 ): ModelEvaluation {
   const n = 1 + o.negativesPerPositive;
@@ -256,12 +285,27 @@ async function indexMaps(bundleDir: string, ds: LoadedDataset) {
 const i64 = (xs: ArrayLike<number>, dims: number[]) =>
   new ort.Tensor('int64', BigInt64Array.from(Array.from(xs, (x) => BigInt(x))), dims);
 
+/** `history [users, width]` in bundle indices: each user's last training items, 0-padded left, most recent last. */
+function historyFeed(
+  p: Plan,
+  maps: Awaited<ReturnType<typeof indexMaps>>,
+  users: ArrayLike<number>,
+  cap: number,
+): { history: ort.Tensor } {
+  const lists = Array.from(users, (u) => (p.history.get(u) ?? []).slice(-cap));
+  const width = Math.max(0, ...lists.map((l) => l.length));
+  const out = new Array<number>(users.length * width).fill(0);
+  lists.forEach((l, r) => l.forEach((x, j) => (out[r * width + width - l.length + j] = maps.item[x] ?? 0)));
+  return { history: i64(out, [users.length, width]) };
+}
+
 async function predictOnnx(
   paths: { score: string; recommend: string },
   maps: Awaited<ReturnType<typeof indexMaps>>,
   p: Plan,
-  o: Required<Omit<EvaluateOptions, 'maxUsers'>>,
+  o: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>>,
   onProgress: (what: string) => void,
+  historyLength: number,
 ): Promise<Predictions> {
   const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1 };
   const n = 1 + o.negativesPerPositive;
@@ -272,7 +316,12 @@ async function predictOnnx(
       const e = Math.min(p.rowUser.length, b + o.batchSize * 4);
       const users = Array.from(p.rowUser.subarray(b, e), (u) => maps.user[u] ?? 0);
       const items = Array.from(p.rowItems.subarray(b * n, e * n), (i) => maps.item[i] ?? 0);
-      const out = await score.run({ user: i64(users, [e - b]), items: i64(items, [e - b, n]) });
+      const feeds = { user: i64(users, [e - b]), items: i64(items, [e - b, n]) };
+      const out = await score.run(
+        score.inputNames.includes('history')
+          ? { ...feeds, ...historyFeed(p, maps, p.rowUser.subarray(b, e), historyLength) }
+          : feeds,
+      );
       scores.set(out.scores!.data as Float32Array, b * n);
     }
   } finally {
@@ -290,7 +339,12 @@ async function predictOnnx(
       for (let i = b; i < e; i++) p.rankExclude[i]!.forEach((x, j) => (excl[(i - b) * width + j] = maps.item[x] ?? 0));
       const users = p.rankUsers.slice(b, e).map((u) => maps.user[u] ?? 0);
       const k = Math.min(kMax, maps.bundleItems - 1);
-      const out = await rec.run({ user: i64(users, [e - b]), k: i64([k], [1]), exclude: i64(excl, [e - b, width]) });
+      const feeds = { user: i64(users, [e - b]), k: i64([k], [1]), exclude: i64(excl, [e - b, width]) };
+      const out = await rec.run(
+        rec.inputNames.includes('history')
+          ? { ...feeds, ...historyFeed(p, maps, p.rankUsers.slice(b, e), historyLength) }
+          : feeds,
+      );
       const top = out.items!.data as BigInt64Array;
       const kk = out.items!.dims[1] ?? 0;
       for (let i = 0; i < e - b; i++)
@@ -303,7 +357,11 @@ async function predictOnnx(
   return { scores, rankings };
 }
 
-function predictPopularity(ds: LoadedDataset, p: Plan, o: Required<Omit<EvaluateOptions, 'maxUsers'>>): Predictions {
+function predictPopularity(
+  ds: LoadedDataset,
+  p: Plan,
+  o: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>>,
+): Predictions {
   const pop = ds.items.popularity;
   let max = 0;
   for (const x of pop) max = Math.max(max, x);
@@ -347,11 +405,18 @@ export async function evaluateBundle(
   };
   const bundle = await loadBundle(bundleDir);
   const maps = await indexMaps(bundleDir, ds);
-  const p = plan(ds, o);
+  const p = plan(ds, o, options.historyFrom);
   const nItems = ds.vocab.items.length;
   const models: EvaluationReport['models'] = {};
   for (const prec of o.precisions) {
-    const pred = await predictOnnx(bundle.paths[prec], maps, p, o, (w) => onProgress(`${prec}: ${w}`));
+    const pred = await predictOnnx(
+      bundle.paths[prec],
+      maps,
+      p,
+      o,
+      (w) => onProgress(`${prec}: ${w}`),
+      options.historyLength ?? (bundle.manifest as { historyLength?: number }).historyLength ?? 200,
+    );
     models[prec] = metricsOf(p, pred, o, nItems);
   }
   const popularity = metricsOf(p, predictPopularity(ds, p, o), o, nItems);
