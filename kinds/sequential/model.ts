@@ -177,8 +177,10 @@ export class SequentialModel {
    * the item embedding rows the batch touched.
    * @param histories `[B, w]` inputs; `positions` `[P]` the flat indices (`row * w + step`) of the steps with a
    *   target, `targets` `[P]` their next items, `weights` `[P]` their weights.
-   * @param negatives sampled softmax: the shared negatives `[S]` and `hits` `[P, S]` (1 where a negative equals the
-   *   step's target: that logit is masked); undefined: the full softmax over items 1..items-1.
+   * @param negatives sampled softmax: the shared negatives `[S]`, `hits` `[P, S]` (1 where a negative equals the
+   *   step's target: that logit is masked) and, for a non-uniform proposal, the log sampling probabilities of the
+   *   targets `[P]` and negatives `[S]` (subtracted from their logits); undefined: the full softmax over items
+   *   1..items-1.
    * @param dropoutSeed seed of this step's dropout masks.
    */
   loss(
@@ -186,7 +188,7 @@ export class SequentialModel {
     positions: tf.Tensor1D,
     targets: tf.Tensor1D,
     weights: tf.Tensor1D,
-    negatives: { items: tf.Tensor1D; hits: tf.Tensor2D } | undefined,
+    negatives: { items: tf.Tensor1D; hits: tf.Tensor2D; logQTargets?: tf.Tensor1D; logQ?: tf.Tensor1D } | undefined,
     dropoutSeed: number,
   ): tf.Scalar {
     return tf.tidy(() => {
@@ -200,8 +202,13 @@ export class SequentialModel {
       if (negatives) {
         // Logits [P, 1 + S]: the target first, then the shared negatives (hits masked).
         negEmb = tf.gather(E, negatives.items); // [S, d]
-        const neg = tf.sub(matMul(hidden, tf.transpose(negEmb)), tf.mul(negatives.hits, -MASK_VALUE));
-        const logits = tf.concat([tf.expandDims(pos, 1), neg], 1) as tf.Tensor2D;
+        let neg = tf.sub(matMul(hidden, tf.transpose(negEmb)), tf.mul(negatives.hits, -MASK_VALUE));
+        let first: tf.Tensor = pos;
+        if (negatives.logQ && negatives.logQTargets) {
+          neg = tf.sub(neg, negatives.logQ);
+          first = tf.sub(pos, negatives.logQTargets);
+        }
+        const logits = tf.concat([tf.expandDims(first, 1), neg], 1) as tf.Tensor2D;
         ce = softmaxCrossEntropy(logits, tf.zeros([logits.shape[0] ?? 0], 'int32'));
       } else {
         negEmb = E;

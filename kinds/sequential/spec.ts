@@ -47,8 +47,16 @@ export interface SequentialConfig {
    */
   negatives: number;
   /**
-   * Items ahead each step learns to predict: 1 is SASRec's next-item objective; k > 1 also trains step t on items
-   * t+2..t+k of its window (a dense "all action" objective), for data whose order says little.
+   * How the sampled softmax draws its negatives: `uniform` over the catalogue, or `popularity` (proportional to
+   * (training count + 1)^0.75, the head items a ranking must order) with the logQ correction (each logit minus the
+   * log of its sampling probability), so both estimate the full softmax.
+   * @default 'popularity'
+   */
+  negativeSampling: NegativeSampling;
+  /**
+   * How far ahead each step's target lies: 1 is SASRec's next-item objective; k > 1 draws each step's target
+   * uniformly among its next k items in the window (redrawn every epoch, at the cost of the next-item objective),
+   * which teaches the longer-term interest where the order of interactions says little.
    * @default 1
    */
   targetsAhead: number;
@@ -76,6 +84,7 @@ export const DEFAULT_SEQUENTIAL_CONFIG: SequentialConfig = {
   learningRate: 0.001,
   learningRateDecay: 1,
   negatives: 256,
+  negativeSampling: 'popularity',
   targetsAhead: 1,
   weightByLabel: false,
   itemFeatures: true,
@@ -88,9 +97,13 @@ export const DEFAULT_SEQUENTIAL_CONFIG: SequentialConfig = {
 export const MAX_SEQUENCE_LENGTH = 512;
 
 type Range = { min: number; max: number; int: boolean; minExclusive?: boolean };
+/** Proposal distributions of the sampled softmax. */
+export const NEGATIVE_SAMPLING = ['uniform', 'popularity'] as const;
+export type NegativeSampling = (typeof NEGATIVE_SAMPLING)[number];
+
 type BooleanField = 'weightByLabel' | 'itemFeatures';
 const BOOLEANS: BooleanField[] = ['weightByLabel', 'itemFeatures'];
-const RANGES: Record<Exclude<keyof SequentialConfig, BooleanField>, Range> = {
+const RANGES: Record<Exclude<keyof SequentialConfig, BooleanField | 'negativeSampling'>, Range> = {
   maxLength: { min: 1, max: MAX_SEQUENCE_LENGTH, int: true },
   hiddenDim: { min: 1, max: 4096, int: true },
   blocks: { min: 1, max: 24, int: true },
@@ -142,6 +155,12 @@ export function resolveSequentialConfig(partial: unknown = {}, seed?: number): S
           field: key,
         },
       );
+  if (!(NEGATIVE_SAMPLING as readonly unknown[]).includes(config.negativeSampling))
+    throw new RecflowError(
+      ErrorType.InvalidInput,
+      `config.negativeSampling = ${JSON.stringify(config.negativeSampling)}: expected one of ${NEGATIVE_SAMPLING.join(', ')}`,
+      { field: 'negativeSampling' },
+    );
   for (const [key, r] of Object.entries(RANGES) as Array<[keyof typeof RANGES, Range]>) {
     const v = config[key];
     const low = r.minExclusive ? v <= r.min : v < r.min;

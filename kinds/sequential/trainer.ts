@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LoadedDataset } from '../../lib/data/dataset';
 import { ErrorType, RecflowError } from '../../lib/errors';
-import { mulberry32 } from '../../lib/rng';
+import { AliasTable, mulberry32 } from '../../lib/rng';
 import { rankSplit, type CatalogScorer, type SplitRanking } from '../../lib/train/metrics';
 import { SequentialModel } from './model';
 import {
@@ -238,23 +238,46 @@ export interface BatchArrays {
   positions: Int32Array;
   targets: Int32Array;
   weights: Float32Array;
-  /** Steps with a next item (`positions` repeats each one per target ahead). */
+  /** Steps with a target (the length of `positions`). */
   steps: number;
   /** Sampled negatives, or undefined for the full softmax. */
   negatives?: Int32Array;
+  /** Log sampling probabilities of the targets and the negatives (non-uniform proposals only). */
+  logQTargets?: Float32Array;
+  logQ?: Float32Array;
   /** `[targets, negatives]`: 1 where the negative is the target. */
   hits?: Float32Array;
 }
 
+/** Draws negatives for the sampled softmax; `logQ` (by item) is set for non-uniform proposals. */
+export interface NegativeSampler {
+  draw: (rand: () => number) => number;
+  logQ?: Float32Array;
+}
+
 /**
- * Build one step's arrays from windows `rows`, drawing `negatives` uniform items in 1..items-1 (0: none); each step
- * gets the next `ahead` items of its window as targets (1: the next item only).
+ * The proposal of `negativeSampling`: uniform over items 1..items-1, or proportional to (count + 1)^0.75.
+ * @param popularity training counts by item.
+ */
+export function negativeSampler(kind: SequentialConfig['negativeSampling'], popularity: Float32Array): NegativeSampler {
+  const items = popularity.length;
+  if (kind === 'uniform') return { draw: (rand) => 1 + Math.floor(rand() * (items - 1)) };
+  const w = Array.from(popularity, (c, i) => (i === 0 ? 0 : (c + 1) ** 0.75));
+  const total = w.reduce((a, b) => a + b, 0);
+  const table = new AliasTable(w);
+  return { draw: (rand) => table.draw(rand), logQ: Float32Array.from(w, (x) => (x > 0 ? Math.log(x / total) : 0)) };
+}
+
+/**
+ * Build one step's arrays from windows `rows`, drawing `negatives` items from `sampler` (0: none, the full
+ * softmax); each step's target is its next item (`ahead` 1) or one of its next `ahead` items in the window, drawn
+ * uniformly.
  */
 export function batchTensors(
   windows: TrainingWindows,
   rows: Int32Array,
   negatives: number,
-  items: number,
+  sampler: NegativeSampler,
   rand: () => number,
   ahead = 1,
 ): BatchArrays {
@@ -276,11 +299,11 @@ export function batchTensors(
     for (let t = 0; t < width; t++) {
       if ((windows.targets[base + t] ?? 0) === 0) continue;
       steps++;
-      for (let k = 0; k < ahead && t + k < width; k++) {
-        pos.push(r * width + t);
-        tgt.push(windows.targets[base + t + k] ?? 0);
-        wts.push(windows.weights[base + t + k] ?? 1);
-      }
+      // The next item, or one of the next `ahead` items of the window drawn uniformly.
+      const k = ahead > 1 ? Math.floor(rand() * Math.min(ahead, width - t)) : 0;
+      pos.push(r * width + t);
+      tgt.push(windows.targets[base + t + k] ?? 0);
+      wts.push(windows.weights[base + t + k] ?? 1);
     }
   });
   const out: BatchArrays = {
@@ -293,7 +316,7 @@ export function batchTensors(
     steps,
   };
   if (negatives > 0) {
-    const negs = Int32Array.from({ length: negatives }, () => 1 + Math.floor(rand() * (items - 1)));
+    const negs = Int32Array.from({ length: negatives }, () => sampler.draw(rand));
     const slots = new Map<number, number[]>();
     negs.forEach((item, s) => {
       const have = slots.get(item);
@@ -306,6 +329,11 @@ export function batchTensors(
     });
     out.negatives = negs;
     out.hits = hits;
+    if (sampler.logQ) {
+      const logQ = sampler.logQ;
+      out.logQ = Float32Array.from(negs, (i) => logQ[i] ?? 0);
+      out.logQTargets = Float32Array.from(tgt, (i) => logQ[i] ?? 0);
+    }
   }
   return out;
 }
@@ -341,6 +369,7 @@ export async function trainSequential(
   const varList = [...model.vars.values()];
   const weightOfVar = new Map([...model.vars].map(([name, v]) => [v.name, name]));
   const fullSoftmax = config.negatives === 0 || config.negatives >= nItems - 1;
+  const sampler = negativeSampler(config.negativeSampling, ds.items.popularity);
   const history: SequentialEpochRecord[] = [...(opts.resume?.history ?? [])];
   let bestWeights = opts.resume?.bestWeights;
   let best = history.reduce<SequentialEpochRecord | undefined>(
@@ -376,7 +405,7 @@ export async function trainSequential(
           windows,
           plan[b]!,
           fullSoftmax ? 0 : config.negatives,
-          nItems,
+          sampler,
           rand,
           config.targetsAhead,
         );
@@ -390,6 +419,9 @@ export async function trainSequential(
             ? {
                 items: tf.tensor1d(batch.negatives, 'int32'),
                 hits: tf.tensor2d(batch.hits!, [batch.targets.length, batch.negatives.length], 'float32'),
+                ...(batch.logQ && batch.logQTargets
+                  ? { logQ: tf.tensor1d(batch.logQ), logQTargets: tf.tensor1d(batch.logQTargets) }
+                  : {}),
               }
             : undefined;
           return optimizer.minimize(() => model.loss(h, p, y, wt, negs, dropoutSeed), true, varList) ?? tf.scalar(NaN);

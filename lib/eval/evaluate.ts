@@ -11,6 +11,9 @@
  *   test categories (pairs grouped by the positive's category; ranking relevance restricted to that category).
  * - The popularity baseline (training counts) gets the same metrics: it ranks by popularity, and its pointwise
  *   scores are popularity / max popularity.
+ * - History: a graph with a `history` input gets each user's training items (most recent last, at most
+ *   `historyLength`, in the bundle's indices, 0-padded on the left). Only the train split, so nothing leaks from the
+ *   future and every kind sees the information it was trained on.
  *
  * A bundle made on another dataset (the champion) is evaluated through its own vocab.json: dataset ids are mapped to
  * the bundle's indices (unknown users and items to index 0), its recommended indices back to the dataset's.
@@ -43,18 +46,8 @@ export interface EvaluateOptions {
   topCategories?: number;
   /** Users per onnxruntime call. @default 256 */
   batchSize?: number;
-  /**
-   * Most recent training items passed as `history` to graphs that take one (sequential kinds).
-   * @default the bundle's `historyLength`, else 200
-   */
+  /** Most recent training items passed as `history` to graphs that take one. @default 200 */
   historyLength?: number;
-  /**
-   * Which interactions make that history: the training split only (the information every kind is trained on), or
-   * training and validation (what serving knows at the start of the test period). Exclusions stay the training
-   * items either way.
-   * @default 'train'
-   */
-  historyFrom?: 'train' | 'train+validation';
 }
 
 /**
@@ -72,7 +65,7 @@ export interface EvaluationReport {
   datasetId: string;
   /** Hash of the test split and the evaluation settings: two reports are comparable when it is equal. */
   testSplitKey: string;
-  options: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>> & { maxUsers?: number };
+  options: Required<Omit<EvaluateOptions, 'maxUsers'>> & { maxUsers?: number };
   bundle: { dir: string; modelName: string; checkpointId: string; datasetId: string };
   models: Partial<Record<Precision, ModelEvaluation>>;
   popularity: ModelEvaluation;
@@ -90,18 +83,14 @@ interface Plan {
   rankUsers: number[];
   rankExclude: number[][];
   rankRelevant: Array<Set<number>>;
-  /** Each user's training items in time order (the `history` input of graphs that read one). */
-  history: Map<number, number[]>;
+  /** Training items of each user, most recent last (at most `historyLength`). */
+  histories: Map<number, number[]>;
   userSegment: Map<number, string>;
   categoryName: Map<number, string>;
   itemCategory: Int32Array;
 }
 
-function plan(
-  ds: LoadedDataset,
-  o: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>> & { maxUsers?: number },
-  historyFrom: EvaluateOptions['historyFrom'] = 'train',
-): Plan {
+function plan(ds: LoadedDataset, o: Required<Omit<EvaluateOptions, 'maxUsers'>> & { maxUsers?: number }): Plan {
   const nItems = ds.vocab.items.length;
   const train = ds.splits.train;
   const test = ds.splits.test;
@@ -156,16 +145,6 @@ function plan(
     if (cat) segs.push(cat);
     rowSegments.push(segs);
   }
-  const history = new Map([...seen].map(([u, items]) => [u, [...items]]));
-  if (historyFrom === 'train+validation') {
-    const v = ds.splits.validation;
-    for (let i = 0; i < v.user.length; i++) {
-      const u = v.user[i] ?? 0;
-      let h = history.get(u);
-      if (!h) history.set(u, (h = []));
-      h.push(v.item[i] ?? 0);
-    }
-  }
   const rankUsers: number[] = [];
   const rankExclude: number[][] = [];
   const rankRelevant: Array<Set<number>> = [];
@@ -184,7 +163,7 @@ function plan(
     rankUsers,
     rankExclude,
     rankRelevant,
-    history,
+    histories: new Map([...seen].map(([u, items]) => [u, [...items].slice(-o.historyLength)])),
     userSegment,
     categoryName,
     itemCategory: ds.items.category,
@@ -200,7 +179,7 @@ interface Predictions {
 function metricsOf(
   p: Plan,
   pred: Predictions,
-  o: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>>,
+  o: Required<Omit<EvaluateOptions, 'maxUsers'>>,
   nItems: number,
 ): ModelEvaluation {
   const n = 1 + o.negativesPerPositive;
@@ -285,43 +264,35 @@ async function indexMaps(bundleDir: string, ds: LoadedDataset) {
 const i64 = (xs: ArrayLike<number>, dims: number[]) =>
   new ort.Tensor('int64', BigInt64Array.from(Array.from(xs, (x) => BigInt(x))), dims);
 
-/** `history [users, width]` in bundle indices: each user's last training items, 0-padded left, most recent last. */
-function historyFeed(
-  p: Plan,
-  maps: Awaited<ReturnType<typeof indexMaps>>,
-  users: ArrayLike<number>,
-  cap: number,
-): { history: ort.Tensor } {
-  const lists = Array.from(users, (u) => (p.history.get(u) ?? []).slice(-cap));
-  const width = Math.max(0, ...lists.map((l) => l.length));
-  const out = new Array<number>(users.length * width).fill(0);
-  lists.forEach((l, r) => l.forEach((x, j) => (out[r * width + width - l.length + j] = maps.item[x] ?? 0)));
-  return { history: i64(out, [users.length, width]) };
+/** The `history` tensor of some users: their training items in the bundle's indices, left-padded with 0. */
+function historyTensor(p: Plan, maps: Awaited<ReturnType<typeof indexMaps>>, users: ArrayLike<number>): ort.Tensor {
+  const rows = Array.from(users, (u) => (p.histories.get(u) ?? []).map((i) => maps.item[i] ?? 0).filter((i) => i > 0));
+  const width = Math.max(0, ...rows.map((r) => r.length));
+  const data = new Array<number>(rows.length * width).fill(0);
+  rows.forEach((r, b) => r.forEach((i, j) => (data[b * width + width - r.length + j] = i)));
+  return i64(data, [rows.length, width]);
 }
 
 async function predictOnnx(
   paths: { score: string; recommend: string },
   maps: Awaited<ReturnType<typeof indexMaps>>,
   p: Plan,
-  o: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>>,
+  o: Required<Omit<EvaluateOptions, 'maxUsers'>>,
   onProgress: (what: string) => void,
-  historyLength: number,
 ): Promise<Predictions> {
   const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: 1, interOpNumThreads: 1 };
   const n = 1 + o.negativesPerPositive;
   const scores = new Float32Array(p.rowUser.length * n);
   const score = await ort.InferenceSession.create(paths.score, opts);
+  const scoreHistory = score.inputNames.includes('history');
   try {
     for (let b = 0; b < p.rowUser.length; b += o.batchSize * 4) {
       const e = Math.min(p.rowUser.length, b + o.batchSize * 4);
       const users = Array.from(p.rowUser.subarray(b, e), (u) => maps.user[u] ?? 0);
       const items = Array.from(p.rowItems.subarray(b * n, e * n), (i) => maps.item[i] ?? 0);
-      const feeds = { user: i64(users, [e - b]), items: i64(items, [e - b, n]) };
-      const out = await score.run(
-        score.inputNames.includes('history')
-          ? { ...feeds, ...historyFeed(p, maps, p.rowUser.subarray(b, e), historyLength) }
-          : feeds,
-      );
+      const feeds: Record<string, ort.Tensor> = { user: i64(users, [e - b]), items: i64(items, [e - b, n]) };
+      if (scoreHistory) feeds.history = historyTensor(p, maps, p.rowUser.subarray(b, e));
+      const out = await score.run(feeds);
       scores.set(out.scores!.data as Float32Array, b * n);
     }
   } finally {
@@ -331,6 +302,7 @@ async function predictOnnx(
   const kMax = Math.max(...o.ks);
   const rankings: Int32Array[] = [];
   const rec = await ort.InferenceSession.create(paths.recommend, opts);
+  const recHistory = rec.inputNames.includes('history');
   try {
     for (let b = 0; b < p.rankUsers.length; b += o.batchSize) {
       const e = Math.min(p.rankUsers.length, b + o.batchSize);
@@ -339,12 +311,13 @@ async function predictOnnx(
       for (let i = b; i < e; i++) p.rankExclude[i]!.forEach((x, j) => (excl[(i - b) * width + j] = maps.item[x] ?? 0));
       const users = p.rankUsers.slice(b, e).map((u) => maps.user[u] ?? 0);
       const k = Math.min(kMax, maps.bundleItems - 1);
-      const feeds = { user: i64(users, [e - b]), k: i64([k], [1]), exclude: i64(excl, [e - b, width]) };
-      const out = await rec.run(
-        rec.inputNames.includes('history')
-          ? { ...feeds, ...historyFeed(p, maps, p.rankUsers.slice(b, e), historyLength) }
-          : feeds,
-      );
+      const feeds: Record<string, ort.Tensor> = {
+        user: i64(users, [e - b]),
+        k: i64([k], [1]),
+        exclude: i64(excl, [e - b, width]),
+      };
+      if (recHistory) feeds.history = historyTensor(p, maps, p.rankUsers.slice(b, e));
+      const out = await rec.run(feeds);
       const top = out.items!.data as BigInt64Array;
       const kk = out.items!.dims[1] ?? 0;
       for (let i = 0; i < e - b; i++)
@@ -357,11 +330,7 @@ async function predictOnnx(
   return { scores, rankings };
 }
 
-function predictPopularity(
-  ds: LoadedDataset,
-  p: Plan,
-  o: Required<Omit<EvaluateOptions, 'maxUsers' | 'historyLength' | 'historyFrom'>>,
-): Predictions {
+function predictPopularity(ds: LoadedDataset, p: Plan, o: Required<Omit<EvaluateOptions, 'maxUsers'>>): Predictions {
   const pop = ds.items.popularity;
   let max = 0;
   for (const x of pop) max = Math.max(max, x);
@@ -401,22 +370,16 @@ export async function evaluateBundle(
     precisions: options.precisions ?? (['fp32', 'int8'] as Precision[]),
     topCategories: options.topCategories ?? 5,
     batchSize: options.batchSize ?? 256,
+    historyLength: options.historyLength ?? 200,
     ...(options.maxUsers !== undefined ? { maxUsers: options.maxUsers } : {}),
   };
   const bundle = await loadBundle(bundleDir);
   const maps = await indexMaps(bundleDir, ds);
-  const p = plan(ds, o, options.historyFrom);
+  const p = plan(ds, o);
   const nItems = ds.vocab.items.length;
   const models: EvaluationReport['models'] = {};
   for (const prec of o.precisions) {
-    const pred = await predictOnnx(
-      bundle.paths[prec],
-      maps,
-      p,
-      o,
-      (w) => onProgress(`${prec}: ${w}`),
-      options.historyLength ?? (bundle.manifest as { historyLength?: number }).historyLength ?? 200,
-    );
+    const pred = await predictOnnx(bundle.paths[prec], maps, p, o, (w) => onProgress(`${prec}: ${w}`));
     models[prec] = metricsOf(p, pred, o, nItems);
   }
   const popularity = metricsOf(p, predictPopularity(ds, p, o), o, nItems);

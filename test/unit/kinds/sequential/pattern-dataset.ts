@@ -2,7 +2,8 @@
  * An in-memory dataset whose next items follow a deterministic rule: item i is always followed by
  * `successor(i) = ((i - 1 + step) mod (items - 1)) + 1` (one cycle through the whole catalogue, so a short history
  * never revisits an item). Each user starts at a random item and walks `minLength..maxLength` steps; the last step is
- * the test item, the one before it the validation item, the rest training. Item popularity says nothing about the
+ * the test item, the one before it the validation item, the rest training (with `testLikeValidation`, the test item
+ * repeats the validation item). Item popularity says nothing about the
  * next item, so only a model that reads the order can rank it first.
  */
 import type { Interactions, LoadedDataset } from '../../../../lib/data/dataset';
@@ -16,6 +17,11 @@ export interface PatternOptions {
   minLength?: number;
   maxLength?: number;
   seed?: number;
+  /**
+   * Make the test item the validation item again (both the successor of the last training item), so that a model
+   * reading the training history only can predict the test split too. @default false
+   */
+  testLikeValidation?: boolean;
 }
 
 /** The rule of {@link patternDataset}. */
@@ -50,7 +56,7 @@ export function patternDataset(o: PatternOptions = {}): LoadedDataset {
   };
   const train = split((w) => w.slice(0, -2).map((item, t) => [t, item]), 0);
   const validation = split((w) => [[0, w[w.length - 2]!]], 1000);
-  const test = split((w) => [[0, w[w.length - 1]!]], 2000);
+  const test = split((w) => [[0, w[w.length - (o.testLikeValidation ? 2 : 1)]!]], 2000);
   const popularity = new Float32Array(items);
   for (const i of train.item) popularity[i] = (popularity[i] ?? 0) + 1;
   const ids = (prefix: string, n: number) => ['<unk>', ...Array.from({ length: n - 1 }, (_, i) => `${prefix}${i + 1}`)];

@@ -46,6 +46,8 @@ describe('resolveSequentialConfig', () => {
     assert.throws(() => resolveSequentialConfig({ learningRateDecay: 0 }), invalid('learningRateDecay'));
     assert.throws(() => resolveSequentialConfig({ weightByLabel: 'yes' }), invalid('weightByLabel'));
     assert.throws(() => resolveSequentialConfig({ negatives: '256' }), invalid('negatives'));
+    assert.throws(() => resolveSequentialConfig({ negativeSampling: 'zipf' }), invalid('negativeSampling'));
+    assert.throws(() => resolveSequentialConfig({ targetsAhead: 0 }), invalid('targetsAhead'));
     assert.throws(
       () => resolveSequentialConfig([1, 2]),
       (e: unknown) => e instanceof RecflowError,

@@ -5,7 +5,12 @@ import { selectBackend } from '../../../../lib/train/backend';
 import { popularityScorer, rankSplit } from '../../../../lib/train/metrics';
 import { SequentialModel } from '../../../../kinds/sequential/model';
 import { itemFeaturesOf, resolveSequentialConfig, sequentialSizesOf } from '../../../../kinds/sequential/spec';
+import { trainingWindows, userSequences } from '../../../../kinds/sequential/sequences';
+import { mulberry32 } from '../../../../lib/rng';
 import {
+  batchTensors,
+  epochBatches,
+  negativeSampler,
   rankSequential,
   trainSequential,
   type SequentialEpochRecord,
@@ -25,6 +30,66 @@ const CONFIG = resolveSequentialConfig({
   learningRate: 0.01,
   negatives: 16,
   earlyStoppingPatience: 20,
+});
+
+describe('training batches', () => {
+  const ds = patternDataset({ users: 40, items: 30, minLength: 3, maxLength: 12 });
+  const windows = trainingWindows(userSequences(ds), 6);
+
+  it('groups windows of similar length and trims each batch to its longest window', () => {
+    const plan = epochBatches(windows, 8, mulberry32(1));
+    assert.equal(
+      plan.reduce((s, b) => s + b.length, 0),
+      windows.count,
+    );
+    const sampler = negativeSampler('uniform', ds.items.popularity);
+    let steps = 0;
+    for (const rows of plan) {
+      const b = batchTensors(windows, rows, 5, sampler, mulberry32(2));
+      steps += b.steps;
+      assert.equal(b.inputs.length, b.rows * b.width);
+      assert.ok(b.width <= 6);
+      // Every row's first column is a real item for the longest window (nothing kept is all padding).
+      assert.ok(Array.from({ length: b.rows }, (_, r) => b.inputs[r * b.width]).some((x) => x !== 0));
+      b.targets.forEach((y, p) => {
+        for (let s = 0; s < 5; s++) assert.equal(b.hits![p * 5 + s], b.negatives![s] === y ? 1 : 0);
+      });
+      assert.equal(b.logQ, undefined);
+    }
+    assert.equal(steps, windows.positions);
+  });
+
+  it('draws popularity negatives with their log probabilities, and several targets ahead', () => {
+    const sampler = negativeSampler('popularity', ds.items.popularity);
+    const q = Array.from(sampler.logQ!, Math.exp);
+    assert.ok(Math.abs(q.slice(1).reduce((a, b) => a + b, 0) - 1) < 1e-5);
+    const r = mulberry32(3);
+    const counts = new Array<number>(30).fill(0);
+    for (let i = 0; i < 30000; i++) counts[sampler.draw(r)]!++;
+    assert.equal(counts[0], 0, 'index 0 is never drawn');
+    const most = counts.indexOf(Math.max(...counts));
+    assert.ok(Math.abs(counts[most]! / 30000 - q[most]!) < 0.01);
+    const rows = Int32Array.from({ length: windows.count }, (_, i) => i);
+    const one = batchTensors(windows, rows, 4, sampler, mulberry32(4));
+    const three = batchTensors(windows, rows, 4, sampler, mulberry32(4), 3);
+    assert.deepEqual(
+      Array.from(one.logQTargets!),
+      Array.from(one.targets, (y) => sampler.logQ![y]!),
+    );
+    assert.equal(three.steps, one.steps);
+    assert.equal(three.targets.length, one.targets.length);
+    // Targets drawn among the next three items of the window: some differ from the next item, none lies further.
+    let moved = 0;
+    three.positions.forEach((p, j) => {
+      const r = Math.floor(p / three.width);
+      const t = p % three.width;
+      const base = rows[r]! * 6 + 6 - three.width;
+      const ahead = [0, 1, 2].map((k) => windows.targets[base + t + k]);
+      assert.ok(ahead.includes(three.targets[j]));
+      if (three.targets[j] !== one.targets[j]) moved++;
+    });
+    assert.ok(moved > 0);
+  });
 });
 
 describe('trainSequential', () => {
