@@ -36,10 +36,19 @@ export function registerDataCommands(program: Command): void {
     .option('--users <n>', 'users', int('users'))
     .option('--items <n>', 'items', int('items'))
     .option('--events <n>', 'clean events (dirt rows come on top)', int('events'))
+    .option('--queries <n>', 'search queries (0: no search log)', int('queries'))
     .option('--seed <n>', 'seed', int('seed'))
     .option('--dirt <rate>', 'share of dirty rows in [0, 0.5]', Number)
     .action(
-      async (opts: { out: string; users?: number; items?: number; events?: number; seed?: number; dirt?: number }) => {
+      async (opts: {
+        out: string;
+        users?: number;
+        items?: number;
+        events?: number;
+        queries?: number;
+        seed?: number;
+        dirt?: number;
+      }) => {
         const out = resolve(opts.out);
         if (existsSync(out) && (await readdir(out)).length) {
           throw new RecflowError(ErrorType.InvalidInput, `--out ${out} exists and is not empty`);

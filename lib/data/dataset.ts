@@ -7,6 +7,12 @@
  * - one raw little-endian file per column, `<table>.<column>.bin`, dtype in the manifest's `columns`.
  *
  * Tables: `users` (by user index), `items` (by item index), `train`, `validation`, `test` (interactions).
+ *
+ * Search (only when the source had a search log; {@link DatasetManifest.search}): `queriesTrain`,
+ * `queriesValidation`, `queriesTest` (one row per query: user index, timestamp), `judgementsTrain`, ... (the observed
+ * graded relevance: query row, item index, grade 1-3, sorted by query then grade), `searchPairs` (fine-tuning pairs of
+ * the train split: query row, item, grade, count), and `search-texts.json` ({@link SearchTexts}: item texts by item
+ * index, query ids and texts by split).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -88,6 +94,65 @@ export interface DatasetManifest {
   stats: Record<string, FeatureStats>;
   /** Preprocessing settings that made it (missing-value policy, scaling parameters). */
   preprocessing: Record<string, unknown>;
+  /** Search tables: counts and how they were made (absent without a search log). */
+  search?: SearchManifest;
+}
+
+/** The `search` section of a manifest (present when the dataset has search tables). */
+export interface SearchManifest {
+  version: number;
+  counts: {
+    queries: Record<SplitName, number>;
+    /** Queries with at least one event. */
+    labelledQueries: Record<SplitName, number>;
+    judgements: Record<SplitName, number>;
+    pairs: number;
+  };
+  /** Grade of each event name. */
+  grades: Record<string, number>;
+  /** How item texts, splits and pairs were made. */
+  itemText: string;
+  split: string;
+  pairs: string;
+  dropped: Record<string, number>;
+}
+
+/** `search-texts.json`. */
+export interface SearchTexts {
+  /** Text of each item index (title and attributes; '' for `<unk>` and items without a row). */
+  items: string[];
+  /** Query ids and texts by split, by query row. */
+  queries: Record<SplitName, { ids: string[]; text: string[] }>;
+}
+
+/** File of the search texts in a dataset folder. */
+export const SEARCH_TEXTS_FILE = 'search-texts.json';
+
+/** One split's queries with their observed relevance. */
+export interface SearchSplit {
+  /** External query ids and texts, by query row (time order). */
+  ids: string[];
+  text: string[];
+  /** User index (0: anonymous or unknown). */
+  user: Int32Array;
+  /** Epoch ms. */
+  timestamp: Float64Array;
+  /** Observed graded relevance: query row, item index, grade (3 purchase, 2 add_to_cart, 1 click). */
+  judgements: { query: Int32Array; item: Int32Array; grade: Int32Array };
+  /** `rows + 1` offsets into `judgements` by query row: query q's are `[offsets[q], offsets[q + 1])`. */
+  offsets: Int32Array;
+}
+
+/** The search tables of a dataset. */
+export interface SearchTables {
+  /** Text of each item index (title and attributes). */
+  itemText: string[];
+  splits: Record<SplitName, SearchSplit>;
+  /**
+   * Fine-tuning pairs of the train split: distinct (query text, item) with the strongest grade and the number of
+   * queries; `query` is the first train query row with that text (`splits.train.text[query]`).
+   */
+  pairs: { query: Int32Array; item: Int32Array; grade: Int32Array; count: Int32Array };
 }
 
 export interface LoadedDataset {
@@ -97,6 +162,8 @@ export interface LoadedDataset {
   users: UserTable;
   items: ItemTable;
   splits: Record<SplitName, Interactions>;
+  /** Present when the dataset has search tables (the source had `queries.csv`). */
+  search?: SearchTables;
 }
 
 export type ColumnDtype = 'int32' | 'float32' | 'float64';
@@ -141,8 +208,47 @@ async function readColumn(dir: string, manifest: DatasetManifest, key: string): 
   return new Ctor(copy.buffer);
 }
 
+function cap(s: string): string {
+  return s.charAt(0).toUpperCase() + s.slice(1);
+}
+
+async function loadSearch(dir: string, manifest: DatasetManifest): Promise<SearchTables> {
+  let texts: SearchTexts;
+  try {
+    texts = JSON.parse(await readFile(join(dir, SEARCH_TEXTS_FILE), 'utf8')) as SearchTexts;
+  } catch (err) {
+    throw new RecflowError(ErrorType.ArtifactMissing, `dataset ${dir}: ${(err as Error).message}`);
+  }
+  const col = <T extends TypedColumn>(key: string) => readColumn(dir, manifest, key) as Promise<T>;
+  const split = async (s: SplitName): Promise<SearchSplit> => {
+    const user = await col<Int32Array>(`queries${cap(s)}.user`);
+    const query = await col<Int32Array>(`judgements${cap(s)}.query`);
+    const offsets = new Int32Array(user.length + 1);
+    for (const q of query) offsets[q + 1] = (offsets[q + 1] ?? 0) + 1;
+    for (let q = 0; q < user.length; q++) offsets[q + 1] = (offsets[q + 1] ?? 0) + (offsets[q] ?? 0);
+    return {
+      ids: texts.queries[s].ids,
+      text: texts.queries[s].text,
+      user,
+      timestamp: await col<Float64Array>(`queries${cap(s)}.timestamp`),
+      judgements: { query, item: await col(`judgements${cap(s)}.item`), grade: await col(`judgements${cap(s)}.grade`) },
+      offsets,
+    };
+  };
+  return {
+    itemText: texts.items,
+    splits: { train: await split('train'), validation: await split('validation'), test: await split('test') },
+    pairs: {
+      query: await col<Int32Array>('searchPairs.query'),
+      item: await col<Int32Array>('searchPairs.item'),
+      grade: await col<Int32Array>('searchPairs.grade'),
+      count: await col<Int32Array>('searchPairs.count'),
+    },
+  };
+}
+
 /**
- * Load a dataset folder written by the preprocessing step.
+ * Load a dataset folder written by the preprocessing step (with its search tables when it has them).
  * @throws {RecflowError} `ArtifactMissing` when a file or column is missing or truncated.
  */
 export async function loadDataset(dir: string): Promise<LoadedDataset> {
@@ -161,10 +267,12 @@ export async function loadDataset(dir: string): Promise<LoadedDataset> {
     label: await col<Float32Array>(`${s}.label`),
     timestamp: await col<Float64Array>(`${s}.timestamp`),
   });
+  const search = manifest.search ? await loadSearch(dir, manifest) : undefined;
   return {
     dir,
     manifest,
     vocab,
+    ...(search ? { search } : {}),
     users: {
       segment: await col<Int32Array>('users.segment'),
       region: await col<Int32Array>('users.region'),

@@ -9,12 +9,13 @@ import { createReadStream, existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { hashInputs, type ArtifactRef, type ArtifactStore } from '../artifacts';
-import type { DatasetManifest } from './dataset';
+import type { DatasetManifest, Vocabularies } from './dataset';
 import { ErrorType, RecflowError } from '../errors';
 import { writeJsonAtomic } from '../fs-atomic';
 import { compareDatasetDirs, type DriftResult } from './drift';
 import { DEFAULT_SHOP, GENERATOR_VERSION, generateShop, type ShopCounts, type ShopOptions } from './generator';
 import { PREPROCESS_VERSION, preprocess, type SplitOptions } from './preprocess';
+import { SEARCH_PREPROCESS_VERSION, preprocessSearch } from './preprocess-search';
 import {
   assertNoHardAnomalies,
   detectFormat,
@@ -23,9 +24,10 @@ import {
   type ValidationPolicy,
   type ValidationReport,
 } from './validate';
+import { mergeSearchReport, validateSearch } from './validate-search';
 
 /** Bump when validation results for the same input change. */
-export const VALIDATOR_VERSION = 1;
+export const VALIDATOR_VERSION = 2;
 
 /** Where data comes from: a generated shop in the artifact store, or a folder of CSV exports. */
 export type DataSource = { kind: 'shop'; id: string } | { kind: 'dir'; path: string; format?: SourceFormat };
@@ -41,7 +43,15 @@ export interface ResolvedSource {
   inputsHash: string;
 }
 
-const DATA_FILES = ['users.csv', 'items.csv', 'events.csv', 'ratings.csv', 'movies.csv'];
+const DATA_FILES = [
+  'users.csv',
+  'items.csv',
+  'events.csv',
+  'ratings.csv',
+  'movies.csv',
+  'queries.csv',
+  'search_events.csv',
+];
 
 /** sha256 over the data files present in `dir` (names and bytes). */
 export async function hashSourceFiles(dir: string): Promise<string> {
@@ -142,6 +152,13 @@ export async function validateData(
     policy: input.policy,
     onProgress: (p) => progress?.({ step: 'validate', ...p }),
   });
+  if (src.format === 'recflow') {
+    const search = await validateSearch(src.dir, {
+      policy: input.policy,
+      onProgress: (p) => progress?.({ step: 'validate', ...p }),
+    });
+    mergeSearchReport(report, search);
+  }
   const id = `validation-${hashInputs({ v: VALIDATOR_VERSION, inputs: src.inputsHash, format: src.format, prev, policy: input.policy }).slice(0, 24)}`;
   const { reused: _r, ...ref } = await store.put('report', id, (dir) =>
     writeJsonAtomic(join(dir, 'report.json'), report),
@@ -166,7 +183,7 @@ export interface PrepareResult {
 
 /** Content-derived id of a dataset. */
 export function datasetId(inputsHash: string, format: SourceFormat, split?: SplitOptions, policy?: object): string {
-  return `ds-${hashInputs({ inputs: inputsHash, format, preprocess: PREPROCESS_VERSION, split, policy }).slice(0, 24)}`;
+  return `ds-${hashInputs({ inputs: inputsHash, format, preprocess: PREPROCESS_VERSION, search: SEARCH_PREPROCESS_VERSION, split, policy }).slice(0, 24)}`;
 }
 
 /**
@@ -191,6 +208,15 @@ export async function prepareDataset(
       collect: true,
       onProgress: (p) => progress?.({ step: 'validate', ...p }),
     });
+    const search =
+      src.format === 'recflow'
+        ? await validateSearch(src.dir, {
+            policy: input.policy,
+            collect: true,
+            onProgress: (p) => progress?.({ step: 'validate', ...p }),
+          })
+        : undefined;
+    if (search) mergeSearchReport(report, search);
     assertNoHardAnomalies(report);
     if (!data) throw new Error('validateSource returned no data');
     const manifest = await preprocess(data, dir, {
@@ -199,6 +225,14 @@ export async function prepareDataset(
       split: input.split,
       onProgress: (step) => progress?.({ step }),
     });
+    if (search?.present && search.data) {
+      await progress?.({ step: 'search' });
+      const vocab = JSON.parse(await readFile(join(dir, 'vocab.json'), 'utf8')) as Vocabularies;
+      const res = await preprocessSearch(search.data, vocab, manifest.split, dir);
+      Object.assign(manifest.columns, res.columns);
+      Object.assign(manifest.tables, res.tables);
+      manifest.search = res.search;
+    }
     manifest.preprocessing.validation = {
       hard: report.hard.length,
       soft: report.soft.length,

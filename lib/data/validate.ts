@@ -167,7 +167,7 @@ class Col<T extends Int32Array | Int8Array | Float64Array> {
 }
 
 /** Per-file counters with the first offending row of each kind. */
-class Tally {
+export class Tally {
   readonly nulls: Record<string, number> = {};
   readonly invalid: Record<string, number> = {};
   readonly first = new Map<string, { row: number; value: string; column?: string; note: string }>();

@@ -15,12 +15,36 @@ describe('CLI: shop generate, data prepare', () => {
     const home = tempHome();
     const out = join(home, 'shop');
     const gen = cli(
-      ['shop', 'generate', '--out', out, '--users', '200', '--items', '100', '--events', '3000', '--seed', '3'],
+      [
+        'shop',
+        'generate',
+        '--out',
+        out,
+        '--users',
+        '200',
+        '--items',
+        '100',
+        '--events',
+        '3000',
+        '--queries',
+        '150',
+        '--seed',
+        '3',
+      ],
       {},
     );
     assert.equal(gen.status, 0, gen.stderr);
-    assert.equal((JSON.parse(gen.stdout) as { cleanEvents: number }).cleanEvents, 3000);
-    assert.deepEqual(readdirSync(out).sort(), ['events.csv', 'ground-truth', 'items.csv', 'users.csv']);
+    const counts = JSON.parse(gen.stdout) as { cleanEvents: number; queries: number };
+    assert.equal(counts.cleanEvents, 3000);
+    assert.equal(counts.queries, 150);
+    assert.deepEqual(readdirSync(out).sort(), [
+      'events.csv',
+      'ground-truth',
+      'items.csv',
+      'queries.csv',
+      'search_events.csv',
+      'users.csv',
+    ]);
     assert.deepEqual(
       readdirSync(home).filter((f) => f.includes('.tmp-')),
       [],
@@ -33,6 +57,13 @@ describe('CLI: shop generate, data prepare', () => {
     const id = prep.stdout.trim();
     assert.match(id, /^ds-[0-9a-f]{24}$/);
     assert.ok(existsSync(join(home, 'artifacts', 'dataset', id, 'manifest.json')));
-    return loadDataset(join(home, 'artifacts', 'dataset', id)).then((ds) => assert.equal(ds.vocab.users.length, 201));
+    return loadDataset(join(home, 'artifacts', 'dataset', id)).then((ds) => {
+      assert.equal(ds.vocab.users.length, 201);
+      const q = ds.search?.splits;
+      assert.ok(q, 'the dataset has search tables');
+      // Queries with an empty text (dirt) are dropped; the rest are split by time.
+      const n = q.train.ids.length + q.validation.ids.length + q.test.ids.length;
+      assert.ok(n > 140 && n <= 150, `${n} queries`);
+    });
   });
 });

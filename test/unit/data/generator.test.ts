@@ -5,9 +5,10 @@ import { describe, it } from 'node:test';
 import { generateShop } from '../../../lib/data/generator';
 import { clickProbability, loadGroundTruth, oracleTopK } from '../../../lib/data/ground-truth';
 import { validateSource } from '../../../lib/data/validate';
+import { validateSearch } from '../../../lib/data/validate-search';
 import { tempHome } from '../../helpers/temporal';
 
-const SMALL = { users: 400, items: 300, events: 8000 };
+const SMALL = { users: 400, items: 300, events: 8000, queries: 1500 };
 
 function filesOf(dir: string): Record<string, Buffer> {
   const out: Record<string, Buffer> = {};
@@ -32,19 +33,29 @@ describe('synthetic shop generator', () => {
     const c = filesOf(join(home, 'c'));
     assert.deepEqual(Object.keys(a).sort(), [
       'events.csv',
+      'ground-truth/item_attrs.i32',
       'ground-truth/item_bias.f32',
       'ground-truth/item_category.i32',
+      'ground-truth/item_complements.i32',
       'ground-truth/item_factors.f32',
       'ground-truth/item_launch.f64',
+      'ground-truth/item_type.i32',
       'ground-truth/meta.json',
+      'ground-truth/search.json',
+      'ground-truth/search_intents.jsonl',
       'ground-truth/segment_category.f32',
+      'ground-truth/user_drift.f32',
       'ground-truth/user_factors.f32',
       'ground-truth/user_segment.i32',
+      'ground-truth/user_state.f64',
       'items.csv',
+      'queries.csv',
+      'search_events.csv',
       'users.csv',
     ]);
     for (const k of Object.keys(a)) assert.ok(a[k]?.equals(b[k] ?? Buffer.alloc(0)), `${k} differs for the same seed`);
     assert.ok(!a['events.csv']?.equals(c['events.csv'] ?? Buffer.alloc(0)));
+    assert.ok(!a['queries.csv']?.equals(c['queries.csv'] ?? Buffer.alloc(0)));
     assert.ok(!a['ground-truth/user_factors.f32']?.equals(c['ground-truth/user_factors.f32'] ?? Buffer.alloc(0)));
   });
 
@@ -71,6 +82,16 @@ describe('synthetic shop generator', () => {
     assert.equal(soft('price_outlier'), counts.dirt.priceOutlier);
     const eventNulls = Object.values(report.files['events.csv']?.nulls ?? {}).reduce((s, x) => s + x, 0);
     assert.equal(eventNulls, counts.dirt.missingValue);
+    // The search log's dirt.
+    const search = await validateSearch(dir);
+    const found = (file: string, code: string, column: string) =>
+      search.anomalies.find((a) => a.file === file && a.code === code && a.column === column)?.count ?? 0;
+    assert.equal(search.anomalies.filter((a) => a.severity === 'hard').length, 0);
+    assert.equal(found('queries.csv', 'null', 'query'), counts.dirt.queryMissingText);
+    assert.equal(found('search_events.csv', 'unknown_id', 'query_id'), counts.dirt.searchUnknownQuery);
+    assert.equal(found('search_events.csv', 'unknown_id', 'item_id'), counts.dirt.searchUnknownItem);
+    assert.equal(found('search_events.csv', 'null', 'event'), counts.dirt.searchMissingEvent);
+    assert.ok((counts.dirt.searchUnknownItem ?? 0) > 0 && (counts.dirt.queryMissingText ?? 0) > 0);
   });
 
   it('ground truth: clicked items have a higher click probability than random ones; the oracle ranks by it', async () => {
