@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path';
 
 export const REPO = resolve(__dirname, '..');
 export const VENV = process.env.RECFLOW_BENCH_VENV || join(REPO, '.tools', 'bench-venv');
-export const PY = join(VENV, 'bin', 'python');
+/** The peers' Python: `RECFLOW_BENCH_PYTHON` (an existing interpreter, never modified), else the venv's. */
+export const PY = process.env.RECFLOW_BENCH_PYTHON || join(VENV, 'bin', 'python');
 
 /** `--name value` from the command line, or `fallback`. */
 export function strArg(name: string, fallback: string): string {
@@ -27,6 +28,10 @@ export function numArg(name: string, fallback: number): number {
 export function ensureVenv(modules: string[], packages: string[]): void {
   const ok = existsSync(PY) && spawnSync(PY, ['-c', `import ${modules.join(', ')}`], { stdio: 'ignore' }).status === 0;
   if (ok) return;
+  if (process.env.RECFLOW_BENCH_PYTHON)
+    throw new Error(
+      `RECFLOW_BENCH_PYTHON=${PY} cannot import ${modules.join(', ')}: install ${packages.join(', ')} there`,
+    );
   console.log(`creating ${VENV} (${packages.join(', ')} from PyPI)`);
   if (!existsSync(PY)) execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
   execFileSync(PY, ['-m', 'pip', 'install', '-q', ...packages], { stdio: 'inherit' });

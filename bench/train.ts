@@ -16,7 +16,7 @@
  *    towers with the same batch size, negatives, learning-rate schedule and early stopping on the same files.
  * Results: bench/results/train.json.
  */
-import { PY, ensureVenv, numArg } from './peer';
+import { PY, ensureVenv, numArg, strArg } from './peer';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -33,6 +33,8 @@ import { popularityScorer, rankSplit, type SplitRanking } from '../lib/train/met
 import { TwoTowerModel } from '../kinds/two-tower/model';
 import { rankWithModel, trainTwoTower } from '../kinds/two-tower/trainer';
 import { plantedScore, writeTinyDataset } from '../test/helpers/tiny-dataset';
+import { runTwins, twoTowerEntry, type TwinEntry } from './train-twin';
+import { runOpsBench } from './train-ops';
 
 interface SpeedRow {
   backend: string;
@@ -194,7 +196,7 @@ async function main(): Promise<void> {
   const runPeer = !process.argv.includes('--no-peer');
   const sectionsArg = process.argv.indexOf('--sections');
   const sections = new Set(
-    (sectionsArg >= 0 ? (process.argv[sectionsArg + 1] ?? '') : 'speed,planted,shop').split(','),
+    (sectionsArg >= 0 ? (process.argv[sectionsArg + 1] ?? '') : 'twin,ops,speed,planted,shop').split(','),
   );
   const work = mkdtempSync(join(tmpdir(), 'recflow-bench-train-'));
   const config: ModelConfig = { ...DEFAULT_MODEL_CONFIG };
@@ -208,11 +210,39 @@ async function main(): Promise<void> {
   });
 
   const shopOpts = { users, items, perUser, segments: 8, categories: 24, seed: 11 };
-  if (sections.has('speed') || sections.has('planted')) {
+  if (sections.has('ops')) results.ops = await runOpsBench();
+  if (sections.has('speed') || sections.has('planted') || sections.has('twin')) {
     const bigDir = join(work, 'planted');
     await writeTinyDataset(bigDir, { ...shopOpts, id: 'bench-planted' });
     const big = await loadDataset(bigDir);
     console.log(`planted dataset ${bigDir}: ${big.manifest.counts.train} train positives`);
+    if (sections.has('twin')) {
+      // tfjs against the PyTorch twin (bench/train_twin.py), then Keras (bench/train_peer.py) at the default batch.
+      const positives = numArg('twin-positives', speedPositives);
+      const batchSizes = strArg('twin-batches', `${config.batchSize},4096,16384`).split(',').map(Number);
+      const entries: TwinEntry[] = [
+        twoTowerEntry(big, bigDir, config, positives),
+        // The sequential recommender and the search fine-tune: one entry each here.
+      ];
+      ensureVenv(['torch', 'numpy'], ['torch', 'numpy']);
+      const rows = await runTwins(entries, work, batchSizes, numArg('repeats', 2));
+      let keras: unknown = null;
+      if (runPeer && spawnSync(PY, ['-c', 'import tensorflow'], { stdio: 'ignore' }).status === 0) {
+        const out = join(work, 'keras-speed.json');
+        const specFile = join(work, 'keras-spec.json');
+        writeFileSync(specFile, JSON.stringify({ config, speedPositives: positives, speedOnly: true }));
+        const r = spawnSync(PY, [join(__dirname, 'train_peer.py'), bigDir, specFile, out], { stdio: 'inherit' });
+        if (r.status === 0) keras = JSON.parse(readFileSync(out, 'utf8'));
+      }
+      results.twin = {
+        command: `npx tsx bench/train.ts --sections twin,ops`,
+        note:
+          'samples/s of the second (timed) epoch, best of the rounds; tfjs is trainTwoTower (wasm, one thread); ' +
+          'PyTorch is bench/train_twin.py (same weights, examples, loss, Adam) with torch.set_num_threads(1 | 2)',
+        rows,
+        keras,
+      };
+    }
     if (sections.has('speed')) {
       const smallDir = join(work, 'small');
       await writeTinyDataset(smallDir, { users: 1000, items: 400, perUser: 10, seed: 12, id: 'bench-small' });
@@ -272,7 +302,7 @@ async function main(): Promise<void> {
     };
   }
   results.date = new Date().toISOString();
-  results.command = 'npx tsx bench/train.ts [--sections speed,planted,shop] [--no-peer]';
+  results.command = 'npx tsx bench/train.ts [--sections twin,ops,speed,planted,shop] [--no-peer]';
   // Results of the first layout (one quality section on the planted data): keep them under their new names.
   if (results.quality && !results.qualityPlanted) {
     const peer = results.peer as { speed?: unknown } | null | undefined;

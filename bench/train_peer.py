@@ -12,7 +12,8 @@ and builds the same model as lib/model-spec.ts / lib/train/model.ts:
   on validation NDCG@10 (whole catalog ranked, training items excluded) and the best epoch's weights for the test.
 Differences: the L2 term on the touched embedding rows (1e-6) is not applied; random streams differ.
 
-Speed: two epochs on `speedPositives` positives, the second timed (as bench/train.ts does for tfjs).
+Speed: two epochs on `speedPositives` positives, the second timed (as bench/train.ts does for tfjs); with
+`"speedOnly": true` in spec.json only that.
 """
 import json
 import math
@@ -175,6 +176,15 @@ def main():
     model.compile(optimizer=opt, loss=loss)
     speed = [fit_epoch(model, opt, ds, c, e, spec["speedPositives"]) for e in range(2)][-1]
     print(f"keras speed: {speed['samplesPerSec']:.0f} samples/s", flush=True)
+    if spec.get("speedOnly"):
+        json.dump({"framework": f"tensorflow {tf.__version__} CPU",
+                   "threads": {"intra": tf.config.threading.get_intra_op_parallelism_threads(),
+                               "inter": tf.config.threading.get_inter_op_parallelism_threads(),
+                               "cpus": os.cpu_count()},
+                   "speed": {"samples": speed["samples"], "samplesPerSec": speed["samplesPerSec"],
+                             "secondsPerEpoch": speed["seconds"], "batchSize": c["batchSize"]}},
+                  open(out, "w"), indent=1)
+        return
 
     # Quality: full epochs with early stopping on validation NDCG@10, best weights on the test split.
     model, user_model, item_model = build(ds, c)

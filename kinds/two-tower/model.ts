@@ -3,9 +3,15 @@
  * mean of the non-zero tokens' embeddings, the price appended last in the item input, a relu hidden layer, a linear
  * output and `sigmoid(dot(user, item))`. Plain `tf.variable`s and ops (no layers), so the weights map one to one
  * onto {@link ModelWeights} and the forward pass matches `referenceScore`.
+ *
+ * Built from lib/train/ops.ts for training speed: each tower's input is one `embeddingConcat` (the id and feature
+ * lookups and the title bag in one kernel, forward and gradient), its layers `dense` (fused bias and relu, explicit
+ * transposes in the gradient), the loss `sigmoidCrossEntropyWithLogits` (closed-form gradient). The title mean is a
+ * bag with per-item weights `1 / max(tokens, 1)` on the non-zero tokens, precomputed once.
  */
 import * as tf from '@tensorflow/tfjs';
 import { TITLE_LEN } from '../../lib/data/dataset';
+import { dense, embeddingConcat, sigmoidCrossEntropyWithLogits } from '../../lib/train/ops';
 import {
   WEIGHT_NAMES,
   weightShapes,
@@ -38,6 +44,8 @@ export class TwoTowerModel {
     itemBrand: tf.Tensor1D;
     itemPrice: tf.Tensor2D;
     itemTitle: tf.Tensor2D;
+    /** Per item and title position: 1 / (non-zero tokens) where the token is non-zero, else 0. */
+    itemTitleWeights: tf.Tensor2D;
   };
 
   /**
@@ -67,6 +75,13 @@ export class TwoTowerModel {
       init.dispose();
     });
     this.vars = vars;
+    const titles = features.itemTitleTokens;
+    const titleWeights = new Float32Array(titles.length);
+    for (let r = 0; r < titles.length; r += TITLE_LEN) {
+      let count = 0;
+      for (let t = 0; t < TITLE_LEN; t++) if (titles[r + t] !== 0) count++;
+      for (let t = 0; t < TITLE_LEN; t++) titleWeights[r + t] = titles[r + t] !== 0 ? 1 / count : 0;
+    }
     this.feats = {
       userSegment: tf.tensor1d(features.userSegment, 'int32'),
       userRegion: tf.tensor1d(features.userRegion, 'int32'),
@@ -78,48 +93,50 @@ export class TwoTowerModel {
         [features.itemTitleTokens.length / TITLE_LEN, TITLE_LEN],
         'int32',
       ),
+      itemTitleWeights: tf.tensor2d(titleWeights, [titles.length / TITLE_LEN, TITLE_LEN], 'float32'),
     };
   }
 
-  private dense(x: tf.Tensor2D, prefix: 'user_dense1' | 'user_dense2' | 'item_dense1' | 'item_dense2'): tf.Tensor2D {
-    return tf.add(tf.matMul(x, this.vars[`${prefix}/kernel`]), this.vars[`${prefix}/bias`]);
+  private tower(x: tf.Tensor2D, side: 'user' | 'item'): tf.Tensor2D {
+    const v = this.vars;
+    const h = dense(x, v[`${side}_dense1/kernel`], v[`${side}_dense1/bias`], 'relu');
+    return dense(h, v[`${side}_dense2/kernel`], v[`${side}_dense2/bias`]);
+  }
+
+  /** The user tower's input `[n, embeddingDim + 2 featureDim]`: user, segment and region embeddings. */
+  private userInput(users: tf.Tensor1D): tf.Tensor2D {
+    return embeddingConcat([
+      { table: this.vars.user_embedding, ids: users },
+      { table: this.vars.segment_embedding, ids: tf.gather(this.feats.userSegment, users) },
+      { table: this.vars.region_embedding, ids: tf.gather(this.feats.userRegion, users) },
+    ]);
+  }
+
+  /** The item tower's input: item, category, brand embeddings, the title's mean token embedding, the price. */
+  private itemInput(items: tf.Tensor1D): tf.Tensor2D {
+    return embeddingConcat(
+      [
+        { table: this.vars.item_embedding, ids: items },
+        { table: this.vars.category_embedding, ids: tf.gather(this.feats.itemCategory, items) },
+        { table: this.vars.brand_embedding, ids: tf.gather(this.feats.itemBrand, items) },
+        {
+          table: this.vars.token_embedding,
+          ids: tf.gather(this.feats.itemTitle, items),
+          weights: tf.gather(this.feats.itemTitleWeights, items),
+        },
+      ],
+      tf.gather(this.feats.itemPrice, items),
+    );
   }
 
   /** User vectors `[n, outputDim]` for user indices `[n]` (int32). */
   userTower(users: tf.Tensor1D): tf.Tensor2D {
-    return tf.tidy(() => {
-      const x = tf.concat(
-        [
-          tf.gather(this.vars.user_embedding, users),
-          tf.gather(this.vars.segment_embedding, tf.gather(this.feats.userSegment, users)),
-          tf.gather(this.vars.region_embedding, tf.gather(this.feats.userRegion, users)),
-        ],
-        1,
-      ) as tf.Tensor2D;
-      return this.dense(tf.relu(this.dense(x, 'user_dense1')), 'user_dense2');
-    });
+    return tf.tidy(() => this.tower(this.userInput(users), 'user'));
   }
 
   /** Item vectors `[n, outputDim]` for item indices `[n]` (int32). */
   itemTower(items: tf.Tensor1D): tf.Tensor2D {
-    return tf.tidy(() => {
-      const tokens = tf.gather(this.feats.itemTitle, items); // [n, T]
-      const mask = tf.cast(tf.notEqual(tokens, 0), 'float32'); // [n, T]
-      const tokEmb = tf.gather(this.vars.token_embedding, tokens); // [n, T, d]
-      const summed = tf.sum(tf.mul(tokEmb, tf.expandDims(mask, 2)), 1); // [n, d]
-      const count = tf.maximum(tf.sum(mask, 1, true), 1); // [n, 1]
-      const x = tf.concat(
-        [
-          tf.gather(this.vars.item_embedding, items),
-          tf.gather(this.vars.category_embedding, tf.gather(this.feats.itemCategory, items)),
-          tf.gather(this.vars.brand_embedding, tf.gather(this.feats.itemBrand, items)),
-          tf.div(summed, count),
-          tf.gather(this.feats.itemPrice, items),
-        ],
-        1,
-      ) as tf.Tensor2D;
-      return this.dense(tf.relu(this.dense(x, 'item_dense1')), 'item_dense2');
-    });
+    return tf.tidy(() => this.tower(this.itemInput(items), 'item'));
   }
 
   /** Logits `dot(user, item)` `[n]` for pairs. */
@@ -138,14 +155,15 @@ export class TwoTowerModel {
    */
   loss(users: tf.Tensor1D, items: tf.Tensor1D, labels: tf.Tensor1D): tf.Scalar {
     return tf.tidy(() => {
-      const z = this.logits(users, items);
-      const bce = tf.mean(tf.add(tf.sub(tf.relu(z), tf.mul(z, labels)), tf.log1p(tf.exp(tf.neg(tf.abs(z))))));
-      if (this.config.l2 <= 0) return bce as tf.Scalar;
-      const reg = tf.add(
-        tf.mean(tf.sum(tf.square(tf.gather(this.vars.user_embedding, users)), 1)),
-        tf.mean(tf.sum(tf.square(tf.gather(this.vars.item_embedding, items)), 1)),
-      );
-      return tf.add<tf.Scalar>(bce, tf.mul(reg, this.config.l2));
+      const xu = this.userInput(users);
+      const xi = this.itemInput(items);
+      const z = tf.sum(tf.mul(this.tower(xu, 'user'), this.tower(xi, 'item')), 1);
+      const bce = sigmoidCrossEntropyWithLogits(z, labels);
+      if (this.config.l2 <= 0) return bce;
+      // The user and item id embeddings are the first embeddingDim columns of the towers' inputs.
+      const d = this.config.embeddingDim;
+      const sq = (x: tf.Tensor2D): tf.Scalar => tf.mean(tf.sum(tf.square(tf.slice(x, [0, 0], [-1, d])), 1));
+      return tf.add<tf.Scalar>(bce, tf.mul(tf.add(sq(xu), sq(xi)), this.config.l2));
     });
   }
 

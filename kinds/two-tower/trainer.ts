@@ -15,6 +15,7 @@ import { sizesOf, towerFeatures, type ModelConfig, type ModelWeights } from './s
 import { rankSplit, type SplitRanking } from '../../lib/train/metrics';
 import { TwoTowerModel } from './model';
 import { mulberry32 } from '../../lib/rng';
+import { FusedAdam } from '../../lib/train/optimizer';
 
 /** One finished epoch. */
 export interface EpochRecord {
@@ -153,7 +154,8 @@ export async function trainTwoTower(
   if (ds.splits.validation.user.length === 0)
     throw new RecflowError(ErrorType.InvalidData, `dataset ${ds.manifest.id}: the validation split is empty`);
   const model = new TwoTowerModel(config, sizesOf(ds), towerFeatures(ds), opts.resume?.weights);
-  const optimizer = tf.train.adam(config.learningRate);
+  // tf.train.adam's arithmetic, one kernel per variable on cpu/wasm.
+  const optimizer = new FusedAdam(config.learningRate);
   // Only this model's variables: other trainings may run in the same process (the tfjs engine is global).
   const varList = Object.values(model.vars);
   const history: EpochRecord[] = [...(opts.resume?.history ?? [])];
@@ -172,7 +174,7 @@ export async function trainTwoTower(
         break;
       }
       const learningRate = config.learningRate * config.learningRateDecay ** epoch;
-      (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+      optimizer.learningRate = learningRate;
       const ex = epochExamples(ds, config, epoch, opts.maxPositives);
       const n = ex.users.length;
       const batches = Math.ceil(n / config.batchSize);

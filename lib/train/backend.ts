@@ -3,8 +3,9 @@
  * 1. `@tensorflow/tfjs-node-gpu` when the package loads and sees a GPU (backend `tensorflow`, gpu true);
  * 2. the real `@tensorflow/tfjs-node` (backend `tensorflow`). In this repository `node_modules/@tensorflow/tfjs-node`
  *    is an npm alias of plain `@tensorflow/tfjs` (an override for danfojs), recognised by its package.json `name`;
- * 3. `@tensorflow/tfjs-backend-wasm` (single-threaded in Node, SIMD), with our `UnsortedSegmentSum` kernel;
- * 4. plain `cpu`, with our `UnsortedSegmentSum` kernel.
+ * 3. `@tensorflow/tfjs-backend-wasm` (single-threaded in Node, SIMD), with recflow's kernels (lib/train/kernels.ts:
+ *    `UnsortedSegmentSum`, which stock wasm lacks, fast `GatherV2`/`Transpose`, the fused embedding and Adam kernels);
+ * 4. plain `cpu`, with the same kernels.
  *
  * `RECFLOW_TF_BACKEND` = `tensorflow-gpu` | `tensorflow` | `wasm` | `cpu` forces one (an error if it cannot load).
  * The choice is logged and written into each checkpoint (`CheckpointMeta.backend` / `gpu`).
@@ -13,7 +14,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type * as WasmBackend from '@tensorflow/tfjs-backend-wasm';
 import { ErrorType, RecflowError } from '../errors';
-import { useFastSegmentSum } from './kernels';
+import { useFastKernels } from './kernels';
 
 /** The backend in use and why. */
 export interface BackendChoice {
@@ -63,18 +64,26 @@ async function tryWasm(): Promise<string | BackendChoice> {
     const dist = join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/';
     if (!wasmPathsSet) wasm.setWasmPaths(dist);
     wasmPathsSet = true;
-    useFastSegmentSum('wasm');
+    useFastKernels('wasm');
     if (!(await tf.setBackend('wasm'))) return 'wasm backend did not initialise';
-    return { backend: 'wasm', gpu: false, reason: 'wasm backend with recflow UnsortedSegmentSum kernel' };
+    return {
+      backend: 'wasm',
+      gpu: false,
+      reason: 'wasm backend with recflow kernels (UnsortedSegmentSum, GatherV2, Transpose, embeddingConcat, Adam)',
+    };
   } catch (err) {
     return `wasm failed: ${(err as Error).message.split('\n')[0] ?? ''}`;
   }
 }
 
 async function tryCpu(): Promise<string | BackendChoice> {
-  useFastSegmentSum('cpu');
+  useFastKernels('cpu');
   if (!(await tf.setBackend('cpu'))) return 'cpu backend did not initialise';
-  return { backend: 'cpu', gpu: false, reason: 'cpu backend with recflow UnsortedSegmentSum kernel' };
+  return {
+    backend: 'cpu',
+    gpu: false,
+    reason: 'cpu backend with recflow kernels (UnsortedSegmentSum, GatherV2, Transpose, embeddingConcat, Adam)',
+  };
 }
 
 const TRIES: Record<BackendPreference, () => Promise<string | BackendChoice>> = {
