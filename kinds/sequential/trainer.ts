@@ -12,7 +12,8 @@
  * In-batch negatives would be popularity-distributed and need a logQ correction; with small batches they also
  * repeat the same few popular items.
  *
- * Everything random is seeded by `(config.seed, epoch, batch)`; with the optimizer state of the checkpoint
+ * Adam is lib/train/optimizer.ts `FusedAdam` (one kernel per small variable on wasm and cpu). Everything random is
+ * seeded by `(config.seed, epoch, batch)`; with the optimizer state of the checkpoint
  * (`OptimizerState`: Adam's moments and step count), a run resumed after epoch e computes the same weights as an
  * uninterrupted one on the same backend.
  */
@@ -21,6 +22,7 @@ import type { LoadedDataset } from '../../lib/data/dataset';
 import { ErrorType, RecflowError } from '../../lib/errors';
 import { AliasTable, mulberry32 } from '../../lib/rng';
 import { rankSplit, type CatalogScorer, type SplitRanking } from '../../lib/train/metrics';
+import { FusedAdam } from '../../lib/train/optimizer';
 import { SequentialModel } from './model';
 import {
   historyMatrix,
@@ -364,7 +366,7 @@ export async function trainSequential(
   const sizes = sequentialSizesOf(ds);
   const nItems = sizes.items;
   const model = new SequentialModel(config, sizes, itemFeaturesOf(ds), opts.resume?.weights);
-  const optimizer = tf.train.adam(config.learningRate);
+  const optimizer = new FusedAdam(config.learningRate);
   // Only this model's variables: other trainings may run in the same process (the tfjs engine is global).
   const varList = [...model.vars.values()];
   const weightOfVar = new Map([...model.vars].map(([name, v]) => [v.name, name]));
@@ -390,7 +392,7 @@ export async function trainSequential(
         break;
       }
       const learningRate = config.learningRate * config.learningRateDecay ** epoch;
-      (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
+      optimizer.learningRate = learningRate;
       const rand = mulberry32(config.seed * 7919 + epoch * 104729 + 1);
       const plan = epochBatches(windows, config.batchSize, rand, opts.maxWindows);
       const batches = plan.length;
