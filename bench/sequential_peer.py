@@ -181,7 +181,7 @@ def main():
     data_dir, spec_file, out_file = sys.argv[1:4]
     spec = json.load(open(spec_file))
     c = spec["config"]
-    for key, default in [("weightByLabel", False), ("targetsAhead", 1), ("l2", 0)]:
+    for key, default in [("weightByLabel", False), ("l2", 0)]:
         if c.get(key, default) != default:
             raise SystemExit(f"the twin implements {key} = {default} only, got {c[key]}")
     torch.set_num_threads(int(spec.get("threads", 1)))
@@ -225,7 +225,14 @@ def main():
         for rows in batches:
             width = max(1, int(lengths[rows].max()))
             h = torch.as_tensor(X[rows][:, L - width:])
-            y = torch.as_tensor(Y[rows][:, L - width:]).reshape(-1)
+            yb = Y[rows][:, L - width:]
+            if c["targetsAhead"] > 1:
+                # Each step's target drawn uniformly among its next targetsAhead items of the window.
+                t = np.arange(width)
+                span = np.minimum(c["targetsAhead"], width - t)
+                k = (rng.random(yb.shape) * span).astype(np.int64)
+                yb = np.where(yb != 0, np.take_along_axis(yb, t + k, axis=1), 0)
+            y = torch.as_tensor(yb).reshape(-1)
             sel = (y != 0).nonzero().squeeze(1)
             tgt = y[sel]
             table = model.table()

@@ -56,8 +56,9 @@ export interface SequentialConfig {
   /**
    * How far ahead each step's target lies: 1 is SASRec's next-item objective; k > 1 draws each step's target
    * uniformly among its next k items in the window (redrawn every epoch, at the cost of the next-item objective),
-   * which teaches the longer-term interest where the order of interactions says little.
-   * @default 1
+   * which teaches the interest of the next sessions rather than of the next click alone. 8 was chosen on the
+   * validation split of the synthetic shop v3 (validation NDCG@10 0.049 against 0.045 for 1 and 0.049 for 50).
+   * @default 8
    */
   targetsAhead: number;
   /** Weight each next-item target by its label strength (view 0.25 ... purchase 1) instead of 1. @default false */
@@ -85,7 +86,7 @@ export const DEFAULT_SEQUENTIAL_CONFIG: SequentialConfig = {
   learningRateDecay: 1,
   negatives: 256,
   negativeSampling: 'popularity',
-  targetsAhead: 1,
+  targetsAhead: 8,
   weightByLabel: false,
   itemFeatures: true,
   l2: 0,

@@ -231,6 +231,7 @@ describe('exportSequentialBundle', () => {
       batchSize: 32,
       learningRate: 0.01,
       negatives: 16,
+      targetsAhead: 1,
       dropout: 0.1,
     });
     const trained = await trainSequential(ds, cfg);

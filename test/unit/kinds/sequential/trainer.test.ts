@@ -29,6 +29,7 @@ const CONFIG = resolveSequentialConfig({
   batchSize: 32,
   learningRate: 0.01,
   negatives: 16,
+  targetsAhead: 1,
   earlyStoppingPatience: 20,
 });
 
