@@ -3,7 +3,8 @@
  * fp32 vs int8, batch independence, and training speed against a PyTorch twin (bench/sequential_peer.py).
  *
  *   node --import tsx bench/sequential.ts [--users 3000] [--items 1500] [--events 200000] [--seeds 1,2]
- *        [--config '{"epochs": 20}'] [--no-peer] [--latency-items 50000] [--out sequential.json]
+ *        [--config '{"epochs": 20}'] [--no-peer] [--latency-items 50000] [--latency-only]
+ *        [--out sequential.json]
  *
  * Per seed:
  * 1. The synthetic shop (lib/data/generator.ts via makeShop + prepareDataset: validation, cleaning, time split).
@@ -322,7 +323,8 @@ async function main(): Promise<void> {
   const runPeer = !process.argv.includes('--no-peer');
   const work = mkdtempSync(join(tmpdir(), 'recflow-bench-seq-'));
   const runs = [];
-  for (const seed of seeds) runs.push(await runSeed(seed, work, configOverride, runPeer));
+  if (!process.argv.includes('--latency-only'))
+    for (const seed of seeds) runs.push(await runSeed(seed, work, configOverride, runPeer));
   const catalogues = strArg('latency-items', '50000').split(',').filter(Boolean).map(Number);
   const latencyByCatalogue = [];
   for (const items of catalogues) latencyByCatalogue.push(await catalogueLatency(items));

@@ -86,6 +86,13 @@ export interface Int8Parts {
 /** Where int8 pays for this model (bench/sequential.ts measures it): the item table, not the small dense layers. */
 export const DEFAULT_INT8_PARTS: Int8Parts = { embeddings: true, output: true, dense: false };
 
+/**
+ * Catalogue size from which the int8 graphs are faster than fp32 (bench/sequential.ts, one intra-op thread,
+ * hiddenDim 64, history 50: at 1.5k-10k items int8 is 0.92-1.05x fp32 at batch 1-64; at 20k 1.15x at batch 1;
+ * at 50k 2.4x at batch 1, 1.4x at 4, 1.2x at 16, 1.0x at 64). Below it the bundle prefers fp32.
+ */
+export const INT8_PAYS_FROM_ITEMS = 20_000;
+
 type GraphKind = 'score' | 'recommend';
 
 /** Add-half smoothed log shares of training interactions, `-inf` at index 0: the prior of an empty history. */
@@ -439,6 +446,8 @@ export interface SequentialBundleManifest extends BundleManifest {
   historyLength: number;
   exporterVersion: string;
   int8Parts: Int8Parts;
+  /** The precision to serve: int8 only where it is faster ({@link INT8_PAYS_FROM_ITEMS}). */
+  preferredPrecision: Precision;
 }
 
 /** Input of {@link exportSequentialBundle}. */
@@ -513,6 +522,7 @@ export async function exportSequentialBundle(
     historyLength: input.config.maxLength,
     exporterVersion: SEQUENTIAL_EXPORTER_VERSION,
     int8Parts: parts,
+    preferredPrecision: input.sizes.items >= INT8_PAYS_FROM_ITEMS ? 'int8' : 'fp32',
   };
   await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;

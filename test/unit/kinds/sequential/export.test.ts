@@ -249,6 +249,7 @@ describe('exportSequentialBundle', () => {
     });
     assert.equal(manifest.kind, 'sequential');
     assert.equal(manifest.historyLength, 8);
+    assert.equal(manifest.preferredPrecision, 'fp32', 'int8 does not pay on a 50-item catalogue');
     const loaded = await loadBundle(dir);
     assert.equal(loaded.manifest.opset, 13);
     assert.deepEqual(JSON.parse(await readFile(join(dir, 'vocab.json'), 'utf8')).items, ds.vocab.items);
