@@ -34,6 +34,7 @@ function seeder(base: number): () => number {
   return () => (base * 7919 + ++k * 104729) % 2147483647;
 }
 
+/** The tfjs model: variables named as in the checkpoint, forward, scoring and loss. Call `dispose` when done. */
 export class SequentialModel {
   /** The variables in checkpoint order ({@link weightShapes}). */
   readonly vars: Map<string, tf.Variable>;
