@@ -116,6 +116,8 @@ interface Plan {
   rankUsers: number[];
   rankExclude: number[][];
   rankRelevant: Array<Set<number>>;
+  /** Training items of each user, most recent last (at most `historyLength`). */
+  histories: Map<number, number[]>;
   userSegment: Map<number, string>;
   categoryName: Map<number, string>;
   itemCategory: Int32Array;
@@ -196,6 +198,7 @@ function plan(ds: LoadedDataset, o: Resolved): Plan {
     rankUsers,
     rankExclude,
     rankRelevant,
+    histories: new Map([...seen].map(([u, items]) => [u, [...items].slice(-o.historyLength)])),
     userSegment,
     categoryName,
     itemCategory: ds.items.category,
