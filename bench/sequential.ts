@@ -35,7 +35,7 @@ import { ArtifactStore } from '../lib/artifacts';
 import { loadDataset, type LoadedDataset } from '../lib/data/dataset';
 import { makeShop, prepareDataset } from '../lib/data/pipeline';
 import { evaluateBundle, type EvaluationReport } from '../lib/eval/evaluate';
-import { writeBundle } from '../lib/onnx/bundle-io';
+import { writeBundle } from '../kinds/two-tower/bundle';
 import { selectBackend } from '../lib/train/backend';
 import { DEFAULT_MODEL_CONFIG, sizesOf, towerFeatures } from '../kinds/two-tower/spec';
 import { trainTwoTower } from '../kinds/two-tower/trainer';

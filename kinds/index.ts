@@ -6,6 +6,7 @@ import { ErrorType, RecflowError } from '../lib/errors';
 import { KIND_NAMES, isKindName, type KindName } from '../lib/kinds';
 import { alsKind } from './als';
 import { easeKind } from './ease';
+import { sequentialKind } from './sequential';
 import { twoTowerKind } from './two-tower';
 import type { ModelKind } from './types';
 
@@ -13,6 +14,7 @@ const REGISTRY: Partial<Record<KindName, ModelKind>> = {
   'two-tower': twoTowerKind,
   als: alsKind,
   ease: easeKind,
+  sequential: sequentialKind,
 };
 
 /** Kinds this build can run. */

@@ -14,14 +14,15 @@
  * - The strong baselines (lib/eval/baselines.ts: recent popularity, ALS, EASE^R, fitted on the same train split,
  *   hyperparameters chosen on its validation split) get the same metrics and segments, in `baselines`; one left
  *   out (EASE^R above its catalogue cap) is listed in `skippedBaselines` with the reason.
- * - History: a graph with a `history` input gets each user's training items (most recent last, at most
- *   `historyLength`, mapped to the bundle's vocab; items it does not know are dropped). Only the train split is
- *   used, never validation or test events, so nothing leaks from the future.
- * - New users on a time split: `users:new` are the test users with no event before the split's `trainEnd`. They
- *   may have validation-period events, but the models and the histories stop at `trainEnd`, so they reach every
- *   model with an empty history: what they measure is each model's cold start (for the linear kinds, their recent-
- *   popularity prior). A user the bundle does not know (a champion fitted on another dataset) is sent as index 0
- *   with their training items as history.
+ * - History: what is known when the test period starts, as serving knows it: with `historyThrough: 'validation'`
+ *   (the default) the train and validation events, else the train events only. A graph with a `history` input gets
+ *   each user's known items (most recent last, at most `historyLength`, mapped to the bundle's vocab; items it does
+ *   not know are dropped); known items are excluded from the ranking and are not relevant. Nothing after the test
+ *   period starts is ever used. Models are still fitted on the train split only.
+ * - New users on a time split: `users:new` are the test users with no event before the split's `trainEnd`: no
+ *   model has trained on them. Those with validation-period events reach history-based models with that history
+ *   (each kind's cold start), those without with an empty one (the recent-popularity prior). A user the bundle does
+ *   not know (a champion fitted on another dataset) is sent as index 0 with their known items as history.
  *
  * A bundle made on another dataset (the champion) is evaluated through its own vocab.json: dataset ids are mapped to
  * the bundle's indices (unknown users and items to index 0), its recommended indices back to the dataset's.
@@ -31,7 +32,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { hashInputs } from '../artifacts';
 import type { Precision } from '../bundle';
-import type { LoadedDataset } from '../data/dataset';
+import type { Interactions, LoadedDataset } from '../data/dataset';
 import { loadBundle } from '../onnx/bundle-io';
 import { userHistories } from '../recsys/interactions';
 import { fitBaselines, type Baseline, type BaselineOptions } from './baselines';
@@ -57,8 +58,14 @@ export interface EvaluateOptions {
   topCategories?: number;
   /** Users per onnxruntime call. @default 256 */
   batchSize?: number;
-  /** Most recent training items passed as `history` to graphs that take one. @default 200 */
+  /** Most recent known items passed as `history` to graphs that take one. @default 200 */
   historyLength?: number;
+  /**
+   * What a user's history holds at test time (and what is excluded from, and not relevant in, their ranking): the
+   * train split only, or the train and validation splits, all events before the test period, as serving has them.
+   * @default 'validation'
+   */
+  historyThrough?: 'train' | 'validation';
   /** Strong baselines evaluated beside the candidate (`false`: none). @default all, default settings */
   baselines?: BaselineOptions | false;
 }
@@ -116,8 +123,6 @@ interface Plan {
   rankUsers: number[];
   rankExclude: number[][];
   rankRelevant: Array<Set<number>>;
-  /** Training items of each user, most recent last (at most `historyLength`). */
-  histories: Map<number, number[]>;
   userSegment: Map<number, string>;
   categoryName: Map<number, string>;
   itemCategory: Int32Array;
@@ -129,12 +134,16 @@ function plan(ds: LoadedDataset, o: Resolved): Plan {
   const nItems = ds.vocab.items.length;
   const train = ds.splits.train;
   const test = ds.splits.test;
+  // What is known when the test period starts: the train split, and with `historyThrough: 'validation'` (what
+  // serving has) the validation period too. Known items are excluded and are not relevant; they form the history.
+  const known = o.historyThrough === 'validation' ? concatInteractions(train, ds.splits.validation) : train;
+  const trained = new Set<number>(train.user);
   const seen = new Map<number, Set<number>>();
-  for (let i = 0; i < train.user.length; i++) {
-    const u = train.user[i] ?? 0;
+  for (let i = 0; i < known.user.length; i++) {
+    const u = known.user[i] ?? 0;
     let s = seen.get(u);
     if (!s) seen.set(u, (s = new Set()));
-    s.add(train.item[i] ?? 0);
+    s.add(known.item[i] ?? 0);
   }
   const testItems = new Map<number, Set<number>>();
   for (let i = 0; i < test.user.length; i++) {
@@ -146,7 +155,7 @@ function plan(ds: LoadedDataset, o: Resolved): Plan {
   let users = [...testItems.keys()].sort((a, b) => a - b);
   if (o.maxUsers !== undefined) users = users.slice(0, o.maxUsers);
   const keep = new Set(users);
-  const userSegment = new Map(users.map((u) => [u, seen.has(u) ? 'users:returning' : 'users:new']));
+  const userSegment = new Map(users.map((u) => [u, trained.has(u) ? 'users:returning' : 'users:new']));
   const catCount = new Map<number, number>();
   for (let i = 0; i < test.item.length; i++) {
     if (!keep.has(test.user[i] ?? -1)) continue;
@@ -198,11 +207,10 @@ function plan(ds: LoadedDataset, o: Resolved): Plan {
     rankUsers,
     rankExclude,
     rankRelevant,
-    histories: new Map([...seen].map(([u, items]) => [u, [...items].slice(-o.historyLength)])),
     userSegment,
     categoryName,
     itemCategory: ds.items.category,
-    histories: userHistories(train, o.historyLength),
+    histories: userHistories(known, o.historyLength),
   };
 }
 
@@ -445,6 +453,7 @@ export async function evaluateBundle(
     topCategories: options.topCategories ?? 5,
     batchSize: options.batchSize ?? 256,
     historyLength: options.historyLength ?? 200,
+    historyThrough: options.historyThrough ?? 'validation',
     baselines: options.baselines ?? {},
     ...(options.maxUsers !== undefined ? { maxUsers: options.maxUsers } : {}),
   };
@@ -488,5 +497,21 @@ export async function evaluateBundle(
     popularity,
     ...(baselines ? { baselines, skippedBaselines } : {}),
     seconds: (Date.now() - t0) / 1000,
+  };
+}
+
+/** Two time-ordered splits, the second after the first, as one. */
+function concatInteractions(a: Interactions, b: Interactions): Interactions {
+  const cat = <T extends Int32Array | Float32Array | Float64Array>(x: T, y: T): T => {
+    const out = new (x.constructor as new (n: number) => T)(x.length + y.length);
+    out.set(x);
+    out.set(y, x.length);
+    return out;
+  };
+  return {
+    user: cat(a.user, b.user),
+    item: cat(a.item, b.item),
+    label: cat(a.label, b.label),
+    timestamp: cat(a.timestamp, b.timestamp),
   };
 }

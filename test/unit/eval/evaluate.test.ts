@@ -62,6 +62,8 @@ void describe('evaluateModel and checkServingHealth activities', () => {
       bundleId: 'bundle-good',
       datasetId: ctx.datasetId,
       gates,
+      // The reference below excludes training items only.
+      options: { historyThrough: 'train' as const },
     })) as EvaluateModelResult;
     const art = JSON.parse(await readFile(join(res.evaluation.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
     const fp32 = art.candidate.models.fp32!.overall;
@@ -110,6 +112,7 @@ void describe('evaluateModel and checkServingHealth activities', () => {
       bundleId: 'bundle-good',
       datasetId: ctx.datasetId,
       gates,
+      options: { historyThrough: 'train' as const },
     })) as EvaluateModelResult;
     assert.equal(again.reused, true);
     assert.equal(again.evaluation.id, res.evaluation.id);

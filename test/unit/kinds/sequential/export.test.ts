@@ -253,7 +253,7 @@ describe('exportSequentialBundle', () => {
     const loaded = await loadBundle(dir);
     assert.equal(loaded.manifest.opset, 13);
     assert.deepEqual(JSON.parse(await readFile(join(dir, 'vocab.json'), 'utf8')).items, ds.vocab.items);
-    const report = await evaluateBundle(dir, ds, { ks: [10] });
+    const report = await evaluateBundle(dir, ds, { ks: [10], historyThrough: 'train' });
     const m = new SequentialModel(cfg, sequentialSizesOf(ds), itemFeaturesOf(ds), trained.weights);
     const tfjs = await rankSequential(m, ds, 'test');
     m.dispose();
@@ -263,7 +263,12 @@ describe('exportSequentialBundle', () => {
     assert.ok(fp32['ndcg@10']! > report.popularity.overall['ndcg@10']! * 3);
     assert.ok(Math.abs(report.models.int8!.overall['ndcg@10']! - fp32['ndcg@10']!) < 0.05);
     // A history cut to the last item still predicts this rule; an empty one falls back to popularity.
-    const last = await evaluateBundle(dir, ds, { precisions: ['fp32'], ks: [10], historyLength: 1 });
+    const last = await evaluateBundle(dir, ds, {
+      precisions: ['fp32'],
+      ks: [10],
+      historyLength: 1,
+      historyThrough: 'train',
+    });
     assert.ok(last.models.fp32!.overall['ndcg@10']! > 0.5);
   });
 });
