@@ -131,6 +131,7 @@ describe('README Temporal CLI examples, with the real temporal binary', () => {
     const id = 'recflow-lifecycle-cli-malformed';
     const input = {
       requestedBy: 'alice',
+      kind: 'two-tower',
       data: { kind: 'synthetic', users: 300, items: 150, events: 8000 },
       train: { config: { epochs: 1 } },
       approval: { reviewers: ['bob'] },
