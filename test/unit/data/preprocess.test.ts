@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { ArtifactStore } from '../../../lib/artifacts';
 import { compareDatasets, makeShop, prepareDataset } from '../../../lib/data/pipeline';
 import { parseTimestamp } from '../../../lib/data/validate';
-import { SPLITS, loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
+import { SPLITS, TITLES_FILE, loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
 import { tempHome } from '../../helpers/temporal';
 
 const SHOP = { users: 400, items: 250, events: 10_000, seed: 5, dirt: 0.02 };
@@ -66,11 +66,15 @@ describe('preprocessing', () => {
     }
     // Item features: category and brand by vocabulary; the price after the outlier policy is finite and standardized.
     const items = readFileSync(join(shopDir, 'items.csv'), 'utf8').trim().split('\n').slice(1);
+    // Display titles (the run report's) as written in items.csv, by item index.
+    const titles = JSON.parse(readFileSync(join(ds.dir, TITLES_FILE), 'utf8')) as string[];
+    assert.equal(titles.length, ds.vocab.items.length);
     for (const line of items.slice(0, 50)) {
-      const [id, category, brand] = line.split(',') as [string, string, string];
+      const [id, category, brand, , title] = line.split(',') as [string, string, string, string, string];
       const idx = ds.vocab.items.indexOf(id);
       assert.equal(ds.vocab.categories[ds.items.category[idx] ?? 0], category || '<unk>');
       assert.equal(ds.vocab.brands[ds.items.brand[idx] ?? 0], brand || '<unk>');
+      assert.equal(titles[idx], title.trim());
     }
     let mean = 0;
     for (let i = 1; i < ds.items.price.length; i++) {
