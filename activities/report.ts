@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { log } from '@temporalio/activity';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import type { CanaryAnalysis, CheckResult, WindowSample } from '../lib/canary/analysis';
-import { loadDataset, type DatasetManifest, type LoadedDataset } from '../lib/data/dataset';
+import type { DatasetManifest } from '../lib/data/dataset';
 import type { DriftResult } from '../lib/data/drift';
 import type { ModelEvaluation } from '../lib/eval/evaluate';
 import { LOWER_IS_BETTER, type GateResult } from '../lib/eval/gates';
@@ -47,7 +47,12 @@ import {
   type Section,
   type Tone,
 } from '../lib/report/html';
-import { sampleRecommendations, type SampleItem } from '../lib/report/recommendations';
+import {
+  loadSampleDataset,
+  sampleRecommendations,
+  type SampleDataset,
+  type SampleItem,
+} from '../lib/report/recommendations';
 import type { ActivityDeps } from './deps';
 import type { EvaluationArtifact } from './evaluate';
 
@@ -142,7 +147,8 @@ const charts = (items: string[]) => `<div class="charts">${items.join('')}</div>
 /** Everything the report reads besides the status, loaded once; each part undefined when its artifact is missing. */
 interface Context {
   evaluation?: EvaluationArtifact;
-  dataset?: LoadedDataset;
+  /** The columns the samples and the data section read (not the whole dataset). */
+  dataset?: SampleDataset;
   datasetManifest?: DatasetManifest;
   shop?: { params?: Record<string, unknown>; counts?: { events?: number; cleanEvents?: number } };
   checkpoint?: { history?: Array<Record<string, number>>; backend?: string };
@@ -161,7 +167,7 @@ async function loadContext(deps: ActivityDeps, s: LifecycleStatus): Promise<Cont
   const ds = await find('dataset', s.data?.datasetId);
   if (ds) {
     c.datasetManifest = await readJson<DatasetManifest>(join(ds.path, 'manifest.json'));
-    c.dataset = await loadDataset(ds.path).catch((err: unknown) => {
+    c.dataset = await loadSampleDataset(ds.path).catch((err: unknown) => {
       c.datasetError = (err as Error).message;
       return undefined;
     });
@@ -312,7 +318,8 @@ function evaluationSection(s: LifecycleStatus, art: EvaluationArtifact): Section
   if (cand) {
     const against = (label: string, pick: (m: string) => { v?: number; who?: string }) => {
       const bars: Bar[] = [];
-      for (const m of METRICS) {
+      // Quality metrics only: coverage describes diversity, more of it is not better as such.
+      for (const m of METRICS.filter((x) => x !== 'coverage@10')) {
         const c = metricOf(cand.ev, null, m);
         const { v, who } = pick(m);
         if (c === undefined || v === undefined) continue;
@@ -355,7 +362,9 @@ function evaluationSection(s: LifecycleStatus, art: EvaluationArtifact): Section
 
   // One chart per metric, its own axis: every model, for all, returning and new users.
   const segs = SEGMENTS.filter(([seg]) => seg === null || list.some((x) => x.ev.segments?.[seg]));
-  const perMetric = METRICS.map((m) => {
+  // Metrics no model has (a search kind reports no AUC) are left out.
+  const shown = METRICS.filter((m) => list.some((x) => metricOf(x.ev, null, m) !== undefined));
+  const perMetric = shown.map((m) => {
     const groups: BarGroup[] = segs.map(([seg, label]) => {
       const users = cand ? metricOf(cand.ev, seg, 'users') : undefined;
       return {
@@ -380,7 +389,11 @@ function evaluationSection(s: LifecycleStatus, art: EvaluationArtifact): Section
     });
     return barChart(metricLabel(m), groups, {
       width: 360,
-      ...(m === 'auc' ? { min: 0.5, max: 1, caption: 'axis from 0.5 (chance) to 1' } : { caption: 'higher is better' }),
+      ...(m === 'auc'
+        ? { min: 0.5, max: 1, caption: 'axis from 0.5 (chance) to 1' }
+        : m.startsWith('coverage')
+          ? { caption: 'share of the catalog recommended (diversity)' }
+          : { caption: 'higher is better' }),
     });
   });
   parts.push(`<h3>Every model on each metric</h3>${charts(perMetric)}`);
@@ -728,13 +741,16 @@ async function samplesSection(s: LifecycleStatus, c: Context): Promise<Section |
   const errors = Object.entries(res.errors)
     .map(([n, e]) => `<p class="note">${escapeHtml(n)}: could not recommend (${escapeHtml(e)}).</p>`)
     .join('');
+  const noNew = res.users.every((u) => u.kind !== 'new')
+    ? '<p class="note">No new user in the test split: every user shown is a returning one.</p>'
+    : '';
   const same =
     !bundles.champion && s.champion?.bundleId
       ? '<p class="note">The champion bundle is not in the artifact store (or is the candidate): candidate only.</p>'
       : '';
   return {
     title,
-    body: `<p class="note">${res.users.length} test users picked by a fixed hash of their ids (returning and new users), top 5 of each model's recommend graph (int8, as served) with the user's training items excluded. ✓ marks an item the user interacted with in the test split.</p>${same}${errors}<div class="recs">${cards.join('')}</div>`,
+    body: `<p class="note">${res.users.length} test users picked by a fixed hash of their ids (returning and new users), top 5 of each model's recommend graph (int8, as served) with the user's training items excluded. ✓ marks an item the user interacted with in the test split.</p>${noNew}${same}${errors}<div class="recs">${cards.join('')}</div>`,
   };
 }
 

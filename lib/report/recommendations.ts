@@ -8,7 +8,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ONNX_IO, type Precision } from '../bundle';
-import { TITLE_LEN, TITLES_FILE, type LoadedDataset } from '../data/dataset';
+import {
+  TITLE_LEN,
+  TITLES_FILE,
+  type DatasetManifest,
+  type Interactions,
+  type ItemTable,
+  type Vocabularies,
+} from '../data/dataset';
+import { ErrorType, RecflowError } from '../errors';
 import { loadBundle } from '../onnx/bundle-io';
 
 /** One item as the report shows it. */
@@ -51,6 +59,56 @@ export interface SampleOptions {
   historyLength?: number;
 }
 
+/**
+ * The part of a dataset the samples read (a `LoadedDataset` is one): ids, categories, title tokens, and who
+ * interacted with what in train and test.
+ */
+export interface SampleDataset {
+  dir: string;
+  vocab: Pick<Vocabularies, 'users' | 'items' | 'categories' | 'tokens'>;
+  items: Pick<ItemTable, 'category' | 'titleTokens'>;
+  splits: { train: Pick<Interactions, 'user' | 'item'>; test: Pick<Interactions, 'user' | 'item'> };
+}
+
+/**
+ * Read only what {@link SampleDataset} needs from a dataset folder (lib/data/dataset.ts layout): a report must not
+ * load every column of a large dataset within its short activity timeout.
+ * @throws {RecflowError} `ArtifactMissing` when a file is missing or a column is not int32.
+ */
+export async function loadSampleDataset(dir: string): Promise<SampleDataset & { manifest: DatasetManifest }> {
+  const json = async <T>(name: string): Promise<T> => {
+    try {
+      return JSON.parse(await readFile(join(dir, name), 'utf8')) as T;
+    } catch (err) {
+      throw new RecflowError(ErrorType.ArtifactMissing, `dataset ${dir}: ${name}: ${(err as Error).message}`);
+    }
+  };
+  const manifest = await json<DatasetManifest>('manifest.json');
+  const vocab = await json<Vocabularies>('vocab.json');
+  const int32 = async (key: string): Promise<Int32Array> => {
+    if (manifest.columns[key] !== 'int32')
+      throw new RecflowError(ErrorType.ArtifactMissing, `dataset ${dir}: column ${key} is not an int32 column`);
+    const buf = await readFile(join(dir, `${key}.bin`)).catch((err: unknown) => {
+      throw new RecflowError(ErrorType.ArtifactMissing, `dataset ${dir}: ${key}.bin: ${(err as Error).message}`);
+    });
+    if (buf.byteLength % 4)
+      throw new RecflowError(ErrorType.ArtifactMissing, `dataset ${dir}: ${key}.bin is truncated`);
+    const copy = new Uint8Array(buf.byteLength); // aligned
+    copy.set(buf);
+    return new Int32Array(copy.buffer);
+  };
+  return {
+    dir,
+    manifest,
+    vocab,
+    items: { category: await int32('items.category'), titleTokens: await int32('items.titleTokens') },
+    splits: {
+      train: { user: await int32('train.user'), item: await int32('train.item') },
+      test: { user: await int32('test.user'), item: await int32('test.item') },
+    },
+  };
+}
+
 /** 32-bit FNV-1a: the deterministic order the users are picked in. */
 function fnv1a(s: string): number {
   let h = 0x811c9dc5;
@@ -65,7 +123,7 @@ function fnv1a(s: string): number {
  * Display titles by item index: `titles.json` when the dataset has it, else the title tokens joined (datasets made
  * before titles were kept), else ''.
  */
-export async function itemTitles(ds: LoadedDataset): Promise<string[]> {
+export async function itemTitles(ds: SampleDataset): Promise<string[]> {
   try {
     const t = JSON.parse(await readFile(join(ds.dir, TITLES_FILE), 'utf8')) as unknown;
     if (Array.isArray(t) && t.length === ds.vocab.items.length) return t.map((x) => (typeof x === 'string' ? x : ''));
@@ -87,7 +145,7 @@ export async function itemTitles(ds: LoadedDataset): Promise<string[]> {
  * Pick `n` test users: 60 % returning (training interactions) and the rest new, by a fixed hash of their ids, so a
  * report shows the same users for the same dataset; one group fills in when the other runs short.
  */
-export function pickUsers(ds: LoadedDataset, n: number): Array<{ user: number; kind: 'returning' | 'new' }> {
+export function pickUsers(ds: SampleDataset, n: number): Array<{ user: number; kind: 'returning' | 'new' }> {
   const trained = new Set(ds.splits.train.user);
   const test = [...new Set(ds.splits.test.user)].filter((u) => u > 0);
   const order = (us: number[]) =>
@@ -179,7 +237,7 @@ async function recommendWith(
  * `ds`. A bundle that cannot be run is reported in `errors` by name, the others still shown.
  */
 export async function sampleRecommendations(
-  ds: LoadedDataset,
+  ds: SampleDataset,
   bundles: Record<string, string>,
   opts: SampleOptions = {},
 ): Promise<{ users: SampleUser[]; errors: Record<string, string> }> {
@@ -190,7 +248,7 @@ export async function sampleRecommendations(
   const want = new Set(picked.map((p) => p.user));
   const train = new Map<number, number[]>();
   const test = new Map<number, number[]>();
-  const collect = (split: LoadedDataset['splits']['train'], into: Map<number, number[]>) => {
+  const collect = (split: SampleDataset['splits']['train'], into: Map<number, number[]>) => {
     for (let r = 0; r < split.user.length; r++) {
       const u = split.user[r] ?? 0;
       if (!want.has(u)) continue;
