@@ -19,6 +19,7 @@ import type { ModelEvaluation } from '../lib/eval/evaluate';
 import { LOWER_IS_BETTER, type GateResult } from '../lib/eval/gates';
 import { KIND_INFO } from '../lib/kinds';
 import { describeStep } from '../lib/lifecycle/steps';
+import { mulberry32 } from '../lib/rng';
 import type { LifecycleOutcome, LifecycleStatus, RolloutStepState, StepError } from '../lib/lifecycle/types';
 import {
   BASELINE_COLORS,
@@ -296,6 +297,37 @@ const metricOf = (ev: ModelEvaluation, seg: string | null, m: string): number | 
   const v = seg ? ev.segments?.[seg]?.[m] : ev.overall?.[m];
   return finite(v) ? v : undefined;
 };
+/**
+ * The 90 % interval of mean(candidate - champion) over the same test users, when the evaluation kept the metric per
+ * user (`perUser`, in the same user order for every model of one split): a seeded percentile bootstrap, the method of
+ * the champion gate, whose one-sided 95 % bound is this interval's lower end. Undefined without per-user values.
+ */
+export function pairedInterval(
+  a: ModelEvaluation,
+  b: ModelEvaluation,
+  metric: string,
+  resamples = 2000,
+  seed = 7,
+): { lower: number; upper: number; n: number } | undefined {
+  const per = (ev: ModelEvaluation) => (ev as { perUser?: Record<string, unknown> }).perUser?.[metric];
+  const x = per(a);
+  const y = per(b);
+  if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length || x.length < 2) return undefined;
+  const n = x.length;
+  const d = Float64Array.from(x, (v: unknown, i) => Number(v) - Number(y[i]));
+  if (!d.every(Number.isFinite)) return undefined;
+  const next = mulberry32(seed);
+  const draws = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += d[Math.floor(next() * n)] ?? 0;
+    draws[r] = s / n;
+  }
+  draws.sort();
+  const q = (p: number) => draws[Math.min(resamples - 1, Math.max(0, Math.floor(p * resamples)))] ?? NaN;
+  return { lower: q(0.05), upper: q(0.95), n };
+}
+
 /** Positive when `a` is better than `b` (lower-is-better metrics flipped). */
 const gain = (m: string, a: number, b: number) => (LOWER_IS_BETTER.has(m) ? b - a : a - b);
 
@@ -316,8 +348,13 @@ function evaluationSection(s: LifecycleStatus, art: EvaluationArtifact): Section
 
   // At a glance: the candidate's relative change against the champion and against the best baseline, per metric.
   if (cand) {
-    const against = (label: string, pick: (m: string) => { v?: number; who?: string }) => {
+    const against = (
+      label: string,
+      pick: (m: string) => { v?: number; who?: string },
+      interval?: (m: string) => { lower: number; upper: number; n: number } | undefined,
+    ) => {
       const bars: Bar[] = [];
+      let users: number | undefined;
       // Quality metrics only: coverage describes diversity, more of it is not better as such.
       for (const m of METRICS.filter((x) => x !== 'coverage@10')) {
         const c = metricOf(cand.ev, null, m);
@@ -325,26 +362,48 @@ function evaluationSection(s: LifecycleStatus, art: EvaluationArtifact): Section
         if (c === undefined || v === undefined) continue;
         const g = gain(m, c, v);
         const d = decimalsFor([c, v]);
+        const ci = v !== 0 ? interval?.(m) : undefined;
+        const rel = (x: number) => x / Math.abs(v);
         bars.push({
           name: metricLabel(m),
           value: v !== 0 ? g / Math.abs(v) : null,
           color: g >= 0 ? BETTER : WORSE,
-          note: `${formatFixed(c, d)} vs ${formatFixed(v, d)}${who ? ` (${who})` : ''}`,
+          note: `${formatFixed(c, d)} vs ${formatFixed(v, d)}${who ? ` (${who})` : ''}${
+            ci ? ` · 90% CI [${formatRelative(ci.lower, v)}, ${formatRelative(ci.upper, v)}]` : ''
+          }`,
+          ...(ci ? { lo: rel(ci.lower), hi: rel(ci.upper) } : {}),
         });
+        if (ci) users = ci.n;
       }
       if (!bars.length) return '';
       // At most ±100 %: a larger change runs to the edge, its label still exact.
-      const span = Math.min(1, Math.max(0.01, ...bars.map((b) => Math.abs(b.value ?? 0))));
+      const span = Math.min(
+        1,
+        Math.max(0.01, ...bars.flatMap((b) => [b.value ?? 0, b.lo ?? 0, b.hi ?? 0]).map(Math.abs)),
+      );
       return barChart(label, [{ label: '', bars }], {
-        width: 520,
+        width: 0,
+        minPlotWidth: 200,
         min: -span,
         max: span,
         format: (v) => formatRelative(v, 1),
-        caption: 'relative change of the candidate (axis ±100% at most); right = better',
+        caption: `relative change of the candidate; right = better${
+          users !== undefined ? `; whisker: 90% interval, paired bootstrap over ${formatCount(users)} users` : ''
+        }`,
       });
     };
     const glance = [
-      champ ? against(`Candidate vs ${champ.name}`, (m) => ({ v: metricOf(champ.ev, null, m) })) : '',
+      champ
+        ? against(
+            `Candidate vs ${champ.name}`,
+            (m) => ({ v: metricOf(champ.ev, null, m) }),
+            (m) => {
+              const ci = pairedInterval(cand.ev, champ.ev, m);
+              // Lower-is-better metrics: the gain is champion minus candidate.
+              return ci && LOWER_IS_BETTER.has(m) ? { lower: -ci.upper, upper: -ci.lower, n: ci.n } : ci;
+            },
+          )
+        : '',
       baselines.length
         ? against('Candidate vs the best baseline per metric', (m) => {
             let best: { v?: number; who?: string } = {};

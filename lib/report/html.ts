@@ -173,6 +173,9 @@ export interface Bar {
   /** Printed after the value, e.g. the change against the champion (`+4.1%`). */
   note?: string;
   noteColor?: string;
+  /** A confidence interval around the value (same units), drawn as a whisker. */
+  lo?: number;
+  hi?: number;
 }
 
 /** Bars under a group label (a segment, an analysis window); `label: ''` for no header. */
@@ -192,6 +195,8 @@ export interface BarChartOptions {
   format?: (v: number) => string;
   /** A line under the title (what the axis means, where it starts). */
   caption?: string;
+  /** The bars' area never gets narrower than this (px): long labels widen the chart instead. @default 80 */
+  minPlotWidth?: number;
 }
 
 const FONT = 11;
@@ -201,12 +206,13 @@ const BAR_H = 11;
 /** Horizontal bars in groups, one row per bar, value labels right of the bars (see the module comment). */
 export function barChart(title: string, groups: BarGroup[], opts: BarChartOptions = {}): string {
   const values = groups.flatMap((g) => g.bars.map((b) => b.value)).filter(finite);
+  const bounds = groups.flatMap((g) => g.bars.flatMap((b) => [b.lo, b.hi])).filter(finite);
   if (values.length === 0 && groups.every((g) => g.bars.length === 0))
     return `<figure class="chart"><figcaption>${escapeHtml(title)}: no data</figcaption></figure>`;
   const decimals = decimalsFor(values);
   const format = opts.format ?? ((v: number) => formatFixed(v, decimals));
-  const lo = opts.min ?? Math.min(0, ...values);
-  let hi = opts.max ?? niceCeil(Math.max(0, ...values));
+  const lo = opts.min ?? Math.min(0, ...values, ...bounds);
+  let hi = opts.max ?? niceCeil(Math.max(0, ...values, ...bounds));
   if (!(hi > lo)) hi = lo + 1;
   const tick = opts.format ?? ((v: number) => formatValue(v));
   const labelOf = (b: Bar) => (finite(b.value) ? format(b.value) : NA);
@@ -214,7 +220,7 @@ export function barChart(title: string, groups: BarGroup[], opts: BarChartOption
   const nameW = Math.min(170, Math.max(...groups.flatMap((g) => g.bars.map((b) => textWidth(b.name, FONT))), 0) + 8);
   const labelW = Math.max(...groups.flatMap((g) => g.bars.map((b) => textWidth(labelOf(b) + noteOf(b), FONT))), 24) + 6;
   const pad = { l: 4, r: 4 };
-  const W = Math.max(opts.width ?? 360, Math.ceil(pad.l + nameW + 80 + labelW + pad.r));
+  const W = Math.max(opts.width ?? 360, Math.ceil(pad.l + nameW + (opts.minPlotWidth ?? 80) + labelW + pad.r));
   const x0 = pad.l + nameW;
   const plotW = W - x0 - labelW - pad.r;
   const sx = (v: number) => x0 + ((Math.min(hi, Math.max(lo, v)) - lo) / (hi - lo)) * plotW;
@@ -241,7 +247,15 @@ export function barChart(title: string, groups: BarGroup[], opts: BarChartOption
         parts.push(
           `<rect x="${a.toFixed(1)}" y="${y}" width="${Math.max(1, z - a).toFixed(1)}" height="${BAR_H}" fill="${b.color}"><title>${escapeHtml(`${b.name}: ${labelOf(b)}`)}</title></rect>`,
         );
-        const lx = Math.max(origin, end) + 4;
+        let right = Math.max(origin, end);
+        if (finite(b.lo) && finite(b.hi)) {
+          const [l, h, m] = [sx(b.lo), sx(b.hi), y + BAR_H / 2];
+          parts.push(
+            `<path d="M${l.toFixed(1)},${m}H${h.toFixed(1)}M${l.toFixed(1)},${y + 1}V${y + BAR_H - 1}M${h.toFixed(1)},${y + 1}V${y + BAR_H - 1}" stroke="#333" stroke-width="1.5" fill="none"/>`,
+          );
+          right = Math.max(right, h);
+        }
+        const lx = right + 4;
         parts.push(text(lx, y + BAR_H - 1, labelOf(b), { note: b.note, noteColor: b.noteColor }));
       } else {
         parts.push(text(origin + 4, y + BAR_H - 1, NA, { fill: PALETTE.muted, note: b.note, noteColor: b.noteColor }));

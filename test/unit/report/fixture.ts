@@ -20,6 +20,7 @@ import { compareDatasets, makeShop, prepareDataset } from '../../../lib/data/pip
 import { evaluateBundle, type ModelEvaluation } from '../../../lib/eval/evaluate';
 import { blessModel, DEFAULT_GATES } from '../../../lib/eval/gates';
 import type { LifecycleStatus, StepRecord } from '../../../lib/lifecycle/types';
+import { mulberry32 } from '../../../lib/rng';
 import { randomModel, SMALL_CONFIG } from '../../helpers/random-model';
 
 export interface ReportWorld {
@@ -109,6 +110,18 @@ export async function buildReportWorld(root: string): Promise<ReportWorld> {
   const options = { maxUsers: 250 };
   const candidate = await evaluateBundle(candidateBundle.path, cand.loaded, options);
   const champion = await evaluateBundle(championBundle.path, cand.loaded, options);
+  // Per-user NDCG@10, as main's evaluator keeps it for the champion gate's paired bootstrap (same user order in
+  // every model of a split): values around each model's overall NDCG@10, seeded.
+  const perUser = (ev: ModelEvaluation, seed: number) => {
+    const r = mulberry32(seed);
+    const n = ev.overall.users ?? 0;
+    const mean = ev.overall['ndcg@10'] ?? 0;
+    const raw = Array.from({ length: n }, () => (r() < 0.3 ? r() * mean * 6 : 0));
+    const m = raw.reduce((a, b) => a + b, 0) / Math.max(1, n);
+    return { users: n, 'ndcg@10': raw.map((x) => (m ? (x * mean) / m : 0)) };
+  };
+  Object.assign(candidate.models.int8!, { perUser: perUser(candidate.models.int8!, 1) });
+  Object.assign(champion.models.int8!, { perUser: perUser(champion.models.int8!, 2) });
   const withBaselines = {
     ...candidate,
     baselines: {

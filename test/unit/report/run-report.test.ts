@@ -13,11 +13,14 @@ import type { EvaluationArtifact } from '../../../activities/evaluate';
 import {
   buildRunReport,
   createReportActivities,
+  pairedInterval,
   type WriteRunReportInput,
   type WriteRunReportResult,
 } from '../../../activities/report';
 import { loadConfig } from '../../../lib/config';
+import type { ModelEvaluation } from '../../../lib/eval/evaluate';
 import { PALETTE } from '../../../lib/report/html';
+import { mulberry32 } from '../../../lib/rng';
 import { mockActivityEnv } from '../../helpers/activity-env';
 import { countColor, readPng } from '../../helpers/png';
 import { tempHome } from '../../helpers/temporal';
@@ -54,6 +57,25 @@ function keep(name: string, page: string): void {
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, name), page);
 }
+
+describe('paired interval of the candidate against the champion', () => {
+  const ev = (values: number[]) =>
+    ({ overall: {}, segments: {}, perUser: { users: values.length, 'ndcg@10': values } }) as unknown as ModelEvaluation;
+  it('brackets the mean difference, is seeded, and needs per-user values of the same users', () => {
+    const r = mulberry32(3);
+    const b = Array.from({ length: 400 }, () => r());
+    const a = b.map((x) => x + 0.02 + (r() - 0.5) * 0.2);
+    const ci = pairedInterval(ev(a), ev(b), 'ndcg@10')!;
+    const mean = a.reduce((s, x, i) => s + x - b[i]!, 0) / a.length;
+    assert.ok(ci.lower < mean && mean < ci.upper, JSON.stringify({ ci, mean }));
+    // Standard error of the mean difference is 0.2/sqrt(12)/sqrt(400) ~ 0.0029: a 90% interval ~ ±0.0047.
+    assert.ok(Math.abs(ci.upper - ci.lower - 2 * 1.645 * 0.0029) < 0.002, JSON.stringify(ci));
+    assert.deepEqual(pairedInterval(ev(a), ev(b), 'ndcg@10'), ci);
+    assert.deepEqual(pairedInterval(ev(b), ev(b), 'ndcg@10'), { lower: 0, upper: 0, n: 400 });
+    assert.equal(pairedInterval(ev(a), ev(b.slice(1)), 'ndcg@10'), undefined, 'different users');
+    assert.equal(pairedInterval(ev(a), ev(b), 'auc'), undefined, 'no per-user AUC');
+  });
+});
 
 describe('run report', () => {
   let world: ReportWorld;
@@ -98,6 +120,11 @@ describe('run report', () => {
     for (const m of ['AUC', 'NDCG@10', 'HR@10', 'Recall@10', 'MRR', 'Coverage@10'])
       assert.ok(evHtml.includes(`aria-label="${m}"`), `chart ${m}`);
     assert.match(ev, /axis from 0.5 \(chance\)/);
+    // The change against the champion with its interval where the evaluation kept per-user values (NDCG@10).
+    assert.match(ev, /NDCG@10 [-+][\d.]+% 0\.\d+ vs 0\.\d+ · 90% CI \[[-+][\d.]+%, [-+][\d.]+%\]/);
+    assert.match(ev, /whisker: 90% interval, paired bootstrap over 133 users/);
+    const glance = evHtml.slice(evHtml.indexOf('aria-label="Candidate vs champion v2 int8"'));
+    assert.equal([...glance.slice(0, glance.indexOf('</svg>')).matchAll(/<path d="M/g)].length, 1, 'one whisker');
     // The candidate's numbers are the evaluation's, printed with 3 significant digits (AUC near 0.5: 3 decimals).
     const art = JSON.parse(readFileSync(join(world.evaluationDir, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
     const auc = art.candidate.models.int8!.overall.auc!;
