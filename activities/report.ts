@@ -110,6 +110,8 @@ const OUTCOME: Record<LifecycleOutcome, { tone: Tone; label: string }> = {
 };
 const STATE_TONE: Record<string, Tone> = {
   done: 'good',
+  trained: 'good',
+  skipped: 'muted',
   passed: 'good',
   pass: 'good',
   promoted_by_human: 'good',
@@ -939,6 +941,40 @@ function dataSection(s: LifecycleStatus, c: Context): Section | undefined {
 // ---------------------------------------------------------------------------------------------------------------
 // Training and steps
 
+/** One candidate kind of a `kind: auto` run, as the status lists them (read structurally: older statuses lack it). */
+interface CandidateRow {
+  kind?: string;
+  state?: string;
+  metrics?: Record<string, number>;
+  backend?: string;
+  seconds?: number;
+  reason?: string;
+  chosen?: boolean;
+}
+
+/** The kinds an `auto` run trained and chose from, best first as validation NDCG@10 ranks them. */
+function candidatesTable(s: LifecycleStatus): string {
+  const rows = (s as { candidates?: CandidateRow[] }).candidates;
+  if (!Array.isArray(rows) || rows.length === 0) return '';
+  const ndcg = (r: CandidateRow) => (finite(r.metrics?.ndcg10) ? r.metrics.ndcg10 : -Infinity);
+  const sorted = [...rows].sort((a, b) => ndcg(b) - ndcg(a));
+  const d = decimalsFor(rows.map((r) => r.metrics?.ndcg10));
+  const dh = decimalsFor(rows.map((r) => r.metrics?.hr10));
+  return `<h3>Candidates (${rows.length}): ${escapeHtml(sorted.find((r) => r.chosen)?.kind ?? 'none')} chosen by validation NDCG@10</h3>${table(
+    ['kind', 'state', 'validation NDCG@10', 'validation HR@10', 'backend', 'took', 'why'],
+    sorted.map((r) => [
+      html(`${escapeHtml(r.kind ?? '?')}${r.chosen ? ` ${badge('chosen', 'good')}` : ''}`),
+      stateBadge(r.state ?? 'unknown'),
+      formatFixed(r.metrics?.ndcg10, d),
+      formatFixed(r.metrics?.hr10, dh),
+      r.backend ?? '',
+      finite(r.seconds) ? formatDuration(r.seconds) : '',
+      r.reason ?? '',
+    ]),
+    { numeric: [2, 3, 5] },
+  )}`;
+}
+
 function trainingSection(s: LifecycleStatus, c: Context): Section | undefined {
   const t = s.training;
   if (!t) return undefined;
@@ -996,7 +1032,7 @@ function trainingSection(s: LifecycleStatus, c: Context): Section | undefined {
       },
     ),
   ])}`;
-  return { title: 'Training', body };
+  return { title: 'Training', body: `${candidatesTable(s)}${body}` };
 }
 
 function stepsSection(s: LifecycleStatus): Section {

@@ -283,6 +283,21 @@ export async function buildReportWorld(root: string): Promise<ReportWorld> {
     outcome: 'rolled_back',
     reason: `canary analysis failed at 50%: ${third.summary}`,
   };
+  // A `kind: auto` run lists every candidate kind it trained (the status field of main's auto selection).
+  Object.assign(rolledBack, {
+    candidates: [
+      { kind: 'als', state: 'trained', metrics: { ndcg10: 0.0241, hr10: 0.113 }, backend: 'typescript', seconds: 2.1 },
+      {
+        kind: 'two-tower',
+        state: 'trained',
+        metrics: { ndcg10: 0.0266, hr10: 0.126, loss: 0.54 },
+        backend: 'wasm',
+        seconds: 123.4,
+        chosen: true,
+      },
+      { kind: 'ease', state: 'skipped', reason: 'catalogue of 20,000 items above the EASE^R cap of 15,000' },
+    ],
+  });
   const unchanged: LifecycleStatus = {
     ...rolledBack,
     workflowId: 'lifecycle-shop-recs-unchanged',

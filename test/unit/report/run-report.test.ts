@@ -191,6 +191,13 @@ describe('run report', () => {
     assert.match(p99Chart.slice(0, p99Chart.indexOf('</svg>')), />n\/a</);
   });
 
+  it('lists the candidate kinds of an auto run, the chosen one marked, best first', () => {
+    const training = section(page, 'Training');
+    assert.match(training, /Candidates \(3\): two-tower chosen by validation NDCG@10/);
+    assert.match(training, /two-tower chosen trained 0\.0266 0\.126 wasm 2 min 3 s .*als trained 0\.0241 0\.113/);
+    assert.match(training, /ease skipped n\/a n\/a +catalogue of 20,000 items above the EASE\^R cap/);
+  });
+
   it('has the gates as a table with pass / FAIL and reasons, and the review with refused attempts', () => {
     const gates = section(page, 'Gates');
     assert.match(gates, /model champion:int8:ndcg@10 (pass|FAIL) [\d.]+ [\d.]+ ndcg@10/);
