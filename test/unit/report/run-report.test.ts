@@ -111,6 +111,7 @@ describe('run report', () => {
 
   it('shows the candidate beside the champion and every baseline by name, overall and for returning and new users', () => {
     const ev = section(page, 'Evaluation against the champion');
+    const art = JSON.parse(readFileSync(join(world.evaluationDir, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
     for (const name of ['candidate int8', 'champion v2 int8', 'popularity', 'recent popularity', 'ALS', 'EASE^R'])
       assert.ok(ev.includes(name), `model ${name}`);
     for (const seg of ['all users', 'returning users', 'new users']) assert.ok(ev.includes(seg), `segment ${seg}`);
@@ -122,11 +123,11 @@ describe('run report', () => {
     assert.match(ev, /axis from 0.5 \(chance\)/);
     // The change against the champion with its interval where the evaluation kept per-user values (NDCG@10).
     assert.match(ev, /NDCG@10 [-+][\d.]+% 0\.\d+ vs 0\.\d+ · 90% CI \[[-+][\d.]+%, [-+][\d.]+%\]/);
-    assert.match(ev, /whisker: 90% interval, paired bootstrap over 133 users/);
+    const ranked = art.candidate.models.int8!.overall.users!;
+    assert.ok(ev.includes(`whisker: 90% interval, paired bootstrap over ${ranked} users`), `${ranked} users`);
     const glance = evHtml.slice(evHtml.indexOf('aria-label="Candidate vs champion v2 int8"'));
     assert.equal([...glance.slice(0, glance.indexOf('</svg>')).matchAll(/<path d="M/g)].length, 1, 'one whisker');
     // The candidate's numbers are the evaluation's, printed with 3 significant digits (AUC near 0.5: 3 decimals).
-    const art = JSON.parse(readFileSync(join(world.evaluationDir, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
     const auc = art.candidate.models.int8!.overall.auc!;
     const aucChart = evHtml.slice(evHtml.indexOf('aria-label="AUC"'));
     assert.ok(aucChart.slice(0, aucChart.indexOf('</svg>')).includes(`>${auc.toFixed(3)}<`), `AUC ${auc}`);
@@ -200,7 +201,7 @@ describe('run report', () => {
 
   it('has the gates as a table with pass / FAIL and reasons, and the review with refused attempts', () => {
     const gates = section(page, 'Gates');
-    assert.match(gates, /model champion:int8:ndcg@10 (pass|FAIL) [\d.]+ [\d.]+ ndcg@10/);
+    assert.match(gates, /model champion:int8:ndcg@10 (pass|FAIL) -?[\d.]+ -?[\d.]+ ndcg@10/);
     assert.match(gates, /infra infra:p99 pass 0\.292\d? 50 p99/);
     const review = section(page, 'Review');
     assert.match(review, /bob \(via update\)/);
