@@ -86,11 +86,23 @@ export interface CheckResult {
   reason: string;
 }
 
+/** How much one variant's figures rest on (the run report shows them beside the verdict). */
+export interface WindowSample {
+  requests: number;
+  errors: number;
+  impressions: number;
+  clicks: number;
+  /** Distinct users (or user buckets) seen, where the analysis counts them. */
+  users?: number;
+}
+
 export interface CanaryAnalysis {
   verdict: Verdict;
   checks: CheckResult[];
   /** One line for humans: the verdict and the checks that decided it. */
   summary: string;
+  /** The sample sizes the verdict rests on, per variant (absent in analyses recorded before it existed). */
+  samples?: { stable: WindowSample; canary: WindowSample };
 }
 
 /**
@@ -239,5 +251,11 @@ export function analyzeWindow(
       : 'pass';
   const deciding = checks.filter((x) => x.verdict === verdict);
   const summary = `${verdict}: ${deciding.map((x) => `${x.name}: ${x.reason}`).join('; ')}`;
-  return { verdict, checks, summary };
+  const sample = (v: VariantWindowStats): WindowSample => ({
+    requests: v.requests,
+    errors: v.errors,
+    impressions: v.impressions,
+    clicks: v.clicks,
+  });
+  return { verdict, checks, summary, samples: { stable: sample(stable), canary: sample(canary) } };
 }

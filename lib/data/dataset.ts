@@ -4,6 +4,8 @@
  * A dataset folder in the artifact store holds
  * - `manifest.json`: {@link DatasetManifest} (counts, schema, statistics, the split times, input hashes);
  * - `vocab.json`: {@link Vocabularies}, the id-to-index maps serving needs (index 0 = unknown / padding everywhere);
+ * - `titles.json` ({@link TITLES_FILE}): the items' titles as written in the source, by item index (`''` for index 0
+ *   and untitled items), for people (the run report); models read the title tokens. Absent from datasets made before it;
  * - one raw little-endian file per column, `<table>.<column>.bin`, dtype in the manifest's `columns`.
  *
  * Tables: `users` (by user index), `items` (by item index), `train`, `validation`, `test` (interactions).
@@ -17,6 +19,9 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorType, RecflowError } from '../errors';
+
+/** File of the items' display titles in a dataset folder (a JSON list by item index). */
+export const TITLES_FILE = 'titles.json';
 
 /** Tokens per item title (padded with 0). */
 export const TITLE_LEN = 8;

@@ -8,7 +8,14 @@
  */
 import { join } from 'node:path';
 import * as dfd from 'danfojs-node';
-import { TITLE_LEN, writeTable, type DatasetManifest, type FeatureStats, type Vocabularies } from './dataset';
+import {
+  TITLE_LEN,
+  TITLES_FILE,
+  writeTable,
+  type DatasetManifest,
+  type FeatureStats,
+  type Vocabularies,
+} from './dataset';
 import { ErrorType, RecflowError } from '../errors';
 import { writeJsonAtomic } from '../fs-atomic';
 import { EDGES, categoricalFromCounts, categoricalStats, numericStats } from './stats';
@@ -344,6 +351,11 @@ export async function preprocess(data: CollectedData, dir: string, opts: Preproc
     tokens,
   };
   await writeJsonAtomic(join(dir, 'vocab.json'), vocab);
+  // Display titles for people (the run report); capped so a runaway column cannot bloat the artifact.
+  await writeJsonAtomic(join(dir, TITLES_FILE), [
+    '',
+    ...itemIds.map((_, k) => (has ? (data.items.title[k] ?? '').trim().slice(0, 200) : '')),
+  ]);
   const activeUsers = perUser.filter((c, k) => k > 0 && c > 0);
   const activeItems = perItem.filter((c, k) => k > 0 && c > 0);
   const stats: Record<string, FeatureStats> = {

@@ -66,6 +66,12 @@ describe('canary analysis', () => {
         ['ctr', 'pass'],
       ],
     );
+    // The sample sizes the verdict rests on travel with it (the run report shows them).
+    const c = canaryOf({});
+    assert.deepEqual(a.samples, {
+      stable: { requests: base.requests, errors: base.errors, impressions: base.impressions, clicks: base.clicks },
+      canary: { requests: c.requests, errors: c.errors, impressions: c.impressions, clicks: c.clicks },
+    });
   });
 
   it('more errors fail the error-rate check, a few more do not', () => {

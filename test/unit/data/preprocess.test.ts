@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { describe, it } from 'node:test';
 import { ArtifactStore } from '../../../lib/artifacts';
 import { compareDatasets, makeShop, prepareDataset } from '../../../lib/data/pipeline';
 import { parseTimestamp } from '../../../lib/data/validate';
-import { SPLITS, loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
+import { SPLITS, TITLES_FILE, loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
 import { tempHome } from '../../helpers/temporal';
 
 const SHOP = { users: 400, items: 250, events: 10_000, seed: 5, dirt: 0.02 };
@@ -72,6 +73,13 @@ describe('preprocessing', () => {
       assert.equal(ds.vocab.categories[ds.items.category[idx] ?? 0], category || '<unk>');
       assert.equal(ds.vocab.brands[ds.items.brand[idx] ?? 0], brand || '<unk>');
     }
+    // Display titles (the run report's) as written in items.csv, by item index.
+    const titles = JSON.parse(readFileSync(join(ds.dir, TITLES_FILE), 'utf8')) as string[];
+    assert.equal(titles.length, ds.vocab.items.length);
+    const rowsCsv = parseCsv<{ item_id: string; title: string }>(readFileSync(join(shopDir, 'items.csv'), 'utf8'), {
+      columns: true,
+    });
+    for (const r of rowsCsv.slice(0, 200)) assert.equal(titles[ds.vocab.items.indexOf(r.item_id)], r.title.trim());
     let mean = 0;
     for (let i = 1; i < ds.items.price.length; i++) {
       assert.ok(Number.isFinite(ds.items.price[i]) && Math.abs(ds.items.price[i] ?? 0) < 6);
