@@ -16,10 +16,9 @@ import type { CanaryAnalysis, CheckResult, WindowSample } from '../lib/canary/an
 import type { DatasetManifest } from '../lib/data/dataset';
 import type { DriftResult } from '../lib/data/drift';
 import type { ModelEvaluation } from '../lib/eval/evaluate';
-import { LOWER_IS_BETTER, type GateResult } from '../lib/eval/gates';
+import { LOWER_IS_BETTER, pairedBootstrap, type GateResult } from '../lib/eval/gates';
 import { KIND_INFO } from '../lib/kinds';
 import { describeStep } from '../lib/lifecycle/steps';
-import { mulberry32 } from '../lib/rng';
 import type { LifecycleOutcome, LifecycleStatus, RolloutStepState, StepError } from '../lib/lifecycle/types';
 import {
   BASELINE_COLORS,
@@ -299,35 +298,18 @@ const metricOf = (ev: ModelEvaluation, seg: string | null, m: string): number | 
   const v = seg ? ev.segments?.[seg]?.[m] : ev.overall?.[m];
   return finite(v) ? v : undefined;
 };
-/**
- * The 90 % interval of mean(candidate - champion) over the same test users, when the evaluation kept the metric per
- * user (`perUser`, in the same user order for every model of one split): a seeded percentile bootstrap, the method of
- * the champion gate, whose one-sided 95 % bound is this interval's lower end. Undefined without per-user values.
- */
+/** The 90 % interval of mean(a - b) over the test users (the gates' paired bootstrap), where both keep them. */
 export function pairedInterval(
   a: ModelEvaluation,
   b: ModelEvaluation,
   metric: string,
-  resamples = 2000,
-  seed = 7,
 ): { lower: number; upper: number; n: number } | undefined {
   const per = (ev: ModelEvaluation) => (ev as { perUser?: Record<string, unknown> }).perUser?.[metric];
   const x = per(a);
   const y = per(b);
   if (!Array.isArray(x) || !Array.isArray(y) || x.length !== y.length || x.length < 2) return undefined;
-  const n = x.length;
-  const d = Float64Array.from(x, (v: unknown, i) => Number(v) - Number(y[i]));
-  if (!d.every(Number.isFinite)) return undefined;
-  const next = mulberry32(seed);
-  const draws = new Float64Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += d[Math.floor(next() * n)] ?? 0;
-    draws[r] = s / n;
-  }
-  draws.sort();
-  const q = (p: number) => draws[Math.min(resamples - 1, Math.max(0, Math.floor(p * resamples)))] ?? NaN;
-  return { lower: q(0.05), upper: q(0.95), n };
+  const bs = pairedBootstrap(x as number[], y as number[], 0.95);
+  return Number.isFinite(bs.lower) ? { lower: bs.lower, upper: bs.upper, n: bs.n } : undefined;
 }
 
 /** Positive when `a` is better than `b` (lower-is-better metrics flipped). */

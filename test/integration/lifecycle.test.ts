@@ -292,7 +292,7 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     const id = 'e2e-replica-dies';
     const handle = await startLifecycle(id, {
       ...sameAsStable,
-      rollout: { ...rollout, maxExtensions: 0, onInconclusive: 'wait' },
+      rollout: { ...rollout, allowUnchanged: true, maxExtensions: 0, onInconclusive: 'wait' },
     });
     await waitForStatus(
       id,
