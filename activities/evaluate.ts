@@ -9,7 +9,9 @@ import type { EvaluateOptions, EvaluationReport } from '../lib/eval/evaluate';
 import { loadBundle } from '../lib/onnx/bundle-io';
 import { blessModel, DEFAULT_GATES, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
 import { checkBundleHealth, type ServingHealthOptions } from '../lib/eval/serving-health';
+import type { BaselineFitStore } from '../lib/eval/baselines';
 import type { ActivityDeps } from './deps';
+import { trainingRunKey } from './training';
 
 /** Bumped when evaluation changes: part of the evaluation artifact's key. */
 export const EVALUATOR_VERSION = 'recflow-eval-1';
@@ -79,8 +81,12 @@ export function createEvaluateActivities(deps: ActivityDeps) {
         const ds = await loadDataset(datasetRef.path);
         const beat = (what: string) => Context.current().heartbeat({ bundleId: input.bundleId, step: what });
         const evaluateWithKind = async (dir: string, what: string) =>
-          kindOf((await loadBundle(dir)).manifest.kind ?? 'two-tower').evaluate(dir, ds, input.options ?? {}, (w) =>
-            beat(`${what} ${w}`),
+          kindOf((await loadBundle(dir)).manifest.kind ?? 'two-tower').evaluate(
+            dir,
+            ds,
+            input.options ?? {},
+            (w) => beat(`${what} ${w}`),
+            baselineFits(deps, input.datasetId),
           );
         const candidate = await evaluateWithKind(bundleRef.path, 'candidate');
         const champion = championRef ? await evaluateWithKind(championRef.path, 'champion') : undefined;
@@ -118,6 +124,30 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const result = await checkBundleHealth(ref.path, { ...opts, championDir: champion?.path });
       log.info('checked serving health', { bundleId: input.bundleId, blessed: result.blessed, p99Ms: result.p99Ms });
       return result;
+    },
+  };
+}
+
+/**
+ * The baselines' fits kept in the artifact store as the `als` / `ease` kinds' checkpoints with the same settings:
+ * an `auto` run that trained those kinds as candidates, and the evaluations of later runs on the same dataset,
+ * reuse the fit instead of refitting.
+ */
+function baselineFits(deps: ActivityDeps, datasetId: string): BaselineFitStore {
+  const keyOf = (kind: 'als' | 'ease', config: object) =>
+    trainingRunKey(
+      kind,
+      datasetId,
+      kindOf(kind).resolveConfig(config as Record<string, unknown>),
+      kindOf(kind).trainerVersion,
+    );
+  return {
+    async load(kind, config, read) {
+      const ref = await deps.store.find('checkpoint', keyOf(kind, config));
+      return ref ? read(ref.path) : undefined;
+    },
+    async save(kind, config, model, write) {
+      await deps.store.put('checkpoint', keyOf(kind, config), (dir) => write(dir, model));
     },
   };
 }

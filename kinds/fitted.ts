@@ -101,6 +101,6 @@ export function fittedKind<C extends object, M extends FittedModel<C>>(spec: Fit
         );
       return spec.exportBundle(input.dir, m, input);
     },
-    evaluate: (bundleDir, ds, options, onProgress) => evaluateBundle(bundleDir, ds, options, onProgress),
+    evaluate: (bundleDir, ds, options, onProgress, fits) => evaluateBundle(bundleDir, ds, options, onProgress, fits),
   };
 }

@@ -9,6 +9,7 @@
  */
 import type { BundleManifest } from '../lib/bundle';
 import type { LoadedDataset } from '../lib/data/dataset';
+import type { BaselineFitStore } from '../lib/eval/baselines';
 import type { EvaluateOptions, EvaluationReport } from '../lib/eval/evaluate';
 import type { KindName, ModelTask } from '../lib/kinds';
 
@@ -112,5 +113,6 @@ export interface ModelKind<C extends object = object> {
     ds: LoadedDataset,
     options: EvaluateOptions,
     onProgress: (what: string) => void,
+    fits?: BaselineFitStore,
   ): Promise<EvaluationReport>;
 }

@@ -122,5 +122,5 @@ export const sequentialKind: ModelKind<SequentialConfig> = {
     });
   },
 
-  evaluate: (bundleDir, ds, options, onProgress) => evaluateBundle(bundleDir, ds, options, onProgress),
+  evaluate: (bundleDir, ds, options, onProgress, fits) => evaluateBundle(bundleDir, ds, options, onProgress, fits),
 };

@@ -140,5 +140,5 @@ export const twoTowerKind: ModelKind<ModelConfig> = {
     });
   },
 
-  evaluate: (bundleDir, ds, options, onProgress) => evaluateBundle(bundleDir, ds, options, onProgress),
+  evaluate: (bundleDir, ds, options, onProgress, fits) => evaluateBundle(bundleDir, ds, options, onProgress, fits),
 };

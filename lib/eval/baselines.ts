@@ -17,12 +17,23 @@ import {
   type RecentPopularityFit,
 } from '../recsys/recent-popularity';
 import { fitAls } from '../../kinds/als/fit';
-import { alsCatalogScores, gramPlusReg, usesPrior, type AlsConfig, type AlsModel } from '../../kinds/als/spec';
+import {
+  DEFAULT_ALS_CONFIG,
+  alsCatalogScores,
+  gramPlusReg,
+  readAlsCheckpoint,
+  usesPrior,
+  writeAlsCheckpoint,
+  type AlsConfig,
+  type AlsModel,
+} from '../../kinds/als/spec';
 import { fitEase } from '../../kinds/ease/fit';
 import {
   DEFAULT_EASE_CONFIG,
   easeCatalogScores,
   easeItemSet,
+  readEaseCheckpoint,
+  writeEaseCheckpoint,
   type EaseConfig,
   type EaseModel,
 } from '../../kinds/ease/spec';
@@ -103,10 +114,21 @@ const CACHE_SIZE = 2;
  * Fit (or reuse) the baselines of a dataset. `onProgress` gets a line per step.
  * The cache key is the dataset id and the options; a failed fit is not cached.
  */
+/**
+ * Where fitted ALS and EASE^R models are kept between processes (the artifact store, as the checkpoints of the `als`
+ * and `ease` kinds with the same default settings: a run that trains those kinds as candidates and its evaluation's
+ * baselines share one fit, whichever comes first).
+ */
+export interface BaselineFitStore {
+  load<M>(kind: 'als' | 'ease', config: object, read: (dir: string) => Promise<M>): Promise<M | undefined>;
+  save<M>(kind: 'als' | 'ease', config: object, model: M, write: (dir: string, m: M) => Promise<void>): Promise<void>;
+}
+
 export function fitBaselines(
   ds: LoadedDataset,
   options: BaselineOptions = {},
   onProgress: (what: string) => void = () => {},
+  fits?: BaselineFitStore,
 ): Promise<FittedBaselines> {
   const key = `${ds.manifest.id}:${hashInputs(options)}`;
   const hit = cache.get(key);
@@ -115,7 +137,7 @@ export function fitBaselines(
     cache.set(key, hit);
     return hit;
   }
-  const p = fitAll(ds, options, onProgress);
+  const p = fitAll(ds, options, onProgress, fits);
   cache.set(key, p);
   p.catch(() => cache.delete(key));
   while (cache.size > CACHE_SIZE) cache.delete(cache.keys().next().value as string);
@@ -131,7 +153,22 @@ async function fitAll(
   ds: LoadedDataset,
   o: BaselineOptions,
   onProgress: (what: string) => void,
+  fits?: BaselineFitStore,
 ): Promise<FittedBaselines> {
+  /** A stored fit of the same settings, else a new one (then stored). */
+  const fitOrLoad = async <C extends object, M>(
+    kind: 'als' | 'ease',
+    config: C,
+    fit: () => Promise<M>,
+    read: (dir: string) => Promise<M>,
+    write: (dir: string, m: M) => Promise<void>,
+  ): Promise<M> => {
+    const stored = await fits?.load(kind, config, read);
+    if (stored) return stored;
+    const m = await fit();
+    await fits?.save(kind, config, m, write);
+    return m;
+  };
   const baselines: Baseline[] = [];
   const skipped: Record<string, string> = {};
   if (o.recentPopularity !== false) {
@@ -139,7 +176,15 @@ async function fitAll(
     baselines.push(recentBaseline(await fitRecentPopularity(ds, o.recentPopularity)));
   } else skipped.recentPopularity = 'disabled in the evaluation options';
   if (o.als !== false) {
-    baselines.push(alsBaseline(await fitAls(ds, o.als ?? {}, (p) => onProgress(`baseline ALS ${JSON.stringify(p)}`))));
+    const config = { ...DEFAULT_ALS_CONFIG, ...o.als };
+    const m = await fitOrLoad(
+      'als',
+      config,
+      () => fitAls(ds, config, (p) => onProgress(`baseline ALS ${JSON.stringify(p)}`)),
+      readAlsCheckpoint,
+      writeAlsCheckpoint,
+    );
+    baselines.push(alsBaseline(m));
   } else skipped.als = 'disabled in the evaluation options';
   if (o.ease !== false) {
     const maxItems = o.ease?.maxItems ?? DEFAULT_EASE_CONFIG.maxItems;
@@ -147,9 +192,15 @@ async function fitAll(
       skipped.ease = `catalogue of ${ds.vocab.items.length} items is above EASE^R's maxItems (${maxItems}): an items x items matrix would not fit`;
     } else {
       try {
-        baselines.push(
-          easeBaseline(await fitEase(ds, o.ease ?? {}, (p) => onProgress(`baseline EASE ${JSON.stringify(p)}`))),
+        const config = { ...DEFAULT_EASE_CONFIG, ...o.ease };
+        const m = await fitOrLoad(
+          'ease',
+          config,
+          () => fitEase(ds, config, (p) => onProgress(`baseline EASE ${JSON.stringify(p)}`)),
+          readEaseCheckpoint,
+          writeEaseCheckpoint,
         );
+        baselines.push(easeBaseline(m));
       } catch (err) {
         if (!(err instanceof RecflowError)) throw err;
         skipped.ease = err.message;

@@ -35,7 +35,7 @@ import type { Precision } from '../bundle';
 import type { Interactions, LoadedDataset } from '../data/dataset';
 import { loadBundle } from '../onnx/bundle-io';
 import { userHistories } from '../recsys/interactions';
-import { fitBaselines, type Baseline, type BaselineOptions } from './baselines';
+import { fitBaselines, type Baseline, type BaselineFitStore, type BaselineOptions } from './baselines';
 import { auc, catalogCoverage, logLoss, rankingMetrics, thresholdMetrics, type RankedCase } from './metrics';
 import { mulberry32 } from '../rng';
 import { topK } from '../train/metrics';
@@ -442,6 +442,7 @@ export async function evaluateBundle(
   ds: LoadedDataset,
   options: EvaluateOptions = {},
   onProgress: (what: string) => void = () => {},
+  fits?: BaselineFitStore,
 ): Promise<EvaluationReport> {
   const t0 = Date.now();
   const o = {
@@ -470,7 +471,7 @@ export async function evaluateBundle(
   let baselines: Record<string, BaselineEvaluation> | undefined;
   let skippedBaselines: Record<string, string> | undefined;
   if (o.baselines !== false) {
-    const fitted = await fitBaselines(ds, o.baselines, onProgress);
+    const fitted = await fitBaselines(ds, o.baselines, onProgress, fits);
     baselines = {};
     skippedBaselines = fitted.skipped;
     for (const b of fitted.baselines) {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
-import { clearBaselineCache, fitBaselines } from '../../../lib/eval/baselines';
+import { clearBaselineCache, fitBaselines, type BaselineFitStore } from '../../../lib/eval/baselines';
 import { evaluateBundle } from '../../../lib/eval/evaluate';
 import { exportAlsBundle } from '../../../kinds/als/export';
 import { fitAls } from '../../../kinds/als/fit';
@@ -68,5 +68,31 @@ void describe('strong baselines in the evaluation', () => {
       ['recentPopularity'],
     );
     assert.equal(await fitBaselines(ds, o), a, 'same dataset and options: the cached fit');
+  });
+
+  void it('keeps fits in a fit store: a later evaluation (another process) loads them instead of refitting', async () => {
+    const kept = new Map<string, unknown>();
+    const calls: string[] = [];
+    const store: BaselineFitStore = {
+      async load(kind, config, _read) {
+        calls.push(`load ${kind}`);
+        return kept.get(`${kind}:${JSON.stringify(config)}`) as never;
+      },
+      async save(kind, config, model, _write) {
+        calls.push(`save ${kind}`);
+        kept.set(`${kind}:${JSON.stringify(config)}`, model);
+      },
+    };
+    const o = { als: alsOptions, ease: { lambdaGrid: [20] } };
+    clearBaselineCache();
+    const first = await fitBaselines(ds, o, () => {}, store);
+    assert.deepEqual(calls, ['load als', 'save als', 'load ease', 'save ease']);
+    clearBaselineCache(); // a new process: only the store remembers
+    const second = await fitBaselines(ds, o, () => {}, store);
+    assert.deepEqual(calls.slice(4), ['load als', 'load ease'], 'nothing refitted');
+    assert.equal(
+      second.baselines.find((b) => b.name === 'als')!.model,
+      first.baselines.find((b) => b.name === 'als')!.model,
+    );
   });
 });
