@@ -24,7 +24,7 @@ const r = spawnSync(
     'tsx',
     '--test',
     '--test-concurrency=1',
-    '--test-timeout=300000',
+    '--test-timeout=900000',
     '--test-reporter=spec',
     ...extra,
     ...files,
