@@ -25,6 +25,8 @@ export interface EvaluateModelInput {
   gates?: GateConfig;
   /** The precision that will serve (the export's choice): what the gates read unless `gates.precision` says. */
   precision?: Precision;
+  /** The precision was named by the run: int8 that fails its quality gates fails the run instead of serving fp32. */
+  precisionFixed?: boolean;
   options?: EvaluateOptions;
 }
 
@@ -36,6 +38,8 @@ export interface EvaluateModelResult {
   gates: GateResult[];
   /** A few headline numbers of the gated precision (the full report is in the artifact). */
   headline: Record<string, number>;
+  /** The precision that serves: the export's choice, or fp32 when int8 failed its quality gates. */
+  precision: Precision;
 }
 
 export interface CheckServingHealthInput extends Omit<ServingHealthOptions, 'championDir'> {
@@ -66,12 +70,15 @@ export function createEvaluateActivities(deps: ActivityDeps) {
      * `evaluation` artifact. Idempotent: the same bundle, dataset, champion, gates and options reuse the artifact.
      */
     async evaluateModel(raw: EvaluateModelInput): Promise<EvaluateModelResult> {
-      const { precision: serving, ...rest } = raw;
+      const { precision: serving, precisionFixed, ...rest } = raw;
       const gates = raw.gates ?? DEFAULT_GATES;
       // The gates read the serving precision unless they name one.
       const input = {
         ...rest,
-        gates: serving && (!raw.gates || raw.gates.precision === undefined) ? { ...gates, precision: serving } : gates,
+        gates: {
+          ...(serving && (!raw.gates || raw.gates.precision === undefined) ? { ...gates, precision: serving } : gates),
+          ...(precisionFixed ? { fp32Fallback: false } : {}),
+        },
       };
       const id = hashInputs({ ...input, evaluatorVersion: EVALUATOR_VERSION });
       const bundleRef = await deps.store.get('bundle', input.bundleId);
@@ -108,12 +115,19 @@ export function createEvaluateActivities(deps: ActivityDeps) {
         });
       });
       const artifact = JSON.parse(await readFile(join(ref.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
-      const precision: Precision = input.gates.precision ?? 'int8';
+      const precision: Precision = artifact.blessing.precision ?? input.gates.precision ?? 'int8';
       const overall = artifact.candidate.models[precision]?.overall ?? {};
       const headline: Record<string, number> = {};
       for (const k of HEADLINE) if (typeof overall[k] === 'number') headline[k] = overall[k];
       const { reused, ...evaluation } = ref;
-      return { evaluation, reused, blessed: artifact.blessing.blessed, gates: artifact.blessing.gates, headline };
+      return {
+        evaluation,
+        reused,
+        blessed: artifact.blessing.blessed,
+        gates: artifact.blessing.gates,
+        headline,
+        precision,
+      };
     },
 
     /** The infra blessing of a bundle: loads fresh, answers smoke requests, p99 within budget (or the champion's). */

@@ -12,8 +12,13 @@ export const LOWER_IS_BETTER: ReadonlySet<string> = new Set(['logLoss']);
 
 /** Gate configuration (all parts optional; an empty config blesses everything). */
 export interface GateConfig {
-  /** Precision whose metrics the absolute and champion gates read: what serves. @default 'int8' */
+  /**
+   * Precision whose metrics the absolute and champion gates read: what serves. int8 that fails its `int8Drop` gates
+   * falls back to fp32 (the gates then read fp32) unless `fp32Fallback` is false. @default 'int8'
+   */
   precision?: Precision;
+  /** int8 that fails its quality gates serves as fp32 instead of failing the run. @default true */
+  fp32Fallback?: boolean;
   /** Absolute thresholds, e.g. `{ metric: 'ndcg@10', min: 0.05 }`, `{ metric: 'logLoss', max: 0.7 }`. */
   absolute?: Array<{ metric: string; min?: number; max?: number }>;
   /**
@@ -60,6 +65,8 @@ export interface Blessing {
   blessed: boolean;
   gates: GateResult[];
   decidedAt: string;
+  /** Model blessings: the precision that serves (int8 when asked for and within its quality gates, else fp32). */
+  precision?: Precision;
 }
 
 /** A sensible default: useful ranking, no regression beyond 0.01 NDCG@10 / AUC, int8 within 0.02 of fp32. */
@@ -140,9 +147,6 @@ export function blessModel(
   config: GateConfig,
   now = new Date(),
 ): Blessing {
-  const p = config.precision ?? 'int8';
-  const cand = candidate.models[p]?.overall;
-  const gates: GateResult[] = [];
   const missing = (name: string, metric: string, where: string): GateResult => ({
     name,
     passed: false,
@@ -150,6 +154,43 @@ export function blessModel(
     threshold: null,
     reason: `metric '${metric}' not in the ${where} report`,
   });
+  // int8 first: it decides which precision serves, and so what the other gates read.
+  const int8Gates: GateResult[] = [];
+  {
+    const gates = int8Gates;
+    for (const g of config.int8Drop ?? []) {
+      const name = `int8-drop:${g.metric}`;
+      const a = read(candidate.models.fp32?.overall, g.metric);
+      const b = read(candidate.models.int8?.overall, g.metric);
+      if (a === undefined || b === undefined) {
+        gates.push(missing(name, g.metric, a === undefined ? 'fp32' : 'int8'));
+        continue;
+      }
+      const d = drop(g.metric, a, b);
+      const allowed = g.maxRelativeDrop !== undefined ? g.maxRelativeDrop * Math.abs(a) : (g.maxDrop ?? 0);
+      const ok = d <= allowed;
+      gates.push({
+        name,
+        passed: ok,
+        observed: d,
+        threshold: allowed,
+        reason: `${g.metric} fp32 ${fmt(a)} -> int8 ${fmt(b)}: drop ${fmt(d)}${a ? ` (${fmt((100 * d) / Math.abs(a))}%)` : ''} ${ok ? '<=' : '>'} ${fmt(allowed)}${g.maxRelativeDrop !== undefined ? ` (${fmt(g.maxRelativeDrop * 100)}% of fp32)` : ''}`,
+      });
+    }
+  }
+  let p: Precision = config.precision ?? 'int8';
+  const int8Failed = int8Gates.some((g) => !g.passed);
+  if (p === 'int8' && int8Failed && config.fp32Fallback !== false) {
+    // int8 would be faster but loses too much: fp32 serves instead, and the run goes on.
+    p = 'fp32';
+    for (const g of int8Gates)
+      if (!g.passed) Object.assign(g, { passed: true, reason: `${g.reason}: fp32 serves instead` });
+  } else if (p === 'fp32') {
+    for (const g of int8Gates)
+      if (!g.passed) Object.assign(g, { passed: true, reason: `${g.reason} (fp32 serves: not used)` });
+  }
+  const cand = candidate.models[p]?.overall;
+  const gates: GateResult[] = [];
   for (const g of config.absolute ?? []) {
     const name = `absolute:${p}:${g.metric}`;
     const v = read(cand, g.metric);
@@ -235,25 +276,7 @@ export function blessModel(
       reason: `${g.metric} ${fmt(v)} vs champion ${fmt(c)}: ${d > 0 ? `worse by ${fmt(d)}` : `better by ${fmt(-d)}`}, allowed ${fmt(allowed)}${g.maxRelativeDrop !== undefined ? ' (no per-user metric: point estimates)' : ''}`,
     });
   }
-  for (const g of config.int8Drop ?? []) {
-    const name = `int8-drop:${g.metric}`;
-    const a = read(candidate.models.fp32?.overall, g.metric);
-    const b = read(candidate.models.int8?.overall, g.metric);
-    if (a === undefined || b === undefined) {
-      gates.push(missing(name, g.metric, a === undefined ? 'fp32' : 'int8'));
-      continue;
-    }
-    const d = drop(g.metric, a, b);
-    const allowed = g.maxRelativeDrop !== undefined ? g.maxRelativeDrop * Math.abs(a) : (g.maxDrop ?? 0);
-    const ok = d <= allowed;
-    gates.push({
-      name,
-      passed: ok,
-      observed: d,
-      threshold: allowed,
-      reason: `${g.metric} fp32 ${fmt(a)} -> int8 ${fmt(b)}: drop ${fmt(d)}${a ? ` (${fmt((100 * d) / Math.abs(a))}%)` : ''} ${ok ? '<=' : '>'} ${fmt(allowed)}${g.maxRelativeDrop !== undefined ? ` (${fmt(g.maxRelativeDrop * 100)}% of fp32)` : ''}`,
-    });
-  }
+  gates.push(...int8Gates);
   for (const metric of config.beatPopularity ?? []) {
     const name = `beats-popularity:${p}:${metric}`;
     const v = read(cand, metric);
@@ -313,5 +336,5 @@ export function blessModel(
         .join(', ')})${skipped.length ? `; ${skipped.join('; ')}` : ''}`,
     });
   }
-  return { kind: 'model', blessed: gates.every((g) => g.passed), gates, decidedAt: now.toISOString() };
+  return { kind: 'model', blessed: gates.every((g) => g.passed), gates, decidedAt: now.toISOString(), precision: p };
 }

@@ -94,6 +94,7 @@ export class FakeWorld {
         blessed: this.blessed,
         gates: [{ name: 'abs:auc', passed: this.blessed, observed: 0.7, threshold: 0.75, reason: 'auc 0.7 < 0.75' }],
         headline: { auc: 0.7 },
+        precision: 'int8',
       }),
       checkServingHealth: async () => ({ kind: 'infra', blessed: true, gates: [], decidedAt: '', p99Ms: 1 }),
       registerModel: async () => {

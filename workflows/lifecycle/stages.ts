@@ -250,6 +250,7 @@ export async function evaluate(run: LifecycleRun, data: PreparedData, exported: 
         championBundleId: run.champion.bundleId ?? undefined,
         gates: run.input.gates,
         precision: exported.precision,
+        precisionFixed: run.input.rollout?.precision !== undefined,
       }),
     (r) =>
       r.blessed
@@ -259,6 +260,8 @@ export async function evaluate(run: LifecycleRun, data: PreparedData, exported: 
             .map((g) => g.name)
             .join(', ')}`,
   );
+  // int8 that would have lost too much quality serves as fp32 (the gates said so).
+  exported.precision = evaluation.precision ?? exported.precision;
   run.status.evaluation = {
     id: evaluation.evaluation.id,
     blessed: evaluation.blessed,

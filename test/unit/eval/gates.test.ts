@@ -162,3 +162,32 @@ void describe('gates that see significance', () => {
     assert.equal(blessModel(ok, undefined, { int8Drop: [{ metric: 'ndcg@10', maxRelativeDrop: 0.01 }] }).blessed, true);
   });
 });
+
+void describe('the serving precision', () => {
+  const r = report({ 'ndcg@10': 0.025, auc: 0.7 }, { 'ndcg@10': 0.024, auc: 0.7 });
+  const gates = {
+    precision: 'int8' as const,
+    int8Drop: [{ metric: 'ndcg@10', maxRelativeDrop: 0.01 }],
+    absolute: [{ metric: 'ndcg@10', min: 0.0245 }],
+  };
+
+  void it('int8 that loses too much serves as fp32, and the other gates read fp32', () => {
+    const b = blessModel(r, undefined, gates);
+    assert.equal(b.precision, 'fp32');
+    assert.equal(b.blessed, true, JSON.stringify(b.gates));
+    assert.match(b.gates.find((g) => g.name === 'int8-drop:ndcg@10')!.reason, /fp32 serves instead/);
+    assert.equal(b.gates.find((g) => g.name.startsWith('absolute:'))!.name, 'absolute:fp32:ndcg@10>=');
+  });
+
+  void it('a precision the run named is kept: then the int8 gate fails the run', () => {
+    const b = blessModel(r, undefined, { ...gates, fp32Fallback: false });
+    assert.equal(b.precision, 'int8');
+    assert.equal(b.blessed, false);
+  });
+
+  void it('when fp32 serves anyway, the int8 gate does not block', () => {
+    const b = blessModel(r, undefined, { ...gates, precision: 'fp32' });
+    assert.equal(b.blessed, true);
+    assert.match(b.gates.find((g) => g.name === 'int8-drop:ndcg@10')!.reason, /fp32 serves: not used/);
+  });
+});
