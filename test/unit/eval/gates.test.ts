@@ -66,6 +66,7 @@ void describe('model gates', () => {
 
   void it('int8 drop, popularity baseline, and a misspelt metric fails instead of blessing', () => {
     const b = blessModel(cand, undefined, {
+      fp32Fallback: false,
       int8Drop: [
         { metric: 'auc', maxDrop: 0.02 },
         { metric: 'ndcg@10', maxDrop: 0.01 },
@@ -155,7 +156,10 @@ void describe('gates that see significance', () => {
 
   void it('the int8 gate is relative to fp32', () => {
     const r = report({ 'ndcg@10': 0.025 }, { 'ndcg@10': 0.0245 });
-    const g = blessModel(r, undefined, { int8Drop: [{ metric: 'ndcg@10', maxRelativeDrop: 0.01 }] }).gates[0]!;
+    const g = blessModel(r, undefined, {
+      fp32Fallback: false,
+      int8Drop: [{ metric: 'ndcg@10', maxRelativeDrop: 0.01 }],
+    }).gates[0]!;
     assert.equal(g.passed, false, g.reason); // 2 % of 0.025, above 1 %
     assert.match(g.reason, /\(2%\) > 0.00025 \(1% of fp32\)/);
     const ok = report({ 'ndcg@10': 0.025 }, { 'ndcg@10': 0.02499 });
