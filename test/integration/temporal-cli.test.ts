@@ -80,7 +80,9 @@ describe('README Temporal CLI examples, with the real temporal binary', () => {
 
   async function waitForStage(workflowId: string, stage: string): Promise<void> {
     for (let i = 0; i < 600; i++) {
-      if ((await status(workflowId)).stage === stage) return;
+      const s = await status(workflowId);
+      if (s.stage === stage) return;
+      assert.notEqual(s.stage, 'done', `${workflowId} ended (${s.outcome}: ${s.reason}) before ${stage}`);
       await new Promise((r) => setTimeout(r, 500));
     }
     assert.fail(`${workflowId} never reached ${stage}`);
