@@ -136,6 +136,7 @@ describe('README Temporal CLI examples, with the real temporal binary', () => {
       kind: 'two-tower',
       data: { kind: 'synthetic', users: 300, items: 150, events: 8000 },
       train: { config: { epochs: 1 } },
+      gates: {}, // the messages are under test, not the model
       approval: { reviewers: ['bob'] },
       rollout: { skip: true },
     };
