@@ -4,7 +4,12 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
 import type { SlotState } from '../../../lib/fleet/types';
+import { buildApp, type AppOptions } from '../../../serving/app';
+import { ServingMetrics } from '../../../serving/metrics';
+import { ModelSlots } from '../../../serving/model-slot';
+import { MemorySource, Reconciler } from '../../../serving/reconcile';
 import { writeBundle } from '../../../kinds/two-tower/bundle';
 import { randomModel, type RandomModel } from '../../helpers/random-model';
 
@@ -66,4 +71,47 @@ export async function post(
     /* not JSON */
   }
   return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/** An app built (not listening) over one bundle loaded into stable, for `app.inject` tests. */
+export interface InjectApp {
+  app: FastifyInstance;
+  slots: ModelSlots;
+  metrics: ServingMetrics;
+  close(): Promise<void>;
+}
+
+/**
+ * Build the serving app over `bundle` (stable, version `version`), with a reconciler over an in-memory desired state
+ * so the admin fleet API works.
+ */
+export async function injectApp(
+  bundle: TestBundle,
+  opts: Partial<AppOptions> & { version?: string } = {},
+): Promise<InjectApp> {
+  const metrics = new ServingMetrics({ processMetrics: false });
+  const slots = new ModelSlots({}, (s) => metrics.observeSlots(s));
+  const version = opts.version ?? 'm@v1';
+  const source = new MemorySource({
+    fleet: 'local',
+    generation: 1,
+    stable: bundle.slot(version),
+    canary: null,
+    canaryWeight: 0,
+    updatedAt: new Date().toISOString(),
+    reason: 'test',
+  });
+  const reconciler = new Reconciler({ source, slots, replicaId: 'inject-1' });
+  await reconciler.tick();
+  const app = buildApp({ slots, metrics, reconciler, logger: false, ...opts });
+  await app.ready();
+  return {
+    app,
+    slots,
+    metrics,
+    close: async () => {
+      await app.close();
+      await slots.close();
+    },
+  };
 }
