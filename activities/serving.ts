@@ -8,6 +8,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorType, RecflowError } from '../lib/errors';
 import { DEFAULT_FLEET, type FleetDesiredState, type ReplicaReport, type SlotState } from '../lib/fleet/types';
+import { locateBundle } from '../lib/fleet/locate';
+import { loadFleetSecret, statsReaderToken } from '../lib/fleet/secret';
 import { FleetStore, REPLICA_LIVE_MS } from '../lib/fleet/store';
 import { LATENCY_BUCKETS, quantileFromBuckets, type VariantCounters } from '../serving/metrics';
 import { simulateTraffic, type ClickModel, type VariantTotals } from '../serving/simulator';
@@ -108,13 +110,24 @@ function heartbeat(details: unknown): void {
   }
 }
 
-async function scrape(replicas: ReplicaReport[]): Promise<Snapshot> {
+/** Bearer tokens that may read a replica's stats: the fleet's stats-reader token, then the admin token. */
+type Tokens = string[];
+
+async function scrape(replicas: ReplicaReport[], tokens: Tokens): Promise<Snapshot> {
   const out: Snapshot = {};
   await Promise.all(
     replicas.map(async (r) => {
       try {
-        const res = await fetch(`${r.url}/v1/admin/stats`, { signal: AbortSignal.timeout(5000) });
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        let res: Response | undefined;
+        for (const token of tokens) {
+          res = await fetch(`${r.url}/v1/admin/stats`, {
+            headers: { authorization: `Bearer ${token}` },
+            signal: AbortSignal.timeout(5000),
+          });
+          if (res.status !== 401 && res.status !== 403) break;
+          await res.body?.cancel();
+        }
+        if (!res?.ok) throw new Error(`HTTP ${res?.status}`);
         out[r.replicaId] = ((await res.json()) as { counters: VariantCounters[] }).counters;
       } catch (err) {
         log.warn('could not read replica stats', { replicaId: r.replicaId, url: r.url, error: String(err) });
@@ -199,6 +212,11 @@ function variantStats(d: Map<string, VariantCounters>, variant: 'stable' | 'cana
 export function createServingActivities(deps: ActivityDeps, opts: ServingActivityOptions = {}) {
   const store = (fleet?: string) => new FleetStore(deps.config.registryDir, fleet ?? DEFAULT_FLEET);
   const live = (s: FleetStore) => s.readReports({ liveWithinMs: REPLICA_LIVE_MS });
+  const tokens = async (s: FleetStore): Promise<Tokens> => {
+    const { adminToken, feedbackSecret } = deps.config.serving;
+    const reader = statsReaderToken(await loadFleetSecret(s.dir, feedbackSecret));
+    return adminToken ? [reader, adminToken] : [reader];
+  };
 
   return {
     /**
@@ -256,19 +274,20 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
       let scraped: number;
       let coverage: WindowCoverage;
       if (input.windowMs !== undefined) {
-        const before = await scrape(replicas);
+        const auth = await tokens(s);
+        const before = await scrape(replicas, auth);
         const end = Date.now() + input.windowMs;
         while (Date.now() < end) {
           heartbeat({ waitingMs: end - Date.now() });
           await sleep(Math.min(1000, Math.max(0, end - Date.now())));
         }
-        const now = await scrape(replicas);
+        const now = await scrape(replicas, auth);
         d = delta(now, before);
         scraped = Object.keys(now).length;
         coverage = windowCoverage(replicas, before, now);
       } else {
         const before = await s.readAux<Snapshot>(SNAPSHOT_FILE);
-        const now = await scrape(replicas);
+        const now = await scrape(replicas, await tokens(s));
         d = delta(now, before);
         scraped = Object.keys(now).length;
         coverage = windowCoverage(replicas, undefined, now);
@@ -303,7 +322,8 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
           ErrorType.FleetUnavailable,
           `fleet ${s.fleet}: ${replicas.length} live replicas, stable ${desired?.stable?.version ?? 'unset'}`,
         );
-      const vocab = JSON.parse(await readFile(join(desired.stable.bundlePath, 'vocab.json'), 'utf8')) as {
+      const bundleDir = await locateBundle(desired.stable, [deps.config.artifactsDir]);
+      const vocab = JSON.parse(await readFile(join(bundleDir, 'vocab.json'), 'utf8')) as {
         users: string[];
       };
       const users = vocab.users.slice(1, 1 + (input.users ?? 200));

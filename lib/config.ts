@@ -18,6 +18,23 @@ export interface RecflowConfig {
   temporalDir: string;
   /** Log level for workers, CLI and servers. `RECFLOW_LOG_LEVEL`. @default `info` */
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error';
+  /** Serving replicas and the activities that talk to them. */
+  serving: {
+    /** Bearer token of the serving admin API. `RECFLOW_ADMIN_TOKEN`. @default unset (admin changes refused) */
+    adminToken?: string;
+    /**
+     * Secret that signs feedback tokens and derives the fleet's stats-reader token (at least 16 characters).
+     * `RECFLOW_FEEDBACK_SECRET`. @default unset: a random secret created once in the fleet folder (mode 0600)
+     */
+    feedbackSecret?: string;
+    /** onnxruntime intra-op threads per session. `RECFLOW_ORT_THREADS`. @default 1 */
+    ortThreads: number;
+    /**
+     * Admission control: a model request is shed (503 + `Retry-After`) when its expected queueing time exceeds
+     * this. `RECFLOW_QUEUE_BUDGET_MS`; 0 turns shedding off. @default 20
+     */
+    queueBudgetMs: number;
+  };
   temporal: {
     /** External Temporal frontend (`TEMPORAL_ADDRESS`); unset means the embedded dev server. */
     address?: string;
@@ -52,6 +69,14 @@ function bool(env: Env, name: string, fallback: boolean): boolean {
   throw new RecflowError(ErrorType.InvalidInput, `${name}=${raw} is not a boolean (use true or false)`);
 }
 
+function secret(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 16)
+    throw new RecflowError(ErrorType.InvalidInput, `${name} is ${raw.length} characters: use at least 16`);
+  return raw;
+}
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
 /**
@@ -73,6 +98,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Recflow
     registryDir: resolve(home, env.RECFLOW_REGISTRY || 'registry'),
     temporalDir: resolve(home, 'temporal'),
     logLevel: logLevel as RecflowConfig['logLevel'],
+    serving: {
+      adminToken: env.RECFLOW_ADMIN_TOKEN || undefined,
+      feedbackSecret: secret(env, 'RECFLOW_FEEDBACK_SECRET'),
+      ortThreads: int(env, 'RECFLOW_ORT_THREADS', 1, 1, 256),
+      queueBudgetMs: int(env, 'RECFLOW_QUEUE_BUDGET_MS', 20, 0, 60_000),
+    },
     temporal: {
       address: env.TEMPORAL_ADDRESS || undefined,
       namespace: env.TEMPORAL_NAMESPACE || DEFAULT_NAMESPACE,

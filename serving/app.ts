@@ -32,6 +32,8 @@ export interface AppOptions {
   reconciler?: Reconciler;
   /** Bearer token of the admin API (`RECFLOW_ADMIN_TOKEN`); without it changes are refused (403). */
   adminToken?: string;
+  /** Read-only bearer token (GET) of the admin API: the fleet's stats reader (lib/fleet/secret.ts). */
+  readToken?: string;
   /** pino logger (fastify's request logger derives from it); false for silence. @default false */
   logger?: Logger | false;
   /** How many recent responses `/v1/feedback` can refer to. @default 50000 */
@@ -60,7 +62,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   void app.register(externalPlugins);
-  void app.register(httpPlugin);
+  void app.register(httpPlugin, { bodyLimit: BODY_LIMIT });
   void app.register(appPlugin, {
     slots: opts.slots,
     metrics: opts.metrics,
@@ -74,6 +76,6 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   void app.register(feedbackRoutes);
   void app.register(healthRoutes);
   void app.register(metricsRoutes);
-  void app.register(adminRoutes, { prefix: '/v1/admin', adminToken: opts.adminToken, openReads: true });
+  void app.register(adminRoutes, { prefix: '/v1/admin', adminToken: opts.adminToken, readToken: opts.readToken });
   return app;
 }

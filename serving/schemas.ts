@@ -10,6 +10,8 @@ import { Type, type Static } from 'typebox';
 export const MAX_K = 100;
 /** Most item ids in one request (`exclude`, `itemIds`). */
 export const MAX_ITEMS = 1000;
+/** Most item ids in a request's `history`. */
+export const MAX_HISTORY = 500;
 /** Largest request body in bytes. */
 export const BODY_LIMIT = 64 * 1024;
 /** Feedback events. */
@@ -35,6 +37,13 @@ export const RecommendBody = Type.Object(
     k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_K, default: 10 })),
     /** Item ids never to return. */
     exclude: Type.Optional(Type.Array(Id, { maxItems: MAX_ITEMS })),
+    /**
+     * The user's recent items, oldest first (e.g. a session the bundle never saw): fed to graphs that take a
+     * `history` input instead of the bundle's stored history, and left out of the answer unless `includeSeen`.
+     */
+    history: Type.Optional(Type.Array(Id, { maxItems: MAX_HISTORY })),
+    /** Also return items the user already interacted with (the bundle's history and `history`). @default false */
+    includeSeen: Type.Optional(Type.Boolean({ default: false })),
   },
   { additionalProperties: false },
 );
@@ -47,6 +56,8 @@ export const RecommendResponse = Type.Object({
   fallback: Type.Union([Type.String(), Type.Null()]),
   items: Scored,
   unknownItems: Type.Array(Type.String()),
+  /** How many items the user already had were left out (0 with `includeSeen`). */
+  seenExcluded: Type.Integer(),
 });
 
 export const recommendSchema = { body: RecommendBody, response: { 200: RecommendResponse, ...errors } } as const;
@@ -95,6 +106,7 @@ const Slot = Type.Object(
     version: Id,
     bundlePath: Type.String({ minLength: 1, maxLength: 4096 }),
     precision: Type.Enum(['fp32', 'int8']),
+    bundleId: Type.Optional(Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9._-]+$' })),
   },
   { additionalProperties: false },
 );
@@ -123,3 +135,16 @@ export const FaultBody = Type.Object(
 );
 export type FaultBody = Static<typeof FaultBody>;
 export const faultSchema = { body: FaultBody } as const;
+
+export const StatsQuery = Type.Object(
+  {
+    /**
+     * Epoch ms: count only requests and impressions served before it (aligned down to the replica's time slot),
+     * with all their clicks so far.
+     */
+    servedBefore: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+  },
+  { additionalProperties: false },
+);
+export type StatsQuery = Static<typeof StatsQuery>;
+export const statsSchema = { querystring: StatsQuery } as const;

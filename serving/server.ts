@@ -2,12 +2,15 @@
  * The serving process: builds the app, listens, runs the reconcile loop, closes gracefully (stop taking
  * connections, finish requests in flight, release the models, remove the replica report).
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import type { Precision } from '../lib/bundle';
+import { loadConfig } from '../lib/config';
 import { ErrorType, RecflowError } from '../lib/errors';
+import { loadFleetSecret, statsReaderToken } from '../lib/fleet/secret';
 import { DEFAULT_FLEET } from '../lib/fleet/types';
 import { buildApp } from './app';
 import { ServingMetrics } from './metrics';
@@ -36,8 +39,13 @@ export interface ServerOptions {
   advertiseUrl?: string;
   /** Reconcile poll interval. @default 1000 */
   pollMs?: number;
-  /** Admin API bearer token. @default `RECFLOW_ADMIN_TOKEN` */
+  /** Admin API bearer token. @default `RECFLOW_ADMIN_TOKEN` (lib/config.ts) */
   adminToken?: string;
+  /**
+   * The fleet secret (signs feedback tokens, derives the stats-reader token). @default `RECFLOW_FEEDBACK_SECRET`,
+   * else the fleet folder's secret file (created once), else (`bundle` mode) a random one for this process
+   */
+  feedbackSecret?: string;
   logger?: Logger | false;
   model?: ModelOptions;
   /** Collect process metrics (off in tests that start many apps). @default true */
@@ -62,10 +70,12 @@ export interface RunningServer {
  */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const log = opts.logger === undefined ? pino({ level: 'info' }) : opts.logger;
+  const config = loadConfig().serving;
   const metrics = new ServingMetrics({ processMetrics: opts.processMetrics });
   const slots = new ModelSlots(
     {
       ...opts.model,
+      intraOpThreads: opts.model?.intraOpThreads ?? config.ortThreads,
       onBatch: (graph, version, size, seconds) => {
         metrics.batchSize.observe({ graph }, size);
         opts.model?.onBatch?.(graph, version, size, seconds);
@@ -93,6 +103,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   } else {
     throw new RecflowError(ErrorType.InvalidInput, 'serve: give --bundle DIR, or a registry dir for fleet mode');
   }
+  const configured = opts.feedbackSecret ?? config.feedbackSecret;
+  const secret = source.store
+    ? await loadFleetSecret(source.store.dir, configured)
+    : Buffer.from(configured ?? randomBytes(32).toString('hex'));
   const replicaIdArg = opts.replicaId;
   const reconciler = new Reconciler({
     source,
@@ -105,7 +119,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     slots,
     metrics,
     reconciler,
-    adminToken: opts.adminToken ?? process.env.RECFLOW_ADMIN_TOKEN,
+    adminToken: opts.adminToken ?? config.adminToken,
+    readToken: statsReaderToken(secret),
     logger: log,
     bundleRoots: opts.model?.bundleRoots,
   });

@@ -26,8 +26,6 @@ export interface AdminAuthOptions {
    * rollout activities can read `/v1/admin/stats` on a fleet without an admin token.
    */
   readToken?: string;
-  /** Let GETs through without a token (today's behaviour, until the admin reads are guarded too). */
-  openReads?: boolean;
 }
 
 const digest = (s: string) => createHmac('sha256', 'recflow-bearer-compare').update(s).digest();
@@ -50,10 +48,6 @@ export async function adminAuth(app: FastifyInstance, opts: AdminAuthOptions): P
   });
   app.addHook('onRequest', (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const reading = req.method === 'GET' || req.method === 'HEAD';
-    if (reading && opts.openReads) {
-      done();
-      return;
-    }
     if (!adminToken && !(reading && readToken)) {
       done(
         app.httpErrors.forbidden(

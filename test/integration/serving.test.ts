@@ -275,7 +275,8 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
     for (const x of r.replicas) {
       assert.equal((await faults(x.url, 'DELETE', undefined, null)).status, 401);
       assert.equal((await faults(x.url, 'DELETE')).status, 200);
-      const left = (await (await fetch(`${x.url}/v1/admin/faults`)).json()) as { faults: unknown[] };
+      assert.equal((await faults(x.url, 'GET', undefined, null)).status, 401);
+      const left = (await (await faults(x.url, 'GET')).json()) as { faults: unknown[] };
       assert.deepEqual(left.faults, []);
     }
   });

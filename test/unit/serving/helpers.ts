@@ -21,8 +21,21 @@ export interface TestBundle {
   slot: (version: string, precision?: 'fp32' | 'int8') => SlotState;
 }
 
-/** Write a bundle of a random model (seed) under `root/<name>`. Users `u1..`, items `i1..`. */
-export async function makeBundle(root: string, name: string, seed = 1): Promise<TestBundle> {
+/** Each test user's stored history: user index `u` had items `(u * 7) % 50 + 1`, then `(u * 13) % 50 + 1`. */
+export function testHistory(u: number): number[] {
+  return [((u * 7) % 50) + 1, ((u * 13) % 50) + 1];
+}
+
+/**
+ * Write a bundle of a random model (seed) under `root/<name>`. Users `u1..`, items `i1..`; every user has the two
+ * items of {@link testHistory} as stored history (unless `history: false`).
+ */
+export async function makeBundle(
+  root: string,
+  name: string,
+  seed = 1,
+  opts: { history?: boolean } = {},
+): Promise<TestBundle> {
   const model = randomModel({ seed });
   const dir = join(root, name);
   await mkdir(dir, { recursive: true });
@@ -39,6 +52,7 @@ export async function makeBundle(root: string, name: string, seed = 1): Promise<
     meta: { config: model.config, sizes: model.sizes },
     vocab: { users, items },
     popularity,
+    history: opts.history === false ? undefined : interactionsOf(model.sizes.users),
   });
   return {
     dir,
@@ -46,6 +60,21 @@ export async function makeBundle(root: string, name: string, seed = 1): Promise<
     users: users.slice(1),
     items: items.slice(1),
     slot: (version, precision = 'fp32') => ({ version, bundlePath: dir, precision }),
+  };
+}
+
+function interactionsOf(users: number) {
+  const user: number[] = [];
+  const item: number[] = [];
+  for (const step of [0, 1])
+    for (let u = 1; u < users; u++) {
+      user.push(u);
+      item.push(testHistory(u)[step] ?? 1);
+    }
+  return {
+    user: Int32Array.from(user),
+    item: Int32Array.from(item),
+    timestamp: Float64Array.from(user, (_, i) => 1_700_000_000_000 + i),
   };
 }
 
