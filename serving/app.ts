@@ -4,12 +4,12 @@
  * faults, reconciler, feedback) and the routes under `routes/` as plugins; the admin routes sit in one scope behind
  * one bearer-token hook. Tests build it and call `app.inject`.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { FaultInjector } from './faults';
-import { FeedbackLedger } from './feedback';
+import { FeedbackLedger, FeedbackSigner, type FeedbackLedgerOptions, type Peer } from './feedback';
 import type { ServingMetrics } from './metrics';
 import type { ModelSlots } from './model-slot';
 import { appPlugin } from './plugins/app';
@@ -23,6 +23,7 @@ import { metricsRoutes } from './routes/metrics';
 import { recommendRoutes } from './routes/recommend';
 import { scoreRoutes } from './routes/score';
 import { BODY_LIMIT } from './schemas';
+import { BucketedCounters, type BucketedOptions } from './stats';
 
 /** Options of {@link buildApp}. */
 export interface AppOptions {
@@ -36,25 +37,29 @@ export interface AppOptions {
   readToken?: string;
   /** pino logger (fastify's request logger derives from it); false for silence. @default false */
   logger?: Logger | false;
-  /** How many recent responses `/v1/feedback` can refer to. @default 50000 */
+  /** How many recent responses `/v1/feedback` can refer to by request id. @default 50000 */
   feedbackMemory?: number;
+  /** Feedback ledger limits (TTL, dedup bound). */
+  feedback?: Omit<FeedbackLedgerOptions, 'memory'>;
+  /** The fleet secret that signs feedback tokens. @default a random one (tokens then verify on this app only) */
+  feedbackSecret?: Buffer;
+  /** The fleet's live replicas, for forwarding feedback to the replica that served it. @default none */
+  peers?: () => Promise<Peer[]>;
+  /** Bucketed stats (buckets, time slots, horizon). */
+  stats?: BucketedOptions;
   /** Injected faults (`/v1/admin/faults`). @default a new, empty injector */
   faults?: FaultInjector;
   /** Where bundles may come from: `PUT /v1/admin/fleet` refuses (400) a slot elsewhere. @default anywhere */
   bundleRoots?: string[];
 }
 
-const REQUEST_ID_RE = /^[A-Za-z0-9._-]{1,64}$/;
-
 /** Build the serving app (not listening; `await app.ready()` or `app.inject` loads its plugins). */
 export function buildApp(opts: AppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: (opts.logger || undefined) as FastifyBaseLogger | undefined,
     bodyLimit: BODY_LIMIT,
-    genReqId: (req) => {
-      const h = req.headers['x-request-id'];
-      return typeof h === 'string' && REQUEST_ID_RE.test(h) ? h : randomUUID();
-    },
+    // The server issues every request id (a client's `x-request-id` is only logged: plugins/app.ts).
+    genReqId: () => randomUUID(),
     requestIdHeader: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
@@ -68,7 +73,12 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     metrics: opts.metrics,
     faults: opts.faults ?? new FaultInjector(),
     reconciler: opts.reconciler ?? null,
-    feedback: new FeedbackLedger({ memory: opts.feedbackMemory }),
+    feedback: new FeedbackLedger(new FeedbackSigner(opts.feedbackSecret ?? randomBytes(32)), {
+      ...opts.feedback,
+      memory: opts.feedbackMemory,
+    }),
+    bucketed: new BucketedCounters(opts.stats),
+    peers: opts.peers ?? (async () => []),
     bundleRoots: opts.bundleRoots,
   });
   void app.register(recommendRoutes);

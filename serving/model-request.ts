@@ -25,7 +25,14 @@ export async function withModel<T>(
   const picked = app.slots.pick(userId);
   if (!picked) throw app.httpErrors.createError(503, 'no model loaded yet', { expose: true });
   const { variant, model } = picked;
-  req.served = { variant, version: model.version };
+  const salt = app.slots.salt;
+  req.served = {
+    variant,
+    version: model.version,
+    salt,
+    bucket: app.bucketed.bucketOf(userId, salt),
+    at: Date.now(),
+  };
   try {
     const f = app.faults.decide(variant);
     if (f.delayMs > 0) await new Promise((r) => setTimeout(r, f.delayMs));

@@ -58,6 +58,8 @@ export const RecommendResponse = Type.Object({
   unknownItems: Type.Array(Type.String()),
   /** How many items the user already had were left out (0 with `includeSeen`). */
   seenExcluded: Type.Integer(),
+  /** Signed token to send back with `/v1/feedback` (any replica of the fleet accepts it). */
+  feedbackToken: Type.String(),
 });
 
 export const recommendSchema = { body: RecommendBody, response: { 200: RecommendResponse, ...errors } } as const;
@@ -77,6 +79,8 @@ export const scoreSchema = {
       userKnown: Type.Boolean(),
       scores: Scored,
       unknownItems: Type.Array(Type.String()),
+      /** Feedback on a score response is counted apart (never toward recommendation CTR). */
+      feedbackToken: Type.String(),
     }),
     ...errors,
   },
@@ -84,7 +88,10 @@ export const scoreSchema = {
 
 export const FeedbackBody = Type.Object(
   {
-    requestId: Id,
+    /** `feedbackToken` of the response: any replica of the fleet counts it (preferred). */
+    token: Type.Optional(Type.String({ minLength: 1, maxLength: 16_384 })),
+    /** `requestId` of a recent response of this replica (the older way; unknown elsewhere). */
+    requestId: Type.Optional(Id),
     itemId: Id,
     event: Type.Enum([...FEEDBACK_EVENTS]),
   },
@@ -96,6 +103,14 @@ export const FeedbackResponse = Type.Object({
   requestId: Type.String(),
   model: ModelInfo,
   accepted: Type.Boolean(),
+  /** False for a repeat of feedback already counted (client retries are safe), or an expired response. */
+  counted: Type.Boolean(),
+  /** What it counts toward: recommendation CTR, or score feedback (kept apart). */
+  countedAs: Type.Enum(['recommend', 'score']),
+  /** Why it was not counted: `duplicate` or `expired`. */
+  reason: Type.Optional(Type.String()),
+  /** The replica that counted it, when not the one that served the response. */
+  countedBy: Type.Optional(Type.String()),
 });
 export type FeedbackResponse = Static<typeof FeedbackResponse>;
 

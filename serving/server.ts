@@ -11,8 +11,10 @@ import type { Precision } from '../lib/bundle';
 import { loadConfig } from '../lib/config';
 import { ErrorType, RecflowError } from '../lib/errors';
 import { loadFleetSecret, statsReaderToken } from '../lib/fleet/secret';
+import { REPLICA_LIVE_MS, type FleetStore } from '../lib/fleet/store';
 import { DEFAULT_FLEET } from '../lib/fleet/types';
 import { buildApp } from './app';
+import type { Peer } from './feedback';
 import { ServingMetrics } from './metrics';
 import { ModelSlots, type ModelOptions } from './model-slot';
 import { FleetSource, MemorySource, Reconciler, type DesiredSource } from './reconcile';
@@ -50,6 +52,22 @@ export interface ServerOptions {
   model?: ModelOptions;
   /** Collect process metrics (off in tests that start many apps). @default true */
   processMetrics?: boolean;
+}
+
+/** The fleet's live replicas from their reports, read at most once a second. */
+function livePeers(store: FleetStore | undefined): () => Promise<Peer[]> {
+  if (!store) return async () => [];
+  let cached: { at: number; peers: Promise<Peer[]> } | undefined;
+  return () => {
+    if (!cached || Date.now() - cached.at > 1000) {
+      const peers = store
+        .readReports({ liveWithinMs: REPLICA_LIVE_MS })
+        .then((rs) => rs.filter((r) => r.url).map((r) => ({ replicaId: r.replicaId, url: r.url })))
+        .catch(() => []);
+      cached = { at: Date.now(), peers };
+    }
+    return cached.peers;
+  };
 }
 
 /** A running replica. */
@@ -115,10 +133,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     intervalMs: opts.pollMs,
     log: log || undefined,
   });
+  const peers = livePeers(source.store);
   const app = buildApp({
     slots,
     metrics,
     reconciler,
+    feedbackSecret: secret,
+    peers,
     adminToken: opts.adminToken ?? config.adminToken,
     readToken: statsReaderToken(secret),
     logger: log,

@@ -5,6 +5,7 @@
  * graph that reads it, the model's answer for that history).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { itemHash } from '../feedback';
 import { timed, withModel } from '../model-request';
 import { recommendSchema } from '../schemas';
 
@@ -57,11 +58,19 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
         });
       }
       app.metrics.impressions.inc({ variant, version: model.version }, items.length);
-      app.feedback.remember(req.id, {
+      const { salt = '', bucket = 0, at = Date.now() } = req.served;
+      app.bucketed.add({ variant, version: model.version, salt }, 'impressions', bucket, at, items.length);
+      const feedbackToken = app.feedback.remember({
+        rid: req.id,
+        rep: app.reconciler?.replicaId ?? 'local',
         variant,
         version: model.version,
         precision: model.precision,
-        items: items.map((x) => x.itemId),
+        salt,
+        bucket,
+        t: at,
+        kind: 'recommend',
+        items: items.map((x) => itemHash(x.itemId)),
       });
       return {
         requestId: req.id,
@@ -71,6 +80,7 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
         items,
         unknownItems,
         seenExcluded,
+        feedbackToken,
       };
     }),
   );

@@ -1,7 +1,9 @@
 /**
- * `POST /v1/score`: the model's probability for each given item (unknown users get the unknown-user row).
+ * `POST /v1/score`: the model's probability for each given item (unknown users get the unknown-user row). Its
+ * feedback token is marked `score`: feedback on it is counted apart, never toward recommendation CTR.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { itemHash } from '../feedback';
 import { timed, withModel } from '../model-request';
 import { scoreSchema } from '../schemas';
 
@@ -24,11 +26,18 @@ export const scoreRoutes: FastifyPluginAsyncTypebox = async (app) => {
         );
         scores = known.map((x, j) => ({ itemId: x.id, score: out[j] ?? 0 }));
       }
-      app.feedback.remember(req.id, {
+      const { salt = '', bucket = 0, at = Date.now() } = req.served;
+      const feedbackToken = app.feedback.remember({
+        rid: req.id,
+        rep: app.reconciler?.replicaId ?? 'local',
         variant,
         version: model.version,
         precision: model.precision,
-        items: known.map((x) => x.id),
+        salt,
+        bucket,
+        t: at,
+        kind: 'score',
+        items: known.map((x) => itemHash(x.id)),
       });
       return {
         requestId: req.id,
@@ -36,6 +45,7 @@ export const scoreRoutes: FastifyPluginAsyncTypebox = async (app) => {
         userKnown: user !== undefined,
         scores,
         unknownItems,
+        feedbackToken,
       };
     }),
   );
