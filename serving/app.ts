@@ -6,7 +6,12 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyServerFactory,
+} from 'fastify';
 import type { Logger } from 'pino';
 import { FaultInjector } from './faults';
 import { FeedbackLedger, FeedbackSigner, type FeedbackLedgerOptions, type Peer } from './feedback';
@@ -47,6 +52,11 @@ export interface AppOptions {
   peers?: () => Promise<Peer[]>;
   /** Bucketed stats (buckets, time slots, horizon). */
   stats?: BucketedOptions;
+  /**
+   * The HTTP server factory (serving/server.ts passes one that sheds overload before fastify sees the request:
+   * serving/admission.ts). @default fastify's
+   */
+  serverFactory?: FastifyServerFactory;
   /** Injected faults (`/v1/admin/faults`). @default a new, empty injector */
   faults?: FaultInjector;
   /** Where bundles may come from: `PUT /v1/admin/fleet` refuses (400) a slot elsewhere. @default anywhere */
@@ -63,6 +73,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
     requestIdHeader: false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
     return503OnClosing: true,
+    ...(opts.serverFactory ? { serverFactory: opts.serverFactory } : {}),
     logController: new LogController({ disableRequestLogging: true }),
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -13,6 +13,7 @@ import { ErrorType, RecflowError } from '../lib/errors';
 import { loadFleetSecret, statsReaderToken } from '../lib/fleet/secret';
 import { REPLICA_LIVE_MS, type FleetStore } from '../lib/fleet/store';
 import { DEFAULT_FLEET } from '../lib/fleet/types';
+import { Admission, admissionServerFactory, type AdmissionOptions } from './admission';
 import { buildApp } from './app';
 import type { Peer } from './feedback';
 import { ServingMetrics } from './metrics';
@@ -50,6 +51,8 @@ export interface ServerOptions {
   feedbackSecret?: string;
   logger?: Logger | false;
   model?: ModelOptions;
+  /** Admission control. @default budget `RECFLOW_QUEUE_BUDGET_MS` (20 ms) */
+  admission?: AdmissionOptions;
   /** Collect process metrics (off in tests that start many apps). @default true */
   processMetrics?: boolean;
 }
@@ -78,6 +81,7 @@ export interface RunningServer {
   slots: ModelSlots;
   reconciler: Reconciler;
   metrics: ServingMetrics;
+  admission: Admission;
   close(): Promise<void>;
 }
 
@@ -134,12 +138,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     log: log || undefined,
   });
   const peers = livePeers(source.store);
+  const admission = new Admission({ budgetMs: config.queueBudgetMs, ...opts.admission });
   const app = buildApp({
     slots,
     metrics,
     reconciler,
     feedbackSecret: secret,
     peers,
+    serverFactory: admissionServerFactory(admission, (path) => metrics.shed.inc({ route: path })),
     adminToken: opts.adminToken ?? config.adminToken,
     readToken: statsReaderToken(secret),
     logger: log,
@@ -148,7 +154,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   app.server.keepAliveTimeout = 65_000;
   app.server.requestTimeout = 30_000;
   const host = opts.host ?? '127.0.0.1';
-  await app.listen({ port: opts.port, host });
+  // A deep accept queue: a burst of new connections (1000 clients at once) waits in the kernel instead of
+  // having its SYNs dropped and retried a second later.
+  await app.listen({ port: opts.port, host, backlog: 4096 });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const replicaId = replicaIdArg ?? `${hostname()}-${port}`.toLowerCase().replace(/[^a-z0-9._-]/g, '-');
@@ -164,6 +172,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     slots,
     reconciler,
     metrics,
+    admission,
     close: () =>
       (closing ??= (async () => {
         await reconciler.stop();
