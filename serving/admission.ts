@@ -7,9 +7,10 @@
  * replica is saturated.
  *
  * The expected wait is Little's law on what the replica measures itself: `admitted in flight x service time per
- * request`, the service time being a moving average of the interval between completions while the replica is busy
- * (with micro-batching, a batch of 8 finishing together counts as 8 requests of an eighth of its time). Feedback,
- * health and admin routes are never shed (dropping feedback would bias CTR).
+ * request`, the service time being the busy time per completion, measured over periods of at least `periodMs` of
+ * busy time (completions come in bursts with micro-batching: a per-interval average would be low right after each
+ * burst) and smoothed across periods. Feedback, health and admin routes are never shed (dropping feedback would bias
+ * CTR).
  */
 
 import { randomUUID } from 'node:crypto';
@@ -26,7 +27,9 @@ export interface AdmissionOptions {
    * is), and shedding it would refuse a handful of clients for nothing. @default 16
    */
   minInFlight?: number;
-  /** Weight of a new service-time sample in the moving average. @default 0.05 */
+  /** Busy time over which one service-time sample is taken, ms. @default 50 */
+  periodMs?: number;
+  /** Weight of a new period's sample in the moving average. @default 0.3 */
   alpha?: number;
   /** Service time assumed before anything was measured, in ms. @default 1 */
   initialServiceMs?: number;
@@ -40,7 +43,10 @@ export class Admission {
   readonly retryAfterS: number;
   private readonly minInFlight: number;
   private readonly alpha: number;
+  private readonly periodMs: number;
   private readonly now: () => number;
+  private periodBusy = 0;
+  private periodDone = 0;
   private inflight = 0;
   private serviceMs: number;
   private lastDone = Number.NaN;
@@ -51,7 +57,8 @@ export class Admission {
     this.budgetMs = opts.budgetMs ?? 20;
     this.retryAfterS = opts.retryAfterS ?? 1;
     this.minInFlight = opts.minInFlight ?? 16;
-    this.alpha = opts.alpha ?? 0.05;
+    this.alpha = opts.alpha ?? 0.3;
+    this.periodMs = opts.periodMs ?? 50;
     this.serviceMs = opts.initialServiceMs ?? 1;
     this.now = opts.now ?? (() => performance.now());
   }
@@ -81,10 +88,15 @@ export class Admission {
   /** An admitted request finished. */
   done(): void {
     const t = this.now();
-    // The interval since the last completion is a service-time sample only if the replica stayed busy meanwhile.
+    // The time since the last completion is busy time only if requests stayed in flight meanwhile.
     if (this.busy && Number.isFinite(this.lastDone)) {
-      const sample = Math.min(1000, t - this.lastDone);
-      this.serviceMs += this.alpha * (sample - this.serviceMs);
+      this.periodBusy += Math.min(1000, t - this.lastDone);
+      this.periodDone++;
+      if (this.periodBusy >= this.periodMs) {
+        this.serviceMs += this.alpha * (this.periodBusy / this.periodDone - this.serviceMs);
+        this.periodBusy = 0;
+        this.periodDone = 0;
+      }
     }
     this.inflight = Math.max(0, this.inflight - 1);
     this.busy = this.inflight > 0;

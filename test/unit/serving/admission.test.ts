@@ -14,7 +14,14 @@ import { makeBundle, post } from './helpers';
 void describe('admission control', () => {
   void it('estimates the wait as in-flight x service time, learnt while busy; sheds over the budget', () => {
     let now = 0;
-    const a = new Admission({ budgetMs: 10, minInFlight: 2, initialServiceMs: 1, alpha: 0.5, now: () => now });
+    const a = new Admission({
+      budgetMs: 10,
+      minInFlight: 2,
+      initialServiceMs: 1,
+      alpha: 0.5,
+      periodMs: 1,
+      now: () => now,
+    });
     for (let i = 0; i < 5; i++) assert.equal(a.admit(), true);
     assert.equal(a.expectedWaitMs, 5);
     // Completions 4 ms apart while busy: the service time moves toward 4 ms.
@@ -29,7 +36,7 @@ void describe('admission control', () => {
     assert.equal(a.admit(), false, `3 in flight x 3.8 ms = ${a.expectedWaitMs} ms, over 10 ms`);
     assert.equal(a.inFlight, 3);
     // An idle gap is not service time.
-    const b = new Admission({ budgetMs: 10, initialServiceMs: 1, alpha: 1, now: () => now });
+    const b = new Admission({ budgetMs: 10, initialServiceMs: 1, alpha: 1, periodMs: 1, now: () => now });
     b.admit();
     now += 500;
     b.done();
@@ -38,6 +45,14 @@ void describe('admission control', () => {
     b.done();
     assert.equal(b.serviceTimeMs, 1);
     assert.equal(new Admission({ budgetMs: 0, minInFlight: 0, initialServiceMs: 1000 }).admit(), true);
+    // Bursts (a batch finishing at once) are averaged over the period, not read right after a burst.
+    const c = new Admission({ budgetMs: 0, initialServiceMs: 1, alpha: 1, periodMs: 60, now: () => now });
+    for (let i = 0; i < 25; i++) c.admit();
+    for (let burst = 0; burst < 3; burst++) {
+      now += 32; // a batch of 8 takes 32 ms, then all 8 finish together
+      for (let i = 0; i < 8; i++) c.done();
+    }
+    assert.equal(c.serviceTimeMs, 4, 'busy time per completion over the period');
   });
 
   void it('a real server sheds model requests with 503 + Retry-After; feedback and health are never shed', async () => {
@@ -56,6 +71,14 @@ void describe('admission control', () => {
       try {
         const first = await post(`${server.url}/v1/recommend`, { userId: 'u1', k: 3 });
         assert.equal(first.status, 200);
+        // Admitted requests hold on for 300 ms (an injected delay), so the ones behind them queue up.
+        const faults = (method: string, body?: unknown) =>
+          fetch(`${server.url}/v1/admin/faults`, {
+            method,
+            headers: { authorization: 'Bearer tok', ...(body ? { 'content-type': 'application/json' } : {}) },
+            body: body ? JSON.stringify(body) : undefined,
+          });
+        assert.equal((await faults('PUT', { variant: 'stable', delayMs: 300 })).status, 200);
         const all = await Promise.all(
           Array.from({ length: 40 }, (_, i) => post(`${server.url}/v1/recommend`, { userId: `u${i + 1}`, k: 3 })),
         );
@@ -65,6 +88,7 @@ void describe('admission control', () => {
           all.some((r) => r.status === 200),
           'some were admitted',
         );
+        assert.equal((await faults('DELETE')).status, 200);
         const s = shed[0]!;
         assert.equal(s.headers.get('retry-after'), '1');
         assert.equal(s.body.error, 'Service Unavailable');
