@@ -527,7 +527,7 @@ require('node:http').createServer((req, res) => {
     },
     bundleBytes: bundle.manifest.sizes,
     setup:
-      'servers are child processes, defaults (recflow: 1 onnxruntime thread, micro-batching, admission budget 20 ms; peers: ' +
+      'servers are child processes, defaults (recflow: 1 onnxruntime thread, micro-batching, admission budget 50 ms, at least 64 in flight; peers: ' +
       'FastAPI async def + pydantic + orjson, uvicorn uvloop/httptools, 1 intra-op thread, 1 or 2 workers); wrk -t1 --timeout 2s, ' +
       'a Lua script cycling 4096 POST /v1/recommend bodies {userId known, k: 10}; hey -cpus 1 -t 2 -o csv at c >= 1024 for the ' +
       "admitted (200) latency (steady state: a connection's first request, which carries its connect, left out); " +

@@ -31,7 +31,7 @@ export interface RecflowConfig {
     ortThreads: number;
     /**
      * Admission control: a model request is shed (503 + `Retry-After`) when its expected queueing time exceeds
-     * this. `RECFLOW_QUEUE_BUDGET_MS`; 0 turns shedding off. @default 20
+     * this. `RECFLOW_QUEUE_BUDGET_MS`; 0 turns shedding off. @default 50
      */
     queueBudgetMs: number;
   };
@@ -102,7 +102,7 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Recflow
       adminToken: env.RECFLOW_ADMIN_TOKEN || undefined,
       feedbackSecret: secret(env, 'RECFLOW_FEEDBACK_SECRET'),
       ortThreads: int(env, 'RECFLOW_ORT_THREADS', 1, 1, 256),
-      queueBudgetMs: int(env, 'RECFLOW_QUEUE_BUDGET_MS', 20, 0, 60_000),
+      queueBudgetMs: int(env, 'RECFLOW_QUEUE_BUDGET_MS', 50, 0, 60_000),
     },
     temporal: {
       address: env.TEMPORAL_ADDRESS || undefined,

@@ -18,13 +18,14 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 
 /** Options of {@link Admission}. */
 export interface AdmissionOptions {
-  /** Most expected queueing time in ms; 0 admits everything. @default 20 */
+  /** Most expected queueing time in ms; 0 admits everything. @default 50 */
   budgetMs?: number;
   /** `Retry-After` of a shed request, in seconds. @default 1 */
   retryAfterS?: number;
   /**
-   * Never shed while fewer requests than this are in flight: a queue this short is not an overload (a slow host
-   * is), and shedding it would refuse a handful of clients for nothing. @default 16
+   * Never shed while fewer requests than this are in flight: a queue this short is not an overload (a stalled host
+   * is: a 50 ms stall would make 32 in flight look like 50 ms of queue), and shedding it would turn a few clients'
+   * retries into a storm of cheap 503s. @default 64
    */
   minInFlight?: number;
   /** Busy time over which one service-time sample is taken, ms. @default 50 */
@@ -54,9 +55,9 @@ export class Admission {
   private busy = false;
 
   constructor(opts: AdmissionOptions = {}) {
-    this.budgetMs = opts.budgetMs ?? 20;
+    this.budgetMs = opts.budgetMs ?? 50;
     this.retryAfterS = opts.retryAfterS ?? 1;
-    this.minInFlight = opts.minInFlight ?? 16;
+    this.minInFlight = opts.minInFlight ?? 64;
     this.alpha = opts.alpha ?? 0.3;
     this.periodMs = opts.periodMs ?? 50;
     this.serviceMs = opts.initialServiceMs ?? 1;

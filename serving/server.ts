@@ -51,7 +51,7 @@ export interface ServerOptions {
   feedbackSecret?: string;
   logger?: Logger | false;
   model?: ModelOptions;
-  /** Admission control. @default budget `RECFLOW_QUEUE_BUDGET_MS` (20 ms) */
+  /** Admission control. @default budget `RECFLOW_QUEUE_BUDGET_MS` (50 ms) */
   admission?: AdmissionOptions;
   /** Collect process metrics (off in tests that start many apps). @default true */
   processMetrics?: boolean;

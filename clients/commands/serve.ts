@@ -39,7 +39,7 @@ export function registerServeCommands(program: Command): void {
     )
     .option(
       '--queue-budget-ms <ms>',
-      'shed model requests (503 + Retry-After) when their expected queueing exceeds this; 0: never (default RECFLOW_QUEUE_BUDGET_MS or 20)',
+      'shed model requests (503 + Retry-After) when their expected queueing exceeds this; 0: never (default RECFLOW_QUEUE_BUDGET_MS or 50)',
       int('--queue-budget-ms', 0, 60_000),
     )
     .option('--max-batch <n>', 'largest micro-batch (1 turns batching off)', int('--max-batch', 1, 1024), 64)

@@ -39,9 +39,9 @@ describe('loadConfig', () => {
 });
 
 describe('loadConfig: serving', () => {
-  it('defaults to one onnxruntime thread and a 20 ms queue budget, no tokens', () => {
+  it('defaults to one onnxruntime thread and a 50 ms queue budget, no tokens', () => {
     const c = loadConfig({}, '/srv/x');
-    assert.deepEqual(c.serving, { adminToken: undefined, feedbackSecret: undefined, ortThreads: 1, queueBudgetMs: 20 });
+    assert.deepEqual(c.serving, { adminToken: undefined, feedbackSecret: undefined, ortThreads: 1, queueBudgetMs: 50 });
   });
 
   it('reads RECFLOW_ADMIN_TOKEN, RECFLOW_FEEDBACK_SECRET, RECFLOW_ORT_THREADS, RECFLOW_QUEUE_BUDGET_MS', () => {
