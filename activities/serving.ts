@@ -8,9 +8,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorType, RecflowError } from '../lib/errors';
 import { DEFAULT_FLEET, type FleetDesiredState, type ReplicaReport, type SlotState } from '../lib/fleet/types';
+import { locateBundle } from '../lib/fleet/locate';
+import { loadFleetSecret, statsReaderToken } from '../lib/fleet/secret';
 import { FleetStore, REPLICA_LIVE_MS } from '../lib/fleet/store';
+import { historyOf, loadBundle, readHistories } from '../lib/onnx/bundle-io';
+import { mulberry32 } from '../lib/rng';
 import { LATENCY_BUCKETS, quantileFromBuckets, type VariantCounters } from '../serving/metrics';
+import { routeUser } from '../serving/router';
 import { simulateTraffic, type ClickModel, type VariantTotals } from '../serving/simulator';
+import { DEFAULT_SLOT_MS, type BucketedStats } from '../serving/stats';
 import type { ActivityDeps } from './deps';
 import type { VariantWindowStats, WindowCoverage } from '../lib/canary/analysis';
 
@@ -56,24 +62,54 @@ export interface VariantStats extends VariantWindowStats {
 export interface ReadFleetStatsInput {
   fleet?: string;
   /**
-   * Measure over the next `windowMs` (snapshot, wait, snapshot). Without it: the change since the previous call
-   * without a window (a snapshot kept in the fleet folder), or since the replicas started.
+   * Measure the window of the next `windowMs`: impressions (and requests) served in it, with their clicks. Without
+   * it: the change since the previous call without a window (a snapshot kept in the fleet folder), or since the
+   * replicas started.
    */
   windowMs?: number;
+  /**
+   * With `windowMs`: how long after each end of the window to read it. The window is `[T0, T1)` by serve time
+   * (`T0` the next 1 s slot boundary after the call, `T1 = T0 + windowMs` rounded up to a slot); the start is read
+   * at `T0 + delay` with `servedBefore = T0` and the end at `T1 + delay` with `servedBefore = T1`, so clicks that
+   * arrive up to `delay` after their impression are all counted in the window of the impression. The activity
+   * takes up to `windowMs + feedbackDelayMs + 2 s`. @default 0
+   */
+  feedbackDelayMs?: number;
 }
+
+/** Per-bucket counts of one variant, summed over replicas (arrays of length `buckets`). */
+export interface BucketCounts {
+  requests: number[];
+  errors: number[];
+  impressions: number[];
+  clicks: number[];
+}
+
 export interface ReadFleetStatsResult {
   variants: Record<'stable' | 'canary', VariantStats>;
   /** Replicas scraped. */
   replicas: number;
   /** Which live replicas the window covers, and which it misses (died, restarted or unreachable meanwhile). */
   coverage: WindowCoverage;
+  /**
+   * The same window per user bucket (bucket = `fnv1a("<salt>|<userId>") mod count`, serving/stats.ts), summed over
+   * replicas: the per-bucket counts the canary statistics use. Absent when no replica reported buckets.
+   */
+  buckets?: { count: number; salt: string; stable: BucketCounts; canary: BucketCounts };
+  /** The window by serve time (epoch ms, slot-aligned), when `windowMs` was given. */
+  window?: { servedFrom: number; servedBefore: number; feedbackDelayMs: number };
+  /** Model requests the replicas shed (503, admission control) during the reads; such a window is suspect. */
+  shed: number;
 }
 
 export interface SimulateTrafficInput {
   fleet?: string;
   /** Shop whose ground truth draws the clicks (when the factory was given `clickModelFor`). */
   shopId?: string;
-  /** How many distinct known users to replay. @default 200 */
+  /**
+   * How many distinct known users to replay: a sample of the whole user base drawn by activity (the users'
+   * interaction counts in the bundle's history). @default every known user
+   */
   users?: number;
   durationMs: number;
   rps: number;
@@ -84,6 +120,10 @@ export interface SimulateTrafficResult {
   errors: number;
   clicks: number;
   impressions?: number;
+  /** Requests due but not sent (too many in flight), and requests abandoned after the timeout. */
+  dropped?: number;
+  timedOut?: number;
+  /** Per variant, with `dropped` and `timedOut` attributed to the variant routing would have picked. */
   byVariant?: Record<string, VariantTotals>;
 }
 
@@ -95,7 +135,14 @@ export interface ServingActivityOptions {
   pollMs?: number;
 }
 
-type Snapshot = Record<string, VariantCounters[]>;
+/** What one replica's `/v1/admin/stats` answered (the fields the activities read). */
+interface ReplicaStats {
+  counters: VariantCounters[];
+  bucketed?: BucketedStats;
+  startedAt?: number;
+  shed?: number;
+}
+type Snapshot = Record<string, ReplicaStats>;
 const SNAPSHOT_FILE = 'stats-snapshot.json';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -108,14 +155,32 @@ function heartbeat(details: unknown): void {
   }
 }
 
-async function scrape(replicas: ReplicaReport[]): Promise<Snapshot> {
+/** Bearer tokens that may read a replica's stats: the fleet's stats-reader token, then the admin token. */
+type Tokens = string[];
+
+async function scrape(replicas: ReplicaReport[], tokens: Tokens, servedBefore?: number): Promise<Snapshot> {
   const out: Snapshot = {};
+  const query = servedBefore === undefined ? '' : `?servedBefore=${Math.floor(servedBefore)}`;
   await Promise.all(
     replicas.map(async (r) => {
       try {
-        const res = await fetch(`${r.url}/v1/admin/stats`, { signal: AbortSignal.timeout(5000) });
-        if (!res.ok) throw new Error(`HTTP ${res.status}`);
-        out[r.replicaId] = ((await res.json()) as { counters: VariantCounters[] }).counters;
+        let res: Response | undefined;
+        for (const token of tokens) {
+          res = await fetch(`${r.url}/v1/admin/stats${query}`, {
+            headers: { authorization: `Bearer ${token}` },
+            signal: AbortSignal.timeout(5000),
+          });
+          if (res.status !== 401 && res.status !== 403) break;
+          await res.body?.cancel();
+        }
+        if (!res?.ok) throw new Error(`HTTP ${res?.status}`);
+        const body = (await res.json()) as ReplicaStats;
+        out[r.replicaId] = {
+          counters: body.counters,
+          bucketed: body.bucketed,
+          startedAt: body.startedAt,
+          shed: body.shed,
+        };
       } catch (err) {
         log.warn('could not read replica stats', { replicaId: r.replicaId, url: r.url, error: String(err) });
       }
@@ -124,22 +189,31 @@ async function scrape(replicas: ReplicaReport[]): Promise<Snapshot> {
   return out;
 }
 
-/** A replica restarted between two reads when any of its counters went back (or vanished). */
-function restartedBetween(start: VariantCounters[] | undefined, end: VariantCounters[]): boolean {
-  return (
-    start?.some(
-      (p) => (end.find((c) => c.version === p.version && c.variant === p.variant)?.requests ?? 0) < p.requests,
-    ) ?? false
+/** Old snapshot files held bare counter arrays per replica. */
+function asSnapshot(raw: Record<string, unknown> | undefined): Snapshot | undefined {
+  if (!raw) return undefined;
+  const out: Snapshot = {};
+  for (const [k, v] of Object.entries(raw))
+    out[k] = Array.isArray(v) ? { counters: v as VariantCounters[] } : (v as ReplicaStats);
+  return out;
+}
+
+/** A replica restarted between two reads when its start time changed or any of its counters went back. */
+function restartedBetween(start: ReplicaStats | undefined, end: ReplicaStats): boolean {
+  if (!start) return false;
+  if (start.startedAt !== undefined && end.startedAt !== undefined && start.startedAt !== end.startedAt) return true;
+  return start.counters.some(
+    (p) => (end.counters.find((c) => c.version === p.version && c.variant === p.variant)?.requests ?? 0) < p.requests,
   );
 }
 
 /** Per (variant, version) deltas of `now - before`, summed over replicas (a restarted replica counts from zero). */
 function delta(now: Snapshot, before: Snapshot | undefined): Map<string, VariantCounters> {
   const sum = new Map<string, VariantCounters>();
-  for (const [replica, counters] of Object.entries(now)) {
-    const restarted = restartedBetween(before?.[replica], counters);
-    for (const c of counters) {
-      const prev = before?.[replica]?.find((p) => p.variant === c.variant && p.version === c.version);
+  for (const [replica, stats] of Object.entries(now)) {
+    const restarted = restartedBetween(before?.[replica], stats);
+    for (const c of stats.counters) {
+      const prev = before?.[replica]?.counters.find((p) => p.variant === c.variant && p.version === c.version);
       const base = prev && !restarted ? prev : undefined;
       const key = `${c.variant}|${c.version}`;
       const acc = sum.get(key) ?? {
@@ -164,6 +238,44 @@ function delta(now: Snapshot, before: Snapshot | undefined): Map<string, Variant
   return sum;
 }
 
+const emptyCounts = (n: number): BucketCounts => ({
+  requests: new Array<number>(n).fill(0),
+  errors: new Array<number>(n).fill(0),
+  impressions: new Array<number>(n).fill(0),
+  clicks: new Array<number>(n).fill(0),
+});
+
+/**
+ * Per-bucket deltas `now - before` of one (variant, version, salt), summed over the replicas that report buckets
+ * (a restarted replica counts from zero). Undefined when none reports them.
+ */
+function bucketDelta(
+  now: Snapshot,
+  before: Snapshot | undefined,
+  variant: 'stable' | 'canary',
+  version: string | null,
+  salt: string,
+): BucketCounts | undefined {
+  let acc: BucketCounts | undefined;
+  for (const [replica, stats] of Object.entries(now)) {
+    const b = stats.bucketed;
+    if (!b) continue;
+    acc ??= emptyCounts(b.buckets);
+    if (version === null) continue;
+    const pick = (s: ReplicaStats | undefined) =>
+      s?.bucketed?.series.find((x) => x.variant === variant && x.version === version && x.salt === salt);
+    const end = pick(stats);
+    if (!end) continue;
+    const prev = before?.[replica];
+    const start = prev && !restartedBetween(prev, stats) ? pick(prev) : undefined;
+    for (const f of ['requests', 'errors', 'impressions', 'clicks'] as const)
+      end[f].forEach((n, i) => {
+        acc![f][i] = (acc![f][i] ?? 0) + n - (start?.[f][i] ?? 0);
+      });
+  }
+  return acc;
+}
+
 /**
  * Which of the replicas live at the window's start the window really covers: a replica must answer at both ends
  * with counters that did not go back (a restart loses the first part of the window).
@@ -178,15 +290,23 @@ function windowCoverage(live: ReplicaReport[], before: Snapshot | undefined, now
   return { expected: live.length, covered: live.length - missing.length, missing };
 }
 
-function variantStats(d: Map<string, VariantCounters>, variant: 'stable' | 'canary', version: string | null) {
+const total = (xs: number[]) => xs.reduce((a, x) => a + x, 0);
+
+function variantStats(
+  d: Map<string, VariantCounters>,
+  variant: 'stable' | 'canary',
+  version: string | null,
+  buckets: BucketCounts | undefined,
+): VariantStats {
   const c = version === null ? undefined : d.get(`${variant}|${version}`);
   const ms = (q: number) => Math.round(quantileFromBuckets(c?.latencyBuckets ?? [], q) * 1e6) / 1e3;
-  const impressions = c?.impressions ?? 0;
-  const clicks = c?.clicks ?? 0;
+  // Counts by serve time from the buckets when the replicas report them, else the totals.
+  const impressions = buckets ? total(buckets.impressions) : (c?.impressions ?? 0);
+  const clicks = buckets ? total(buckets.clicks) : (c?.clicks ?? 0);
   return {
     version,
-    requests: c?.requests ?? 0,
-    errors: c?.errors ?? 0,
+    requests: buckets ? total(buckets.requests) : (c?.requests ?? 0),
+    errors: buckets ? total(buckets.errors) : (c?.errors ?? 0),
     p50Ms: ms(0.5),
     p99Ms: ms(0.99),
     impressions,
@@ -195,10 +315,60 @@ function variantStats(d: Map<string, VariantCounters>, variant: 'stable' | 'cana
   };
 }
 
+const shedBetween = (now: Snapshot, before: Snapshot | undefined) =>
+  Object.entries(now).reduce((a, [id, s]) => {
+    const prev = before?.[id];
+    const base = prev && !restartedBetween(prev, s) ? (prev.shed ?? 0) : 0;
+    return a + Math.max(0, (s.shed ?? 0) - base);
+  }, 0);
+
+/** Wait until `at` (epoch ms), heartbeating. */
+async function waitUntil(at: number): Promise<void> {
+  while (Date.now() < at) {
+    heartbeat({ waitingMs: at - Date.now() });
+    await sleep(Math.min(1000, Math.max(0, at - Date.now())));
+  }
+}
+
+/** Users drawn by activity: every known user with its history length (uniform without histories). */
+async function usersByActivity(bundleDir: string): Promise<{ users: string[]; weights: number[] }> {
+  const vocab = JSON.parse(await readFile(join(bundleDir, 'vocab.json'), 'utf8')) as { users: string[] };
+  const users = vocab.users.slice(1);
+  const bundle = await loadBundle(bundleDir);
+  const h = await readHistories(bundleDir, bundle.manifest).catch(() => undefined);
+  const weights = users.map((_, i) => (h ? historyOf(h, i + 1).length : 1));
+  return { users, weights };
+}
+
+/** A sample of `n` distinct users drawn by weight (Efraimidis-Spirakis keys), seeded. */
+function sampleByWeight(
+  users: string[],
+  weights: number[],
+  n: number,
+  seed: number,
+): { users: string[]; weights: number[] } {
+  if (n >= users.length) return { users, weights };
+  const r = mulberry32(seed);
+  const keyed = users
+    .map((u, i) => ({
+      u,
+      w: weights[i] ?? 0,
+      key: (weights[i] ?? 0) > 0 ? Math.log(r()) / (weights[i] ?? 1) : -Infinity,
+    }))
+    .sort((a, b) => b.key - a.key)
+    .slice(0, n);
+  return { users: keyed.map((x) => x.u), weights: keyed.map((x) => x.w) };
+}
+
 /** Serving-control activities (see lib/fleet.ts for the desired state contract). */
 export function createServingActivities(deps: ActivityDeps, opts: ServingActivityOptions = {}) {
   const store = (fleet?: string) => new FleetStore(deps.config.registryDir, fleet ?? DEFAULT_FLEET);
   const live = (s: FleetStore) => s.readReports({ liveWithinMs: REPLICA_LIVE_MS });
+  const tokens = async (s: FleetStore): Promise<Tokens> => {
+    const { adminToken, feedbackSecret } = deps.config.serving;
+    const reader = statsReaderToken(await loadFleetSecret(s.dir, feedbackSecret));
+    return adminToken ? [reader, adminToken] : [reader];
+  };
 
   return {
     /**
@@ -246,50 +416,68 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
     },
 
     /**
-     * Requests, errors, latency percentiles, impressions, clicks and CTR per variant (of the versions now in the
-     * desired state), summed over the live replicas, read from their `/v1/admin/stats` over HTTP.
+     * Requests, errors, latency percentiles, impressions, clicks and CTR per variant (of the versions and salt now
+     * in the desired state), summed over the live replicas, read from their `/v1/admin/stats` over HTTP with the
+     * fleet's stats-reader token; with the per-bucket counts (`buckets`) the canary statistics need. Windowed reads
+     * count impressions by serve time with all their clicks (see `feedbackDelayMs`).
      */
     async readFleetStats(input: ReadFleetStatsInput): Promise<ReadFleetStatsResult> {
       const s = store(input.fleet);
       const replicas = await live(s);
-      let d: Map<string, VariantCounters>;
-      let scraped: number;
+      const auth = await tokens(s);
+      let before: Snapshot | undefined;
+      let now: Snapshot;
       let coverage: WindowCoverage;
+      let window: ReadFleetStatsResult['window'];
       if (input.windowMs !== undefined) {
-        const before = await scrape(replicas);
-        const end = Date.now() + input.windowMs;
-        while (Date.now() < end) {
-          heartbeat({ waitingMs: end - Date.now() });
-          await sleep(Math.min(1000, Math.max(0, end - Date.now())));
-        }
-        const now = await scrape(replicas);
-        d = delta(now, before);
-        scraped = Object.keys(now).length;
+        // The window by serve time, on the replicas' slot boundaries (serving/stats.ts): it starts at the next
+        // boundary, so nothing served earlier in the current slot leaks in.
+        const delay = Math.max(0, input.feedbackDelayMs ?? 0);
+        const slot = DEFAULT_SLOT_MS;
+        const from = Math.ceil(Date.now() / slot) * slot;
+        const to = Math.ceil((from + input.windowMs) / slot) * slot;
+        await waitUntil(from + delay);
+        before = await scrape(replicas, auth, from);
+        await waitUntil(to + delay);
+        now = await scrape(replicas, auth, to);
         coverage = windowCoverage(replicas, before, now);
+        window = { servedFrom: from, servedBefore: to, feedbackDelayMs: delay };
       } else {
-        const before = await s.readAux<Snapshot>(SNAPSHOT_FILE);
-        const now = await scrape(replicas);
-        d = delta(now, before);
-        scraped = Object.keys(now).length;
+        before = asSnapshot(await s.readAux<Record<string, unknown>>(SNAPSHOT_FILE));
+        now = await scrape(replicas, auth);
         coverage = windowCoverage(replicas, undefined, now);
         await s.writeAux(SNAPSHOT_FILE, { ...before, ...now });
       }
       if (coverage.missing.length)
         log.warn('the stats window misses replicas', { fleet: s.fleet, missing: coverage.missing });
       const desired = await s.readDesired();
+      const salt = desired?.salt ?? '';
+      const d = delta(now, before);
+      const stableVersion = desired?.stable?.version ?? null;
+      const canaryVersion = desired?.canary?.version ?? null;
+      const stableBuckets = bucketDelta(now, before, 'stable', stableVersion, salt);
+      const canaryBuckets = bucketDelta(now, before, 'canary', canaryVersion, salt);
+      const count = Object.values(now).find((x) => x.bucketed)?.bucketed?.buckets;
       return {
         variants: {
-          stable: variantStats(d, 'stable', desired?.stable?.version ?? null),
-          canary: variantStats(d, 'canary', desired?.canary?.version ?? null),
+          stable: variantStats(d, 'stable', stableVersion, stableBuckets),
+          canary: variantStats(d, 'canary', canaryVersion, canaryBuckets),
         },
-        replicas: scraped,
+        replicas: Object.keys(now).length,
         coverage,
+        ...(stableBuckets && canaryBuckets && count
+          ? { buckets: { count, salt, stable: stableBuckets, canary: canaryBuckets } }
+          : {}),
+        ...(window ? { window } : {}),
+        shed: shedBetween(now, before),
       };
     },
 
     /**
      * Drive recommend + click traffic against the live replicas for `durationMs` (heartbeating). Users are the
-     * stable bundle's known users; clicks come from the shop's ground truth when available, else from the score.
+     * stable bundle's known users, drawn by their activity (history length) over the whole user base; clicks come
+     * from the shop's ground truth when available, else from the score, and go to any replica with the response's
+     * feedback token. Dropped and timed-out requests are counted per variant (the one routing would pick).
      * @throws `FleetUnavailable` (retryable) when no replica is live or no stable model is set.
      */
     async simulateTraffic(input: SimulateTrafficInput): Promise<SimulateTrafficResult> {
@@ -303,26 +491,44 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
           ErrorType.FleetUnavailable,
           `fleet ${s.fleet}: ${replicas.length} live replicas, stable ${desired?.stable?.version ?? 'unset'}`,
         );
-      const vocab = JSON.parse(await readFile(join(desired.stable.bundlePath, 'vocab.json'), 'utf8')) as {
-        users: string[];
-      };
-      const users = vocab.users.slice(1, 1 + (input.users ?? 200));
+      const bundleDir = await locateBundle(desired.stable, [deps.config.artifactsDir]);
+      const all = await usersByActivity(bundleDir);
+      const { users, weights } = sampleByWeight(
+        all.users,
+        all.weights,
+        input.users ?? all.users.length,
+        input.seed ?? 1,
+      );
       const clickModel = input.shopId && opts.clickModelFor ? await opts.clickModelFor(input.shopId) : undefined;
+      const canaryOn = desired.canary !== null;
       const res = await simulateTraffic({
         urls: replicas.map((r) => r.url),
         users,
+        weights,
+        route: (u) => routeUser(u, desired.canaryWeight, canaryOn, desired.salt ?? ''),
         durationMs: input.durationMs,
         rps: input.rps,
         seed: input.seed,
         clickModel,
-        onProgress: (p) => heartbeat({ requests: p.requests, errors: p.errors, clicks: p.clicks }),
+        onProgress: (p) =>
+          heartbeat({
+            requests: p.requests,
+            errors: p.errors,
+            clicks: p.clicks,
+            dropped: p.dropped,
+            timedOut: p.timedOut,
+          }),
       });
       log.info('simulated traffic', { fleet: s.fleet, ...res, byVariant: undefined });
+      if (res.dropped || res.timedOut)
+        log.warn('simulated requests dropped or timed out', { dropped: res.dropped, timedOut: res.timedOut });
       return {
         requests: res.requests,
         errors: res.errors,
         clicks: res.clicks,
         impressions: res.impressions,
+        dropped: res.dropped,
+        timedOut: res.timedOut,
         byVariant: res.byVariant,
       };
     },

@@ -1,111 +1,212 @@
 /**
- * Serving benchmark: throughput and p50/p99 latency of `/v1/recommend` at several concurrencies, side by side:
- * - `limit`:   raw onnxruntime-node `session.run` on the same inputs (batch 1, `c` concurrent calls), no HTTP;
- * - `limit-batched`: one `session.run` on a batch of `c` users at a time (what perfect batching could reach);
- * - `recflow`: the recflow server (`recflow serve --bundle`, a child process, micro-batching on);
- * - `peer`:    a Python FastAPI + onnxruntime server (bench/serve_peer.py) on the SAME ONNX file, batch 1.
- * Both servers and the raw sessions use 1 intra-op thread. fp32 and int8. Closed-loop load generator (this process,
- * keep-alive HTTP), `c` workers, known users, k = 10.
+ * Serving benchmark: `/v1/recommend` throughput, latency and overload behaviour of the recflow server against a
+ * strong Python peer, loaded by external load generators (not this process):
+ * - `recflow`: `recflow serve --bundle` (a child process; one onnxruntime thread, micro-batching, admission control:
+ *   the defaults);
+ * - `peer1`, `peer2`: bench/serve_peer.py (FastAPI `async def`, pydantic, orjson, uvicorn with uvloop and
+ *   httptools, onnxruntime one intra-op thread) with 1 and 2 uvicorn workers, on the SAME bundle and contract
+ *   (history exclusion included);
+ * - `floor`: a bare Node `http` server answering every request with a canned 503 at once: the host's floor (no
+ *   server can answer faster on it, so at c = 1024 it bounds what admission control can achieve here);
+ * - `limit` (optional): raw onnxruntime-node `session.run` at batch 1, no HTTP.
+ * Load: `wrk` (one thread, keep-alive, a Lua script cycling through 4096 POST bodies of known users, k = 10,
+ * `--timeout 2s`) at each concurrency, systems interleaved per concurrency, `--rounds` times (the figures are the
+ * medians over rounds; a busy host moves single runs by 2-3x); at c >= 1024 also `hey` (`-o csv`: one row per
+ * request with its status) to get the latency of admitted (200) requests apart from shed ones (503). CPU per
+ * request is read from /proc for each server's process tree. Linux only.
  *
- *   node --import tsx bench/serve.ts [--users 50000] [--items 20000] [--seconds 3] [--conc 1,8,32]
- *     [--systems limit,recflow,peer[,recflow-nobatch]] [--precisions fp32,int8] [--out serve.json]
- * (`recflow-nobatch`: the recflow server with `--max-batch 1`, to see what micro-batching adds.)
+ *   nice -n 10 node --import tsx bench/serve.ts [--users 50000] [--items 20000] [--seconds 5]
+ *     [--conc 1,8,32,1024] [--rounds 3] [--systems recflow,peer1,peer2,floor[,limit]] [--precision fp32]
+ *     [--out serve.json]
  *
- * The Python venv is `.tools/bench-venv` (fastapi, uvicorn[standard], onnxruntime, numpy from PyPI), made if
- * missing; `RECFLOW_BENCH_VENV` points elsewhere. Results: bench/results/serve.json.
+ * Python: `RECFLOW_BENCH_PYTHON` (needs fastapi uvicorn uvloop httptools orjson pydantic onnxruntime numpy), else
+ * the bench venv of bench/peer.ts. Needs `wrk` and `hey` on PATH (Debian: `apt-get install wrk hey`).
+ * Results: bench/results/<out>.
  */
-import { PY, REPO, ensureVenv, strArg, writeResult } from './peer';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import http from 'node:http';
+import { PY, REPO, ensureVenv, numArg, strArg, writeResult } from './peer';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import type { Precision } from '../lib/bundle';
 import { DEFAULT_MODEL_CONFIG } from '../kinds/two-tower/spec';
 import { loadBundle } from '../lib/onnx/bundle-io';
 import { writeBundle } from '../kinds/two-tower/bundle';
+import { sessionOptions } from '../serving/model-slot';
 import { randomModel, rng } from '../test/helpers/random-model';
 
+const run = promisify(execFile);
+
+type System = 'recflow' | 'peer1' | 'peer2' | 'floor' | 'limit';
+
 interface Point {
-  system: 'limit' | 'limit-batched' | 'recflow' | 'recflow-nobatch' | 'peer';
-  precision: Precision;
+  system: System;
   concurrency: number;
+  tool: 'wrk' | 'hey' | 'in-process';
+  /** Responses in the measured period (every status). */
   requests: number;
-  errors: number;
   rps: number;
+  /** 200 answers per second. */
+  okRps: number;
   p50Ms: number;
   p99Ms: number;
+  /** Non-2xx answers (503 from admission control among them), and client-side time-outs / socket errors. */
+  non2xx: number;
+  timeouts: number;
+  socketErrors: number;
+  /** hey only: latency of the admitted (200) requests, steady state (a connection's first request left out). */
+  admittedP50Ms?: number;
+  admittedP99Ms?: number;
+  /** hey only: the same p99 with each connection's first request (its connect) included. */
+  admittedP99WithConnectMs?: number;
+  /** Server CPU (all its processes) per answered request, ms. */
+  cpuMsPerRequest?: number;
 }
 
-function summarize(lat: number[], errors: number, ms: number): Omit<Point, 'system' | 'precision' | 'concurrency'> {
-  lat.sort((a, b) => a - b);
-  const q = (p: number) => Math.round((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN) * 1000) / 1000;
-  return { requests: lat.length, errors, rps: Math.round((lat.length / ms) * 1000), p50Ms: q(0.5), p99Ms: q(0.99) };
-}
-
-/** Closed loop: `c` workers each awaiting `fn` back to back for `ms` (after `warmMs` unmeasured). */
-async function closedLoop(c: number, ms: number, fn: (w: number, i: number) => Promise<boolean>, warmMs = 500) {
-  const lat: number[] = [];
-  let errors = 0;
-  let measuring = false;
-  let stop = false;
-  const worker = async (w: number) => {
-    for (let i = 0; !stop; i++) {
-      const t = performance.now();
-      const ok = await fn(w, i).catch(() => false);
-      if (!measuring) continue;
-      if (ok) lat.push(performance.now() - t);
-      else errors++;
+/** utime + stime (ms) of a process and all its descendants. */
+async function treeCpuMs(root: number): Promise<number> {
+  const tick = 100; // USER_HZ on Linux
+  const stats = new Map<number, { ppid: number; cpu: number }>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const s = await readFile(`/proc/${name}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      stats.set(Number(name), { ppid: Number(f[1]), cpu: ((Number(f[11]) + Number(f[12])) * 1000) / tick });
+    } catch {
+      /* gone */
     }
-  };
-  const all = Promise.all(Array.from({ length: c }, (_, w) => worker(w)));
-  await new Promise((r) => setTimeout(r, warmMs));
-  measuring = true;
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, ms));
-  stop = true;
-  const elapsed = performance.now() - t0;
-  measuring = false;
-  await all;
-  return summarize(lat, errors, elapsed);
+  }
+  let total = 0;
+  const todo = [root];
+  while (todo.length) {
+    const pid = todo.pop()!;
+    total += stats.get(pid)?.cpu ?? 0;
+    for (const [p, s] of stats) if (s.ppid === pid) todo.push(p);
+  }
+  return total;
 }
 
-function httpPost(agent: http.Agent, port: number, path: string, body: string): Promise<boolean> {
-  return new Promise((res, rej) => {
-    const req = http.request(
-      {
-        agent,
-        host: '127.0.0.1',
-        port,
-        path,
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (r) => {
-        r.resume();
-        r.on('end', () => res(r.statusCode === 200));
-        r.on('error', rej);
-      },
-    );
-    req.on('error', rej);
-    req.end(body);
-  });
+const WRK_LUA = (bodies: string[]) => `
+local bodies = { ${bodies.map((b) => `[==[${b}]==]`).join(',\n')} }
+local i = 0
+local headers = { ["Content-Type"] = "application/json" }
+request = function()
+  i = i % #bodies + 1
+  return wrk.format("POST", "/v1/recommend", headers, bodies[i])
+end
+done = function(summary, latency, requests)
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p99":%d}\\n',
+    summary.requests, summary.duration, summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.status, summary.errors.timeout, latency:percentile(50), latency:percentile(99)))
+end
+`;
+
+async function wrk(
+  port: number,
+  c: number,
+  seconds: number,
+  lua: string,
+): Promise<Omit<Point, 'system' | 'concurrency'>> {
+  const { stdout } = await run(
+    'wrk',
+    ['-t1', `-c${c}`, `-d${seconds}s`, '--timeout', '2s', '-s', lua, `http://127.0.0.1:${port}/v1/recommend`],
+    { maxBuffer: 1 << 24 },
+  );
+  const line = stdout.split('\n').find((l) => l.startsWith('WRKJSON '));
+  if (!line) throw new Error(`wrk printed no summary:\n${stdout}`);
+  const j = JSON.parse(line.slice(8)) as Record<string, number>;
+  const secs = (j.duration_us ?? 1) / 1e6;
+  const requests = j.requests ?? 0;
+  return {
+    tool: 'wrk',
+    requests,
+    rps: Math.round(requests / secs),
+    okRps: Math.round((requests - (j.status ?? 0)) / secs),
+    p50Ms: (j.p50 ?? 0) / 1000,
+    p99Ms: (j.p99 ?? 0) / 1000,
+    non2xx: j.status ?? 0,
+    timeouts: j.timeout ?? 0,
+    socketErrors: (j.connect ?? 0) + (j.read ?? 0) + (j.write ?? 0),
+  };
+}
+
+/** hey with a CSV row per request: the latency of admitted (200) requests apart from the shed ones. */
+async function hey(
+  port: number,
+  c: number,
+  seconds: number,
+  body: string,
+): Promise<Omit<Point, 'system' | 'concurrency'>> {
+  const { stdout } = await run(
+    'hey',
+    [
+      '-z',
+      `${seconds}s`,
+      '-c',
+      String(c),
+      '-cpus',
+      '1',
+      '-t',
+      '2',
+      '-m',
+      'POST',
+      '-T',
+      'application/json',
+      '-d',
+      body,
+      '-o',
+      'csv',
+      `http://127.0.0.1:${port}/v1/recommend`,
+    ],
+    { maxBuffer: 1 << 28 },
+  );
+  // Columns: response-time, DNS+dialup, DNS, request-write, response-delay, response-read, status-code, offset (s).
+  // A connection's first request carries its dial time (1024 connects at once): the steady state leaves them out.
+  const rows = stdout
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','))
+    .filter((f) => f.length >= 8)
+    .map((f) => ({ ms: Number(f[0]) * 1000, dial: Number(f[1]), status: Number(f[6]) }));
+  const steady = rows.filter((r) => r.dial === 0);
+  const sorted = (xs: typeof rows) => [...xs].sort((a, b) => a.ms - b.ms);
+  const all = sorted(steady);
+  const ok = all.filter((r) => r.status === 200);
+  const okAll = sorted(rows.filter((r) => r.status === 200));
+  const q = (xs: Array<{ ms: number }>, p: number) =>
+    Math.round((xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]?.ms ?? NaN) * 1000) / 1000;
+  return {
+    tool: 'hey',
+    requests: rows.length,
+    rps: Math.round(rows.length / seconds),
+    okRps: Math.round(okAll.length / seconds),
+    p50Ms: q(all, 0.5),
+    p99Ms: q(all, 0.99),
+    non2xx: rows.length - okAll.length,
+    timeouts: 0,
+    socketErrors: 0,
+    admittedP50Ms: q(ok, 0.5),
+    admittedP99Ms: q(ok, 0.99),
+    admittedP99WithConnectMs: q(okAll, 0.99),
+  };
 }
 
 async function waitReady(port: number, proc: ChildProcess, what: string): Promise<void> {
-  const end = Date.now() + 60_000;
+  const end = Date.now() + 120_000;
   while (Date.now() < end) {
     if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}`);
     try {
-      const r = await fetch(`http://127.0.0.1:${port}/readyz`);
-      if (r.ok) return;
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return;
     } catch {
       /* not yet */
     }
-    await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${what} not ready after 60 s`);
+  throw new Error(`${what} not ready after 120 s`);
 }
 
 async function stopProc(p: ChildProcess): Promise<void> {
@@ -118,14 +219,23 @@ async function stopProc(p: ChildProcess): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const users = Number(strArg('users', '50000'));
-  const items = Number(strArg('items', '20000'));
-  const seconds = Number(strArg('seconds', '3'));
-  const concs = strArg('conc', '1,8,32').split(',').map(Number);
-  const systems = new Set(strArg('systems', 'limit,recflow,peer').split(','));
-  const precisions = strArg('precisions', 'fp32,int8').split(',') as Precision[];
+  const users = numArg('users', 50_000);
+  const items = numArg('items', 20_000);
+  const seconds = numArg('seconds', 5);
+  const historyPerUser = numArg('history', 20);
+  const concs = strArg('conc', '1,8,32,1024').split(',').map(Number);
+  const systems = strArg('systems', 'recflow,peer1,peer2,floor').split(',') as System[];
+  const rounds = numArg('rounds', 3);
+  const precision = strArg('precision', 'fp32') as Precision;
   const out = strArg('out', 'serve.json');
-  ensureVenv(['fastapi', 'uvicorn', 'onnxruntime', 'numpy'], ['fastapi', 'uvicorn[standard]', 'onnxruntime', 'numpy']);
+  let python = process.env.RECFLOW_BENCH_PYTHON;
+  if (!python) {
+    ensureVenv(
+      ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'orjson', 'pydantic', 'onnxruntime', 'numpy'],
+      ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'orjson', 'pydantic', 'onnxruntime', 'numpy'],
+    );
+    python = PY;
+  }
   const work = await mkdtemp(join(tmpdir(), 'recflow-bench-serve-'));
   const bundleDir = join(work, 'bundle');
   await mkdir(bundleDir);
@@ -134,6 +244,14 @@ async function main(): Promise<void> {
   console.log(`model: ${users} users, ${items} items, dim ${config.embeddingDim}/${config.outputDim}`);
   const m = randomModel({ sizes, config, seed: 5 });
   const ids = (p: string, n: number) => ['<unk>', ...Array.from({ length: n - 1 }, (_, i) => `${p}${i + 1}`)];
+  const r = rng(9);
+  const hu: number[] = [];
+  const hi: number[] = [];
+  for (let u = 1; u < users; u++)
+    for (let j = 0; j < historyPerUser; j++) {
+      hu.push(u);
+      hi.push(1 + Math.floor(r() * r() * (items - 1)));
+    }
   await writeBundle(bundleDir, {
     modelName: 'bench',
     datasetId: 'bench',
@@ -143,138 +261,261 @@ async function main(): Promise<void> {
     meta: { config, sizes },
     vocab: { users: ids('u', users), items: ids('i', items) },
     popularity: Float32Array.from({ length: items }, (_, i) => (i ? items - i : 0)),
+    history: { user: Int32Array.from(hu), item: Int32Array.from(hi), timestamp: Float64Array.from(hu, (_, i) => i) },
   });
   const bundle = await loadBundle(bundleDir);
-  const r = rng(9);
   const userIdx = Array.from({ length: 4096 }, () => 1 + Math.floor(r() * (users - 1)));
   const bodies = userIdx.map((u) => JSON.stringify({ userId: `u${u}`, k: 10 }));
-  const ms = seconds * 1000;
+  const lua = join(work, 'post.lua');
+  await writeFile(lua, WRK_LUA(bodies));
   const points: Point[] = [];
+  const raw: Array<Point & { round: number }> = [];
+  let round = 0;
   const record = (p: Point) => {
-    points.push(p);
+    raw.push({ ...p, round });
     console.log(
-      `${p.precision} c=${String(p.concurrency).padStart(2)} ${p.system.padEnd(13)} ${String(p.rps).padStart(6)} req/s  p50 ${p.p50Ms} ms  p99 ${p.p99Ms} ms${p.errors ? `  errors ${p.errors}` : ''}`,
+      `c=${String(p.concurrency).padStart(4)} ${p.system.padEnd(8)} ${p.tool.padEnd(4)} ${String(p.rps).padStart(6)} req/s (200: ${p.okRps})  p50 ${p.p50Ms} ms  p99 ${p.p99Ms} ms` +
+        (p.admittedP99Ms !== undefined ? `  admitted p50 ${p.admittedP50Ms} / p99 ${p.admittedP99Ms} ms` : '') +
+        (p.non2xx ? `  non-2xx ${p.non2xx}` : '') +
+        (p.timeouts ? `  timeouts ${p.timeouts}` : '') +
+        (p.socketErrors ? `  socket errors ${p.socketErrors}` : '') +
+        (p.cpuMsPerRequest !== undefined ? `  cpu ${p.cpuMsPerRequest} ms/req` : ''),
     );
   };
 
-  for (const precision of precisions) {
-    // The limit: raw session.run, 1 thread, same inputs.
-    const session = await ort.InferenceSession.create(bundle.paths[precision].recommend, {
-      intraOpNumThreads: 1,
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-    });
-    const feeds = (us: number[]) => ({
-      user: new ort.Tensor('int64', BigInt64Array.from(us, BigInt), [us.length]),
-      k: new ort.Tensor('int64', BigInt64Array.of(10n), [1]),
-      exclude: new ort.Tensor('int64', new BigInt64Array(0), [us.length, 0]),
-    });
-    for (const c of systems.has('limit') ? concs : []) {
-      const one = await closedLoop(c, ms, async (w, i) => {
-        await session.run(feeds([userIdx[(w * 131 + i) % userIdx.length] ?? 1]));
-        return true;
+  if (systems.includes('limit')) {
+    const session = await ort.InferenceSession.create(bundle.paths[precision].recommend, sessionOptions({}));
+    for (const c of concs.filter((x) => x <= 32)) {
+      const lat: number[] = [];
+      let stop = false;
+      const t0 = performance.now();
+      setTimeout(() => (stop = true), seconds * 1000);
+      await Promise.all(
+        Array.from({ length: c }, async (_, w) => {
+          for (let i = 0; !stop; i++) {
+            const t = performance.now();
+            const u = userIdx[(w * 131 + i) % userIdx.length] ?? 1;
+            await session.run({
+              user: new ort.Tensor('int64', BigInt64Array.of(BigInt(u)), [1]),
+              k: new ort.Tensor('int64', BigInt64Array.of(10n), [1]),
+              exclude: new ort.Tensor('int64', new BigInt64Array(0), [1, 0]),
+            });
+            lat.push(performance.now() - t);
+          }
+        }),
+      );
+      lat.sort((a, b) => a - b);
+      const q = (p: number) => Math.round((lat[Math.floor(p * lat.length)] ?? 0) * 1000) / 1000;
+      const rps = Math.round(lat.length / ((performance.now() - t0) / 1000));
+      record({
+        system: 'limit',
+        concurrency: c,
+        tool: 'in-process',
+        requests: lat.length,
+        rps,
+        okRps: rps,
+        p50Ms: q(0.5),
+        p99Ms: q(0.99),
+        non2xx: 0,
+        timeouts: 0,
+        socketErrors: 0,
       });
-      record({ system: 'limit', precision, concurrency: c, ...one });
-      if (c > 1) {
-        const lat: number[] = [];
-        const end = performance.now() + ms;
-        let n = 0;
-        const t0 = performance.now();
-        for (let i = 0; performance.now() < end; i++) {
-          const t = performance.now();
-          await session.run(feeds(Array.from({ length: c }, (_, j) => userIdx[(i * c + j) % userIdx.length] ?? 1)));
-          const d = performance.now() - t;
-          for (let j = 0; j < c; j++) lat.push(d);
-          n += c;
-        }
-        const s = summarize(lat, 0, performance.now() - t0);
-        record({ system: 'limit-batched', precision, concurrency: c, ...s, requests: n });
-      }
     }
     await session.release();
-
-    const recflow = (system: 'recflow' | 'recflow-nobatch', port: number) => ({
-      system,
-      port,
-      start: () =>
-        spawn(
-          process.execPath,
-          [
-            join(REPO, 'bin', 'recflow.js'),
-            'serve',
-            '--port',
-            String(port),
-            '--bundle',
-            bundleDir,
-            '--precision',
-            precision,
-            '--model-version',
-            'bench',
-            '--threads',
-            '1',
-            '--max-batch',
-            system === 'recflow' ? '64' : '1',
-          ],
-          {
-            stdio: ['ignore', 'ignore', 'inherit'],
-            env: { ...process.env, RECFLOW_HOME: work, RECFLOW_LOG_LEVEL: 'warn' },
-          },
-        ),
-    });
-    const servers: Array<{
-      system: 'recflow' | 'recflow-nobatch' | 'peer';
-      port: number;
-      start: () => ChildProcess;
-    }> = [
-      recflow('recflow', 18711),
-      recflow('recflow-nobatch', 18713),
-      {
-        system: 'peer',
-        port: 18712,
-        start: () =>
-          spawn(PY, [join(REPO, 'bench', 'serve_peer.py'), bundleDir, precision, '18712', '1'], {
-            stdio: ['ignore', 'ignore', 'inherit'],
-          }),
-      },
-    ];
-    for (const s of servers.filter((x) => systems.has(x.system))) {
-      const proc = s.start();
-      try {
-        await waitReady(s.port, proc, s.system);
-        for (const c of concs) {
-          const agent = new http.Agent({ keepAlive: true, maxSockets: c });
-          const res = await closedLoop(c, ms, (w, i) =>
-            httpPost(agent, s.port, '/v1/recommend', bodies[(w * 131 + i) % bodies.length] ?? '{}'),
-          );
-          agent.destroy();
-          record({ system: s.system, precision, concurrency: c, ...res });
-        }
-      } finally {
-        await stopProc(proc);
-      }
-    }
   }
 
-  const ratios = points
-    .filter((p) => p.system === 'recflow')
-    .map((p) => {
-      const find = (sys: Point['system']) =>
-        points.find((q) => q.system === sys && q.precision === p.precision && q.concurrency === p.concurrency);
-      const peer = find('peer');
-      const limit = find('limit');
-      const r2 = (x: number | undefined) => (x === undefined ? null : Math.round(x * 100) / 100);
-      return {
-        precision: p.precision,
-        concurrency: p.concurrency,
-        rpsVsPeer: r2(peer ? p.rps / peer.rps : undefined),
-        p50VsPeer: r2(peer ? p.p50Ms / peer.p50Ms : undefined),
-        p99VsPeer: r2(peer ? p.p99Ms / peer.p99Ms : undefined),
-        rpsVsLimit: r2(limit ? p.rps / limit.rps : undefined),
-      };
+  const ports: Record<Exclude<System, 'limit'>, number> = { recflow: 18711, peer1: 18712, peer2: 18713, floor: 18714 };
+  const FLOOR = `const body = JSON.stringify({ error: 'Service Unavailable', message: 'overloaded', requestId: 'x' });
+require('node:http').createServer((req, res) => {
+  if (req.url === '/readyz') return res.end('{"ready":true}');
+  res.writeHead(503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'retry-after': '1' });
+  res.end(body);
+}).listen({ port: ${ports.floor}, host: '127.0.0.1', backlog: 4096 });`;
+  const start = (s: Exclude<System, 'limit'>): ChildProcess => {
+    if (s === 'floor') return spawn(process.execPath, ['-e', FLOOR], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (s === 'recflow')
+      return spawn(
+        process.execPath,
+        [
+          join(REPO, 'bin', 'recflow.js'),
+          'serve',
+          '--port',
+          String(ports[s]),
+          '--bundle',
+          bundleDir,
+          '--precision',
+          precision,
+          '--model-version',
+          'bench',
+        ],
+        {
+          stdio: ['ignore', 'ignore', 'inherit'],
+          env: { ...process.env, RECFLOW_HOME: work, RECFLOW_LOG_LEVEL: 'warn' },
+        },
+      );
+    return spawn(
+      python,
+      [
+        '-m',
+        'uvicorn',
+        'serve_peer:app',
+        '--app-dir',
+        join(REPO, 'bench'),
+        '--port',
+        String(ports[s]),
+        '--workers',
+        s === 'peer2' ? '2' : '1',
+        '--loop',
+        'uvloop',
+        '--http',
+        'httptools',
+        '--no-access-log',
+        '--log-level',
+        'warning',
+      ],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+        env: { ...process.env, PEER_BUNDLE: bundleDir, PEER_PRECISION: precision, PEER_THREADS: '1' },
+      },
+    );
+  };
+  const servers = systems.filter((s): s is Exclude<System, 'limit'> => s !== 'limit');
+  const procs = new Map<string, ChildProcess>();
+  try {
+    for (const s of servers) {
+      const p = start(s);
+      procs.set(s, p);
+      await waitReady(ports[s], p, s);
+      await wrk(ports[s], 8, 1, lua); // warm-up
+    }
+    for (round = 1; round <= rounds; round++)
+      for (const [ci, c] of concs.entries()) {
+        // Interleave the systems (rotated per concurrency) so a change of the host's load hits them alike.
+        const order = servers.map((_, i) => servers[(i + ci + round) % servers.length]!);
+        for (const s of order) {
+          const pid = procs.get(s)!.pid!;
+          const cpu0 = await treeCpuMs(pid);
+          const res = await wrk(ports[s], c, seconds, lua);
+          const cpu = (await treeCpuMs(pid)) - cpu0;
+          record({
+            system: s,
+            concurrency: c,
+            ...res,
+            cpuMsPerRequest: Math.round((cpu / Math.max(1, res.requests)) * 1000) / 1000,
+          });
+          if (c >= 1024) record({ system: s, concurrency: c, ...(await hey(ports[s], c, seconds, bodies[0]!)) });
+          await new Promise((res2) => setTimeout(res2, 1000));
+        }
+      }
+  } finally {
+    for (const p of procs.values()) await stopProc(p);
+  }
+  // One point per (system, concurrency, tool): medians over the rounds (counts summed).
+  const median = (xs: number[]) => {
+    const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    return v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
+  };
+  const groups = new Map<string, Array<Point & { round: number }>>();
+  for (const p of raw) {
+    const key = `${p.system}|${p.concurrency}|${p.tool}`;
+    groups.set(key, [...(groups.get(key) ?? []), p]);
+  }
+  for (const g of groups.values()) {
+    const first = g[0]!;
+    const med = (f: (p: Point) => number | undefined) => {
+      const xs = g.map(f).filter((x): x is number => x !== undefined);
+      return xs.length ? Math.round(median(xs) * 1000) / 1000 : undefined;
+    };
+    const sum = (f: (p: Point) => number) => g.reduce((a, p) => a + f(p), 0);
+    points.push({
+      system: first.system,
+      concurrency: first.concurrency,
+      tool: first.tool,
+      requests: sum((p) => p.requests),
+      rps: med((p) => p.rps) ?? 0,
+      okRps: med((p) => p.okRps) ?? 0,
+      p50Ms: med((p) => p.p50Ms) ?? 0,
+      p99Ms: med((p) => p.p99Ms) ?? 0,
+      non2xx: sum((p) => p.non2xx),
+      timeouts: sum((p) => p.timeouts),
+      socketErrors: sum((p) => p.socketErrors),
+      ...(first.admittedP99Ms !== undefined
+        ? {
+            admittedP50Ms: med((p) => p.admittedP50Ms),
+            admittedP99Ms: med((p) => p.admittedP99Ms),
+            admittedP99WithConnectMs: med((p) => p.admittedP99WithConnectMs),
+          }
+        : {}),
+      ...(first.cpuMsPerRequest !== undefined ? { cpuMsPerRequest: med((p) => p.cpuMsPerRequest) } : {}),
     });
+  }
+
+  const wrkPoint = (s: System, c: number) =>
+    points.find((p) => p.system === s && p.concurrency === c && p.tool !== 'hey');
+  const heyPoint = (s: System, c: number) =>
+    points.find((p) => p.system === s && p.concurrency === c && p.tool === 'hey');
+  const r2 = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? null : Math.round(x * 100) / 100);
+  const ratios = concs.map((c) => {
+    const me = wrkPoint('recflow', c);
+    const p1 = wrkPoint('peer1', c);
+    const p2 = wrkPoint('peer2', c);
+    return {
+      concurrency: c,
+      okRpsVsPeer1: r2(me && p1 ? me.okRps / p1.okRps : undefined),
+      okRpsVsPeer2: r2(me && p2 ? me.okRps / p2.okRps : undefined),
+      p99VsPeer1: r2(me && p1 ? me.p99Ms / p1.p99Ms : undefined),
+      p99VsPeer2: r2(me && p2 ? me.p99Ms / p2.p99Ms : undefined),
+      cpuPerRequestVsPeer1: r2(
+        me?.cpuMsPerRequest && p1?.cpuMsPerRequest ? me.cpuMsPerRequest / p1.cpuMsPerRequest : undefined,
+      ),
+    };
+  });
+  const goals = [8, 32]
+    .filter((c) => concs.includes(c))
+    .flatMap((c) => {
+      const x = ratios.find((q) => q.concurrency === c);
+      return [
+        {
+          goal: `c=${c}: >= 2x the 1-worker peer (200 req/s)`,
+          value: x?.okRpsVsPeer1 ?? null,
+          met: (x?.okRpsVsPeer1 ?? 0) >= 2,
+        },
+        {
+          goal: `c=${c}: >= 1.5x the 2-worker peer`,
+          value: x?.okRpsVsPeer2 ?? null,
+          met: (x?.okRpsVsPeer2 ?? 0) >= 1.5,
+        },
+        {
+          goal: `c=${c}: p99 <= both peers'`,
+          value: wrkPoint('recflow', c)?.p99Ms ?? null,
+          met: (x?.p99VsPeer1 ?? Infinity) <= 1 && (x?.p99VsPeer2 ?? Infinity) <= 1,
+        },
+      ];
+    });
+  for (const c of concs.filter((x) => x >= 1024)) {
+    const h = heyPoint('recflow', c);
+    const w = wrkPoint('recflow', c);
+    goals.push({
+      goal: `c=${c}: p99 of admitted requests <= 50 ms (hey)`,
+      value: h?.admittedP99Ms ?? null,
+      met: (h?.admittedP99Ms ?? Infinity) <= 50,
+    });
+    goals.push({ goal: `c=${c}: no client time-outs (wrk, 2 s)`, value: w?.timeouts ?? null, met: w?.timeouts === 0 });
+  }
+  const hostFloor = concs
+    .filter((c) => c >= 1024)
+    .map((c) => ({ concurrency: c, wrk: wrkPoint('floor', c), hey: heyPoint('floor', c) }))
+    .filter((x) => x.wrk || x.hey)
+    .map((x) => ({
+      concurrency: x.concurrency,
+      note: 'a bare Node http server answering a canned 503 at once: no server answers faster on this host',
+      wrkP50Ms: x.wrk?.p50Ms ?? null,
+      wrkP99Ms: x.wrk?.p99Ms ?? null,
+      heyP99Ms: x.hey?.p99Ms ?? null,
+    }));
   const result = {
     createdAt: new Date().toISOString(),
-    command: `node --import tsx bench/serve.ts --users ${users} --items ${items} --seconds ${seconds} --conc ${concs.join(',')} --systems ${[...systems].join(',')} --precisions ${precisions.join(',')} --out ${out}`,
+    command: `nice -n 10 node --import tsx bench/serve.ts --users ${users} --items ${items} --seconds ${seconds} --history ${historyPerUser} --conc ${concs.join(',')} --rounds ${rounds} --systems ${systems.join(',')} --precision ${precision} --out ${out}`,
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, loadavgAtStart: loadavg(), node: process.version },
     model: {
       users,
@@ -282,17 +523,25 @@ async function main(): Promise<void> {
       embeddingDim: config.embeddingDim,
       hiddenUnits: config.hiddenUnits,
       outputDim: config.outputDim,
+      historyPerUser,
     },
     bundleBytes: bundle.manifest.sizes,
     setup:
-      'closed loop, keep-alive HTTP from this process; servers are child processes; 1 intra-op thread everywhere; ' +
-      'POST /v1/recommend {userId known, k: 10}; limit = raw session.run batch 1 with c concurrent calls; ' +
-      'limit-batched = session.run on c users at once (latency = batch latency)',
+      'servers are child processes, defaults (recflow: 1 onnxruntime thread, micro-batching, admission budget 50 ms, at least 64 in flight; peers: ' +
+      'FastAPI async def + pydantic + orjson, uvicorn uvloop/httptools, 1 intra-op thread, 1 or 2 workers); wrk -t1 --timeout 2s, ' +
+      'a Lua script cycling 4096 POST /v1/recommend bodies {userId known, k: 10}; hey -cpus 1 -t 2 -o csv at c >= 1024 for the ' +
+      "admitted (200) latency (steady state: a connection's first request, which carries its connect, left out); " +
+      'systems interleaved per concurrency and rotated per round, medians over rounds; same host as the servers (2 cores, shared)',
     secondsPerPoint: seconds,
+    rounds,
     points,
+    raw,
     ratios,
+    goals,
+    hostFloor,
   };
   console.table(ratios);
+  console.table(goals);
   await writeResult(out, result);
   console.log(`wrote bench/results/${out}`);
   await rm(work, { recursive: true, force: true });

@@ -1,24 +1,27 @@
-"""The Python peer of the serving bench: FastAPI + onnxruntime serving the SAME bundle (lib/bundle.ts layout) with
-the same /v1/recommend contract as serving/app.ts (vocab lookup, popularity fallback, exclude, top-k), one request
-per session.run (no batching), as a typical FastAPI model server does.
+"""The Python peer of the serving bench, written as a competent FastAPI engineer would: an `async def` handler,
+pydantic validation, orjson-encoded responses, uvicorn with uvloop and httptools, onnxruntime with one intra-op thread, one
+request per session.run. It serves the SAME bundle (lib/bundle.ts layout) with the same /v1/recommend contract as
+serving/routes/recommend.ts: vocab lookup, popularity fallback, `exclude`, the user's stored history (history.bin)
+left out unless `includeSeen`, top-k.
 
-    python bench/serve_peer.py BUNDLE_DIR PRECISION PORT [THREADS]
+    PEER_BUNDLE=DIR PEER_PRECISION=fp32 python -m uvicorn serve_peer:app --app-dir bench \
+        --port PORT --workers N --loop uvloop --http httptools --no-access-log --log-level warning
 """
 
 import json
 import os
-import sys
 import uuid
 from typing import List
 
 import numpy as np
 import onnxruntime as ort
-import uvicorn
-from fastapi import FastAPI, HTTPException
+import orjson
+from fastapi import FastAPI, Response
 from pydantic import BaseModel, Field
 
-bundle_dir, precision, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-threads = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+bundle_dir = os.environ["PEER_BUNDLE"]
+precision = os.environ.get("PEER_PRECISION", "fp32")
+threads = int(os.environ.get("PEER_THREADS", "1"))
 
 manifest = json.load(open(os.path.join(bundle_dir, "bundle.json")))
 vocab = json.load(open(os.path.join(bundle_dir, "vocab.json")))
@@ -28,61 +31,76 @@ item_ids = vocab["items"]
 item_index = {it: i for i, it in enumerate(item_ids) if i > 0}
 popular = [item_index[i] for i in popular_ids if i in item_index]
 
+# history.bin (lib/onnx/bundle-io.ts): 20-byte header (magic, version, users, maxPerUser, nnz as uint32 LE), then
+# users + 1 uint32 offsets, then nnz int32 item indices.
+offsets = np.zeros(len(vocab["users"]) + 1, dtype=np.uint32)
+hist_items = np.zeros(0, dtype=np.int32)
+if manifest.get("history"):
+    raw = open(os.path.join(bundle_dir, manifest["history"]["file"]), "rb").read()
+    users, nnz = int.from_bytes(raw[8:12], "little"), int.from_bytes(raw[16:20], "little")
+    offsets = np.frombuffer(raw, dtype=np.uint32, count=users + 1, offset=20)
+    hist_items = np.frombuffer(raw, dtype=np.int32, count=nnz, offset=20 + 4 * (users + 1))
+
 opts = ort.SessionOptions()
 opts.intra_op_num_threads = threads
 opts.inter_op_num_threads = 1
+opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
 opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
 session = ort.InferenceSession(
     os.path.join(bundle_dir, manifest["files"][precision]["recommend"]), opts, providers=["CPUExecutionProvider"]
 )
-VERSION = "peer"
+K_INPUT = np.zeros(1, dtype=np.int64)
 
 
 class RecommendBody(BaseModel):
     userId: str = Field(min_length=1, max_length=128)
     k: int = Field(default=10, ge=1, le=100)
     exclude: List[str] = Field(default_factory=list, max_length=1000)
+    includeSeen: bool = False
 
 
 app = FastAPI()
 
 
+def json_response(payload: dict) -> Response:
+    # orjson straight to bytes: no response-model validation on the hot path.
+    return Response(content=orjson.dumps(payload), media_type="application/json")
+
+
 @app.get("/readyz")
-def readyz():
-    return {"ready": True}
+async def readyz():
+    return json_response({"ready": True})
 
 
 @app.post("/v1/recommend")
-def recommend(body: RecommendBody):
-    request_id = str(uuid.uuid4())
+async def recommend(body: RecommendBody):
     unknown = [i for i in body.exclude if i not in item_index]
-    exclude = [item_index[i] for i in body.exclude if i in item_index]
+    exclude = {item_index[i] for i in body.exclude if i in item_index}
     user = user_index.get(body.userId)
+    seen = 0
+    if user is not None and not body.includeSeen:
+        h = hist_items[offsets[user] : offsets[user + 1]]
+        seen = len(set(h.tolist()))
+        exclude.update(h.tolist())
     if user is None:
-        ex = set(exclude)
-        items = [{"itemId": item_ids[i], "score": None} for i in popular if i not in ex][: body.k]
+        items = [{"itemId": item_ids[i], "score": None} for i in popular if i not in exclude][: body.k]
     else:
-        try:
-            scores, top = session.run(
-                ["scores", "items"],
-                {
-                    "user": np.array([user], dtype=np.int64),
-                    "k": np.array([body.k], dtype=np.int64),
-                    "exclude": np.array([exclude], dtype=np.int64).reshape(1, len(exclude)),
-                },
-            )
-        except Exception:  # noqa: BLE001 - hide details from clients
-            raise HTTPException(status_code=500, detail="internal error")
-        items = [{"itemId": item_ids[int(i)], "score": float(s)} for i, s in zip(top[0], scores[0])]
-    return {
-        "requestId": request_id,
-        "model": {"version": VERSION, "variant": "stable", "precision": precision},
+        ex = np.fromiter(exclude, dtype=np.int64, count=len(exclude)).reshape(1, len(exclude))
+        K_INPUT[0] = body.k
+        scores, top = session.run(
+            ["scores", "items"], {"user": np.array([user], dtype=np.int64), "k": K_INPUT, "exclude": ex}
+        )
+        items = [
+            {"itemId": item_ids[i], "score": float(s)}
+            for i, s in zip(top[0].tolist(), scores[0].tolist())
+            if i not in exclude
+        ]
+    return json_response({
+        "requestId": str(uuid.uuid4()),
+        "model": {"version": "peer", "variant": "stable", "precision": precision},
         "userKnown": user is not None,
         "fallback": None if user is not None else "popularity",
         "items": items,
         "unknownItems": unknown,
-    }
-
-
-if __name__ == "__main__":
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        "seenExcluded": seen,
+    })

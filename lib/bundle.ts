@@ -7,7 +7,13 @@
  * ONNX graphs (opset 13):
  * - score:     inputs `user` int64 [B], `items` int64 [B, N]   -> output `scores` float32 [B, N] (probabilities)
  * - recommend: inputs `user` int64 [B], `k` int64 [1], `exclude` int64 [B, E] (item indices, 0-padded; E may be 0)
+ *              and, for kinds that read it (ALS, EASE, SASRec...), `history` int64 [B, L] (item indices, 0-padded on
+ *              the left, most recent last; serving fills it from the request's `history` or the bundle's stored one)
  *              -> outputs `scores` float32 [B, k], `items` int64 [B, k] (item indices; index 0 never returned)
+ *
+ * A bundle may also hold `history.bin` (lib/onnx/bundle-io.ts `writeHistories`): each known user's training items,
+ * most recent last, capped per user. Serving excludes them from recommendations by default and feeds them to a
+ * graph's `history` input.
  */
 import type { KindName, ModelTask } from './kinds';
 
@@ -43,7 +49,25 @@ export interface BundleManifest {
   servingPrecision?: PrecisionChoice;
   /** sha256 of vocab.json: serving refuses a bundle whose vocab does not match. */
   vocabHash: string;
+  /** The known users' histories (absent in bundles from before it existed: nothing is excluded then). */
+  history?: HistoryManifest;
   createdAt: string;
+}
+
+/** Where and how a bundle stores its users' histories (lib/onnx/bundle-io.ts). */
+export interface HistoryManifest {
+  /** File name inside the bundle folder. */
+  file: string;
+  /** `csr-v1`: the layout documented in lib/onnx/bundle-io.ts. */
+  format: 'csr-v1';
+  /** Rows: the user vocabulary size (index 0 included, always empty). */
+  users: number;
+  /** Item indices stored in all. */
+  interactions: number;
+  /** Most items kept per user (the most recent ones). */
+  maxPerUser: number;
+  bytes: number;
+  sha256: string;
 }
 
 /** Input and output names of the graphs. */
@@ -52,6 +76,7 @@ export const ONNX_IO = {
   items: 'items',
   k: 'k',
   exclude: 'exclude',
+  history: 'history',
   scores: 'scores',
   topItems: 'items',
 } as const;

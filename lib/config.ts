@@ -23,8 +23,6 @@ export interface RecflowConfig {
   logFormat: 'pretty' | 'json';
   /** Where structured JSON logs go when the terminal shows pretty ones. */
   logFile: string;
-  /** Bearer token of the serving admin API; unset disables it. */
-  adminToken?: string;
   /** Who may run `recflow rollback` (empty: anyone); matched against `--as`. */
   operators: string[];
   /** The code version recorded in lineage (else `git rev-parse HEAD`). */
@@ -35,6 +33,23 @@ export interface RecflowConfig {
   workerMetrics?: string;
   /** A BERT-family encoder folder (Hugging Face layout) for the search kind; unset: the one `npm run setup` installs. */
   baseModelDir?: string;
+  /** Serving replicas and the activities that talk to them. */
+  serving: {
+    /** Bearer token of the serving admin API. `RECFLOW_ADMIN_TOKEN`. @default unset (admin changes refused) */
+    adminToken?: string;
+    /**
+     * Secret that signs feedback tokens and derives the fleet's stats-reader token (at least 16 characters).
+     * `RECFLOW_FEEDBACK_SECRET`. @default unset: a random secret created once in the fleet folder (mode 0600)
+     */
+    feedbackSecret?: string;
+    /** onnxruntime intra-op threads per session. `RECFLOW_ORT_THREADS`. @default 1 */
+    ortThreads: number;
+    /**
+     * Admission control: a model request is shed (503 + `Retry-After`) when its expected queueing time exceeds
+     * this. `RECFLOW_QUEUE_BUDGET_MS`; 0 turns shedding off. @default 50
+     */
+    queueBudgetMs: number;
+  };
   temporal: {
     /** External Temporal frontend; unset means the embedded dev server. */
     address?: string;
@@ -74,6 +89,17 @@ export const SETTINGS: readonly Setting[] = [
   },
   { env: 'RECFLOW_LOG_FILE', doc: 'structured JSON log file, relative to RECFLOW_HOME', example: 'logs/recflow.jsonl' },
   { env: 'RECFLOW_ADMIN_TOKEN', doc: 'bearer token of the serving admin API (unset: admin API disabled)', example: '' },
+  {
+    env: 'RECFLOW_FEEDBACK_SECRET',
+    doc: 'signs feedback tokens, shared by every replica (unset: a secret created once in the fleet folder)',
+    example: '',
+  },
+  { env: 'RECFLOW_ORT_THREADS', doc: 'onnxruntime intra-op threads per serving session', example: '1' },
+  {
+    env: 'RECFLOW_QUEUE_BUDGET_MS',
+    doc: 'admission control: shed a request (503 + Retry-After) whose expected queueing exceeds this (0: off)',
+    example: '50',
+  },
   {
     env: 'RECFLOW_OPERATORS',
     doc: 'comma-separated names allowed to run `recflow rollback` (unset: anyone)',
@@ -137,6 +163,14 @@ function oneOf<T extends string>(env: Env, name: string, values: readonly T[], f
 
 const opt = (env: Env, name: string): string | undefined => env[name]?.trim() || undefined;
 
+function secret(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  if (raw.length < 16)
+    throw new RecflowError(ErrorType.InvalidInput, `${name} is ${raw.length} characters: use at least 16`);
+  return raw;
+}
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const;
 
 /**
@@ -163,7 +197,6 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Recflow
     logLevel: oneOf(env, 'RECFLOW_LOG_LEVEL', LOG_LEVELS, 'info'),
     logFormat: oneOf(env, 'RECFLOW_LOG_FORMAT', ['pretty', 'json'] as const, 'pretty'),
     logFile: resolve(home, env.RECFLOW_LOG_FILE || 'logs/recflow.jsonl'),
-    adminToken: opt(env, 'RECFLOW_ADMIN_TOKEN'),
     operators: (env.RECFLOW_OPERATORS ?? '')
       .split(',')
       .map((s) => s.trim())
@@ -172,6 +205,12 @@ export function loadConfig(env: Env = process.env, cwd = process.cwd()): Recflow
     tfBackend,
     workerMetrics: metrics,
     baseModelDir: opt(env, 'RECFLOW_BASE_MODEL') ? resolve(cwd, env.RECFLOW_BASE_MODEL!) : undefined,
+    serving: {
+      adminToken: env.RECFLOW_ADMIN_TOKEN || undefined,
+      feedbackSecret: secret(env, 'RECFLOW_FEEDBACK_SECRET'),
+      ortThreads: int(env, 'RECFLOW_ORT_THREADS', 1, 1, 256),
+      queueBudgetMs: int(env, 'RECFLOW_QUEUE_BUDGET_MS', 50, 0, 60_000),
+    },
     temporal: {
       address: opt(env, 'TEMPORAL_ADDRESS'),
       namespace: env.TEMPORAL_NAMESPACE || DEFAULT_NAMESPACE,

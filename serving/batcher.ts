@@ -1,7 +1,9 @@
 /**
- * Dynamic micro-batching: requests that arrive while a batch is running (or in the same tick) are run together in
- * the next batch. Nothing waits on a timer: at low load a request runs alone at once, under load batches grow with
- * the queue (up to `maxBatch`). One batch runs at a time per batcher.
+ * Dynamic micro-batching: requests that arrive while a batch is running (or in the same event-loop turn) are run
+ * together in the next batch. Nothing waits on a timer: at low load a request runs alone at once (after the current
+ * turn's other requests, via `setImmediate`), under load batches grow with the queue (up to `maxBatch`), and the next
+ * batch starts as soon as the previous one finishes (in its completion, not a turn later: under overload an
+ * event-loop turn is long). One batch runs at a time per batcher.
  */
 export interface BatcherOptions {
   /** Largest batch. @default 64 */
@@ -66,7 +68,8 @@ export class Batcher<I, O> {
       for (const p of batch) p.reject(err);
     } finally {
       this.running = false;
-      this.schedule();
+      // What queued meanwhile goes at once: waiting for the next turn would cost a whole poll phase under load.
+      if (this.queue.length) void this.flush();
     }
   }
 }

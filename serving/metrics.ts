@@ -33,6 +33,10 @@ export class ServingMetrics {
   readonly batchSize: Histogram<'graph'>;
   readonly impressions: Counter<'variant' | 'version'>;
   readonly feedback: Counter<'variant' | 'version' | 'event'>;
+  readonly scoreFeedback: Counter<'variant' | 'version' | 'event'>;
+  readonly feedbackNotCounted: Counter<'reason'>;
+  readonly feedbackForwarded: Counter<'outcome'>;
+  readonly shed: Counter<'route'>;
   readonly modelInfo: Gauge<'slot' | 'version' | 'precision'>;
   readonly generation: Gauge;
   readonly canaryWeight: Gauge;
@@ -77,6 +81,30 @@ export class ServingMetrics {
       name: 'recflow_feedback_events_total',
       help: 'Feedback events by variant, version and event (click, add_to_cart, purchase, dismiss)',
       labelNames: ['variant', 'version', 'event'],
+      registers,
+    });
+    this.scoreFeedback = new Counter({
+      name: 'recflow_score_feedback_events_total',
+      help: 'Feedback events on /v1/score responses (kept apart: never counted toward recommendation CTR)',
+      labelNames: ['variant', 'version', 'event'],
+      registers,
+    });
+    this.feedbackNotCounted = new Counter({
+      name: 'recflow_feedback_not_counted_total',
+      help: 'Feedback answered counted: false, by reason (duplicate, expired)',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.feedbackForwarded = new Counter({
+      name: 'recflow_feedback_forwarded_total',
+      help: 'Feedback for another replica: forwarded to it, or counted here when forwarding failed (fallback)',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.shed = new Counter({
+      name: 'recflow_shed_requests_total',
+      help: 'Model requests refused by admission control (503 + Retry-After) before any work',
+      labelNames: ['route'],
       registers,
     });
     this.modelInfo = new Gauge({
@@ -159,6 +187,23 @@ export class ServingMetrics {
     }
     return [...byKey.values()];
   }
+}
+
+/** Feedback events on score responses, per variant, version and event (`/v1/admin/stats` `scoreFeedback`). */
+export async function scoreFeedbackStats(
+  m: ServingMetrics,
+): Promise<Array<{ variant: string; version: string; event: string; count: number }>> {
+  return (await m.scoreFeedback.get()).values.map((v) => ({
+    variant: String(v.labels.variant),
+    version: String(v.labels.version),
+    event: String(v.labels.event),
+    count: v.value,
+  }));
+}
+
+/** Requests shed by admission control so far (all routes). */
+export async function shedTotal(m: ServingMetrics): Promise<number> {
+  return (await m.shed.get()).values.reduce((a, v) => a + v.value, 0);
 }
 
 /**

@@ -9,8 +9,9 @@ import { isAbsolute, join, relative, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { ONNX_IO, type Precision } from '../lib/bundle';
 import { ErrorType, RecflowError } from '../lib/errors';
+import { locateBundle } from '../lib/fleet/locate';
 import type { SlotState } from '../lib/fleet/types';
-import { loadBundle } from '../lib/onnx/bundle-io';
+import { historyOf, loadBundle, readHistories, type UserHistories } from '../lib/onnx/bundle-io';
 import { Batcher } from './batcher';
 import { routeUser } from './router';
 
@@ -20,8 +21,14 @@ export const VARIANTS: readonly Variant[] = ['stable', 'canary'];
 
 /** Options of model loading. */
 export interface ModelOptions {
-  /** onnxruntime intra-op threads. @default onnxruntime's choice */
+  /**
+   * onnxruntime intra-op threads per session (`--threads`, `RECFLOW_ORT_THREADS`). One thread and no spinning is
+   * what a small-request server wants: the default pool costs about twice the CPU per request on a busy host.
+   * @default 1
+   */
   intraOpThreads?: number;
+  /** Let onnxruntime's pool threads spin while waiting for work (only matters with more than one thread). @default false */
+  spinning?: boolean;
   /** Largest micro-batch. @default 64 */
   maxBatch?: number;
   /** Batch observer (metrics). */
@@ -59,6 +66,8 @@ export interface RecommendInput {
   user: number;
   k: number;
   exclude: number[];
+  /** Item indices, oldest first, for a graph with a `history` input (ignored otherwise). */
+  history?: ArrayLike<number>;
 }
 export interface RecommendOutput {
   items: number[];
@@ -77,9 +86,15 @@ export class LoadedModel {
   private closing: Promise<void> | undefined;
   readonly recommendBatcher: Batcher<RecommendInput, RecommendOutput>;
   readonly scoreBatcher: Batcher<ScoreInput, number[]>;
+  /** Width of the recommend graph's `history` input (its most), or 0 when the graph has none. */
+  readonly historyLength: number;
+  /** The graph's `history` width is static: feed exactly {@link historyLength}. */
+  private readonly historyFixed: boolean;
 
   private constructor(
     readonly slot: SlotState,
+    /** The folder it was loaded from (the slot's path, or where its bundle id was found). */
+    readonly dir: string,
     readonly userIndex: Map<string, number>,
     readonly itemIds: string[],
     readonly itemIndex: Map<string, number>,
@@ -87,8 +102,13 @@ export class LoadedModel {
     readonly popular: number[],
     private readonly scoreSession: ort.InferenceSession,
     private readonly recommendSession: ort.InferenceSession,
+    /** The known users' training histories (absent in older bundles). */
+    readonly histories: UserHistories | undefined,
     opts: ModelOptions,
   ) {
+    const h = historyInput(recommendSession, histories);
+    this.historyLength = h.width;
+    this.historyFixed = h.fixed;
     const batch = { maxBatch: opts.maxBatch ?? 64 };
     this.recommendBatcher = new Batcher((xs) => this.runRecommend(xs), {
       ...batch,
@@ -116,33 +136,44 @@ export class LoadedModel {
    * @throws {RecflowError} `ArtifactMissing` (missing or truncated files) or `InvalidData` (vocab hash mismatch).
    */
   static async load(slot: SlotState, opts: ModelOptions = {}): Promise<LoadedModel> {
-    await assertBundleInRoots(slot.bundlePath, opts.bundleRoots);
-    const bundle = await loadBundle(slot.bundlePath);
-    const vocabText = await readFile(join(slot.bundlePath, 'vocab.json'), 'utf8');
+    const dir = await locateBundle(slot, opts.bundleRoots);
+    await assertBundleInRoots(dir, opts.bundleRoots);
+    const bundle = await loadBundle(dir);
+    const vocabText = await readFile(join(dir, 'vocab.json'), 'utf8');
     const hash = createHash('sha256').update(vocabText).digest('hex');
     if (hash !== bundle.manifest.vocabHash)
       throw new RecflowError(
         ErrorType.InvalidData,
-        `bundle ${slot.bundlePath}: vocab.json sha256 ${hash} does not match bundle.json vocabHash ${bundle.manifest.vocabHash}`,
+        `bundle ${dir}: vocab.json sha256 ${hash} does not match bundle.json vocabHash ${bundle.manifest.vocabHash}`,
       );
     const vocab = JSON.parse(vocabText) as { users: string[]; items: string[] };
-    const popularIds = JSON.parse(await readFile(join(slot.bundlePath, 'popular.json'), 'utf8')) as string[];
+    const popularIds = JSON.parse(await readFile(join(dir, 'popular.json'), 'utf8')) as string[];
+    const histories = await readHistories(dir, bundle.manifest);
+    if (histories && histories.offsets.length !== vocab.users.length + 1)
+      throw new RecflowError(
+        ErrorType.InvalidData,
+        `bundle ${dir}: ${bundle.manifest.history?.file} has ${histories.offsets.length - 1} users, vocab.json ${vocab.users.length}`,
+      );
     const userIndex = new Map<string, number>();
     vocab.users.forEach((u, i) => i > 0 && userIndex.set(u, i));
     const itemIndex = new Map<string, number>();
     vocab.items.forEach((it, i) => i > 0 && itemIndex.set(it, i));
     const popular = popularIds.map((id) => itemIndex.get(id)).filter((i): i is number => i !== undefined);
-    const so: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all' };
-    if (opts.intraOpThreads) so.intraOpNumThreads = opts.intraOpThreads;
+    const so = sessionOptions(opts);
     const paths = bundle.paths[slot.precision];
     const score = await ort.InferenceSession.create(paths.score, so);
     const recommend = await ort.InferenceSession.create(paths.recommend, so).catch(async (err: unknown) => {
       await score.release();
       throw err;
     });
-    const m = new LoadedModel(slot, userIndex, vocab.items, itemIndex, popular, score, recommend, opts);
+    const m = new LoadedModel(slot, dir, userIndex, vocab.items, itemIndex, popular, score, recommend, histories, opts);
     await m.warm();
     return m;
+  }
+
+  /** The user's stored history (item indices, oldest first); empty for unknown users or bundles without one. */
+  seen(user: number | undefined): Int32Array {
+    return user === undefined || !this.histories ? new Int32Array(0) : historyOf(this.histories, user);
   }
 
   /** Number of catalog items (index 0 excluded). */
@@ -192,11 +223,13 @@ export class LoadedModel {
     const user = BigInt64Array.from(xs, (x) => BigInt(x.user));
     const exclude = new BigInt64Array(b * e);
     xs.forEach((x, r) => x.exclude.forEach((it, c) => (exclude[r * e + c] = BigInt(it))));
-    const out = await this.recommendSession.run({
+    const feeds: Record<string, ort.Tensor> = {
       [ONNX_IO.user]: new ort.Tensor('int64', user, [b]),
       [ONNX_IO.k]: new ort.Tensor('int64', BigInt64Array.of(BigInt(k)), [1]),
       [ONNX_IO.exclude]: new ort.Tensor('int64', exclude, [b, e]),
-    });
+    };
+    if (this.historyLength > 0) feeds[ONNX_IO.history] = historyTensor(xs, this.historyLength, this.historyFixed);
+    const out = await this.recommendSession.run(feeds);
     const scores = out[ONNX_IO.scores]?.data as Float32Array;
     const items = out[ONNX_IO.topItems]?.data as BigInt64Array;
     return xs.map((x, r) => {
@@ -224,6 +257,50 @@ export class LoadedModel {
     const scores = out[ONNX_IO.scores]?.data as Float32Array;
     return xs.map((x, r) => Array.from(scores.subarray(r * n, r * n + x.items.length)));
   }
+}
+
+/** onnxruntime session options: one intra-op thread, no spinning, unless configured otherwise. */
+export function sessionOptions(
+  opts: Pick<ModelOptions, 'intraOpThreads' | 'spinning'>,
+): ort.InferenceSession.SessionOptions {
+  const spin = opts.spinning ? '1' : '0';
+  return {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: opts.intraOpThreads ?? 1,
+    interOpNumThreads: 1,
+    executionMode: 'sequential',
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin } } },
+  };
+}
+
+/**
+ * The recommend graph's `history` input: its static width, else the bundle's cap per user (or 50) as the most fed;
+ * width 0 when the graph takes no history.
+ */
+function historyInput(
+  session: ort.InferenceSession,
+  histories: UserHistories | undefined,
+): { width: number; fixed: boolean } {
+  if (!session.inputNames.includes(ONNX_IO.history)) return { width: 0, fixed: false };
+  const meta = session.inputMetadata.find((m) => m.name === ONNX_IO.history);
+  const dim = meta?.isTensor ? meta.shape[1] : undefined;
+  if (typeof dim === 'number' && dim > 0) return { width: dim, fixed: true };
+  return { width: histories?.maxPerUser ?? 50, fixed: false };
+}
+
+/**
+ * The `history` input of a batch: `[B, L]`, each row's last `L` items, 0-padded on the left, most recent last. `L`
+ * is `width` for a static graph dimension, else the longest row (at least 1, at most `width`).
+ */
+function historyTensor(xs: RecommendInput[], width: number, fixed: boolean): ort.Tensor {
+  const l = fixed ? width : Math.max(1, ...xs.map((x) => Math.min(width, x.history?.length ?? 0)));
+  const data = new BigInt64Array(xs.length * l);
+  xs.forEach((x, r) => {
+    const h = x.history ?? [];
+    const n = Math.min(l, h.length);
+    for (let j = 0; j < n; j++) data[r * l + (l - n) + j] = BigInt(h[h.length - n + j] ?? 0);
+  });
+  return new ort.Tensor('int64', data, [xs.length, l]);
 }
 
 /** Key of a slot state: same key, same loaded model. */

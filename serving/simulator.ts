@@ -1,8 +1,11 @@
 /**
- * Traffic simulator: replays shop users against the serving replicas at a fixed request rate (open loop), and for
- * each recommended item draws a click from a click model, sent back as `/v1/feedback` to the replica that served
- * it. The click model is a parameter: the ground truth of a synthetic shop when there is one, else
- * {@link scoreClickModel} (clicks follow the served score).
+ * Traffic simulator: replays shop users against the serving replicas at a fixed request rate (open loop), users
+ * drawn by their activity (a weight per user, e.g. their interaction count), and for each recommended item draws a
+ * click from a click model, sent back as `/v1/feedback` with the response's token to any replica (as a load
+ * balancer would). The click model is a parameter: the ground truth of a synthetic shop when there is one, else
+ * {@link scoreClickModel} (clicks follow the served score). Requests it could not send (too many in flight) or that
+ * timed out are counted per variant (the variant routing would have picked), so a window with them can be called
+ * inconclusive.
  */
 import { mulberry32 } from '../lib/rng';
 /** Deterministic PRNG (mulberry32). */
@@ -22,8 +25,16 @@ export function scoreClickModel(opts: { scale?: number; base?: number } = {}): C
 export interface SimulateOptions {
   /** Replica base URLs; requests go round-robin. */
   urls: string[];
-  /** Known user ids to replay (popular users more often). */
+  /** Known user ids to replay. */
   users: string[];
+  /** Activity of each user (same order as `users`): users are drawn in proportion to it. @default uniform */
+  weights?: ArrayLike<number>;
+  /** The variant a user is routed to (to attribute dropped and timed-out requests). @default unknown (`none`) */
+  route?: (userId: string) => string;
+  /** A request not answered within this is abandoned and counted as timed out. @default 5000 */
+  requestTimeoutMs?: number;
+  /** Where feedback goes: the replica that served the request, or any (round robin). @default 'any' */
+  feedbackTo?: 'same' | 'any';
   durationMs: number;
   /** Recommend requests per second. */
   rps: number;
@@ -46,12 +57,19 @@ export interface SimulateOptions {
 
 /** Totals of a simulation; `byVariant` as reported by the replicas. */
 export interface SimulateResult {
+  /** Requests sent (dropped ones not included). */
   requests: number;
   errors: number;
+  /** Requests due but not sent: `maxInFlight` were in flight. */
   dropped: number;
+  /** Requests abandoned after `requestTimeoutMs` (not in `errors`). */
+  timedOut: number;
   impressions: number;
   clicks: number;
-  /** Per variant as the replicas labelled their answers (`x-model-variant`), failed requests included. */
+  /**
+   * Per variant as the replicas labelled their answers (`x-model-variant`), failed requests included; requests
+   * without an answer (dropped, timed out, refused without a label) go to the variant `route` gives.
+   */
   byVariant: Record<string, VariantTotals>;
 }
 
@@ -61,6 +79,8 @@ export interface VariantTotals {
   errors: number;
   impressions: number;
   clicks: number;
+  dropped: number;
+  timedOut: number;
 }
 
 /** A failed HTTP answer, with the variant the replica said served it (when it said). */
@@ -77,6 +97,27 @@ interface RecommendResponse {
   requestId: string;
   model: { variant: string; version: string };
   items: Array<{ itemId: string; score: number | null }>;
+  feedbackToken: string;
+}
+
+/** Cumulative weights for drawing index i with probability w[i] / sum(w) (binary search). */
+function weightedPicker(weights: ArrayLike<number> | undefined, n: number): (u: number) => number {
+  if (!weights || weights.length !== n) return (u) => Math.min(n - 1, Math.floor(u * n));
+  const cum = new Float64Array(n);
+  let total = 0;
+  for (let i = 0; i < n; i++) cum[i] = total += Math.max(0, weights[i] ?? 0);
+  if (!(total > 0)) return (u) => Math.min(n - 1, Math.floor(u * n));
+  return (u) => {
+    const x = u * total;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((cum[mid] ?? 0) > x) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  };
 }
 
 /** Drive recommend + feedback traffic for `durationMs`. Resolves when every request sent has finished. */
@@ -88,22 +129,35 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
   const k = opts.k ?? 10;
   const newShare = opts.newUserFraction ?? 0.05;
   const maxInFlight = opts.maxInFlight ?? 256;
-  const res: SimulateResult = { requests: 0, errors: 0, dropped: 0, impressions: 0, clicks: 0, byVariant: {} };
+  const timeoutMs = opts.requestTimeoutMs ?? 5000;
+  const routeOf = opts.route ?? (() => 'none');
+  const res: SimulateResult = {
+    requests: 0,
+    errors: 0,
+    dropped: 0,
+    timedOut: 0,
+    impressions: 0,
+    clicks: 0,
+    byVariant: {},
+  };
   const inflight = new Set<Promise<void>>();
   let next = 0;
+  let nextFeedback = 0;
 
   const variantTotals = (variant: string): VariantTotals =>
-    (res.byVariant[variant] ??= { requests: 0, errors: 0, impressions: 0, clicks: 0 });
+    (res.byVariant[variant] ??= { requests: 0, errors: 0, impressions: 0, clicks: 0, dropped: 0, timedOut: 0 });
+  const pick = weightedPicker(opts.weights, opts.users.length);
   const pickUser = (): string => {
     if (!opts.users.length || r() < newShare) return `sim-new-${Math.floor(r() * 1e9)}`;
-    return opts.users[Math.floor(opts.users.length * r() * r())] ?? opts.users[0] ?? 'sim-user';
+    return opts.users[pick(r())] ?? opts.users[0] ?? 'sim-user';
   };
   const postJson = async (url: string, body: unknown): Promise<unknown> => {
+    const timeout = AbortSignal.timeout(timeoutMs);
     const resp = await fetch(url, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(body),
-      signal: opts.signal,
+      signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
     });
     if (!resp.ok) {
       await resp.body?.cancel();
@@ -117,25 +171,32 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
     // Draw the click decisions before awaiting so the random stream does not depend on response timing.
     const draws = Array.from({ length: k }, () => r());
     res.requests++;
+    let answered = false;
     try {
       const body = (await postJson(`${url}/v1/recommend`, { userId, k })) as RecommendResponse;
+      answered = true;
       const v = variantTotals(body.model.variant);
       v.requests++;
       v.impressions += body.items.length;
       res.impressions += body.items.length;
       for (const [rank, it] of body.items.entries()) {
         if ((draws[rank] ?? 1) >= click(userId, it.itemId, it.score, rank)) continue;
-        await postJson(`${url}/v1/feedback`, { requestId: body.requestId, itemId: it.itemId, event: 'click' });
+        const to = opts.feedbackTo === 'same' ? url : (opts.urls[nextFeedback++ % opts.urls.length] ?? url);
+        await postJson(`${to}/v1/feedback`, { token: body.feedbackToken, itemId: it.itemId, event: 'click' });
         res.clicks++;
         v.clicks++;
       }
     } catch (err) {
-      res.errors++;
-      if (err instanceof HttpFailure && err.variant) {
-        const v = variantTotals(err.variant);
-        v.requests++;
-        v.errors++;
+      const timedOut = (err as Error).name === 'TimeoutError' && !opts.signal?.aborted;
+      if (timedOut && !answered) {
+        res.timedOut++;
+        variantTotals(routeOf(userId)).timedOut++;
+        return;
       }
+      res.errors++;
+      const v = variantTotals((err instanceof HttpFailure && err.variant) || routeOf(userId));
+      if (!answered) v.requests++;
+      v.errors++;
     }
   };
 
@@ -148,6 +209,7 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
       due++;
       if (inflight.size >= maxInFlight) {
         res.dropped++;
+        variantTotals(routeOf(pickUser())).dropped++;
         continue;
       }
       const p = one().finally(() => inflight.delete(p));

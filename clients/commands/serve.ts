@@ -32,7 +32,16 @@ export function registerServeCommands(program: Command): void {
     .option('--model-version <version>', 'version label of --bundle', 'local')
     .option('--precision <precision>', 'fp32 or int8 for --bundle', 'fp32')
     .option('--poll-ms <ms>', 'reconcile poll interval', int('--poll-ms', 50, 60_000), 1000)
-    .option('--threads <n>', 'onnxruntime intra-op threads', int('--threads', 1, 256))
+    .option(
+      '--threads <n>',
+      'onnxruntime intra-op threads (default RECFLOW_ORT_THREADS or 1)',
+      int('--threads', 1, 256),
+    )
+    .option(
+      '--queue-budget-ms <ms>',
+      'shed model requests (503 + Retry-After) when their expected queueing exceeds this; 0: never (default RECFLOW_QUEUE_BUDGET_MS or 50)',
+      int('--queue-budget-ms', 0, 60_000),
+    )
     .option('--max-batch <n>', 'largest micro-batch (1 turns batching off)', int('--max-batch', 1, 1024), 64)
     .option(
       '--bundle-root <dir...>',
@@ -50,6 +59,7 @@ export function registerServeCommands(program: Command): void {
         precision: string;
         pollMs: number;
         threads?: number;
+        queueBudgetMs?: number;
         maxBatch: number;
         bundleRoot?: string[];
       }) => {
@@ -71,6 +81,7 @@ export function registerServeCommands(program: Command): void {
           precision: opts.precision,
           pollMs: opts.pollMs,
           logger,
+          ...(opts.queueBudgetMs !== undefined ? { admission: { budgetMs: opts.queueBudgetMs } } : {}),
           model: {
             intraOpThreads: opts.threads,
             maxBatch: opts.maxBatch,

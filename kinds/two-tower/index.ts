@@ -68,7 +68,8 @@ export const twoTowerKind: ModelKind<ModelConfig> = {
   name: 'two-tower',
   task: 'recommend',
   trainerVersion: 'two-tower-2',
-  exporterVersion: EXPORTER_VERSION,
+  // `+history`: bundles carry the users' training histories (history.bin); older bundles are not reused.
+  exporterVersion: `${EXPORTER_VERSION}+history`,
 
   resolveConfig: (partial, seed) => resolveModelConfig(partial, seed),
 
@@ -137,6 +138,7 @@ export const twoTowerKind: ModelKind<ModelConfig> = {
       meta,
       vocab: input.ds.vocab,
       popularity: input.ds.items.popularity,
+      history: input.ds.splits.train,
     });
   },
 

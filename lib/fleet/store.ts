@@ -8,6 +8,7 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertSafeId } from '../artifacts';
 import { ErrorType, RecflowError } from '../errors';
+import { bundleIdOf } from './locate';
 import { DEFAULT_FLEET, type FleetDesiredState, type ReplicaReport, type SlotState } from './types';
 import { writeJsonAtomic } from '../fs-atomic';
 import { withLock } from '../registry/lock';
@@ -66,6 +67,7 @@ export class FleetStore {
    */
   async updateDesired(patch: FleetPatch): Promise<{ desired: FleetDesiredState; changed: boolean }> {
     validatePatch(patch);
+    patch = { ...patch, stable: await withBundleId(patch.stable), canary: await withBundleId(patch.canary) };
     await mkdir(this.dir, { recursive: true });
     return withLock(join(this.dir, '.lock'), async () => {
       const cur = await this.readDesired();
@@ -149,6 +151,13 @@ export class FleetStore {
   }
 }
 
+/** The slot with its bundle's artifact id filled in (read from the bundle's `artifact.json`) when it has none. */
+async function withBundleId<T extends SlotState | null | undefined>(slot: T): Promise<T> {
+  if (!slot || slot.bundleId) return slot;
+  const bundleId = await bundleIdOf(slot.bundlePath);
+  return bundleId ? { ...slot, bundleId } : slot;
+}
+
 /** Equal slots: same version, bundle path and precision (or both empty). */
 export function sameSlot(a: SlotState | null | undefined, b: SlotState | null | undefined): boolean {
   if (!a || !b) return !a && !b;
@@ -178,6 +187,8 @@ function validatePatch(patch: FleetPatch): void {
       throw new RecflowError(ErrorType.InvalidInput, `${name}.bundlePath '${String(s.bundlePath)}' is not absolute`);
     if (s.precision !== 'fp32' && s.precision !== 'int8')
       throw new RecflowError(ErrorType.InvalidInput, `${name}.precision '${String(s.precision)}' is not fp32 or int8`);
+    if (s.bundleId !== undefined && (typeof s.bundleId !== 'string' || !/^[A-Za-z0-9._-]{1,200}$/.test(s.bundleId)))
+      throw new RecflowError(ErrorType.InvalidInput, `${name}.bundleId '${String(s.bundleId)}' is not an artifact id`);
   }
   if (typeof patch.reason !== 'string' || !patch.reason)
     throw new RecflowError(ErrorType.InvalidInput, 'reason is missing');

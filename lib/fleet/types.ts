@@ -8,9 +8,15 @@ import type { Precision } from '../bundle';
 export interface SlotState {
   /** Registry version, e.g. `shop-recs@v3`. */
   version: string;
-  /** Absolute path of the bundle folder. */
+  /** Absolute path of the bundle folder (where it was when the state was written). */
   bundlePath: string;
   precision: Precision;
+  /**
+   * The bundle's artifact id: a replica whose `bundlePath` is gone (a moved `RECFLOW_HOME`, another host's mount)
+   * finds the bundle by id under its bundle roots (lib/fleet/locate.ts). Filled in by the fleet store from the
+   * bundle's `artifact.json` when the writer did not give it.
+   */
+  bundleId?: string;
 }
 
 export interface FleetDesiredState {

@@ -134,7 +134,8 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
   async function stableErrors(): Promise<number> {
     let n = 0;
     for (const s of servers) {
-      const { counters } = (await (await fetch(`${s.url}/v1/admin/stats`)).json()) as { counters: VariantCounters[] };
+      const res = await fetch(`${s.url}/v1/admin/stats`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+      const { counters } = (await res.json()) as { counters: VariantCounters[] };
       for (const c of counters) if (c.variant === 'stable') n += c.errors;
     }
     return n;

@@ -185,6 +185,43 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
     assert.ok(windowed.variants.stable.requests + windowed.variants.canary.requests > 10);
   });
 
+  void it('a window by serve time, read after a feedback delay: every impression and click of it, per bucket', async () => {
+    // The window starts on the next 1 s boundary after the call: call early in a second, traffic after the boundary.
+    const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms));
+    await sleep(1300 - (Date.now() % 1000));
+    const window = env.run(acts.readFleetStats, {
+      fleet: FLEET,
+      windowMs: 3000,
+      feedbackDelayMs: 600,
+    }) as Promise<ReadFleetStatsResult>;
+    await sleep(1200 - (Date.now() % 1000));
+    const sim = (await env.run(acts.simulateTraffic, {
+      fleet: FLEET,
+      durationMs: 1000,
+      rps: 40,
+      seed: 11,
+    })) as SimulateTrafficResult;
+    const stats = await window;
+    assert.equal(sim.dropped, 0);
+    assert.equal(sim.timedOut, 0);
+    const { stable, canary } = stats.variants;
+    assert.equal(stable.requests + canary.requests, sim.requests);
+    assert.equal(stable.impressions + canary.impressions, sim.impressions);
+    assert.equal(stable.clicks + canary.clicks, sim.clicks, 'no click lost at the boundary, none counted twice');
+    assert.equal(canary.clicks, sim.byVariant?.canary?.clicks);
+    assert.ok(stats.window && stats.window.servedBefore - stats.window.servedFrom === 3000);
+    assert.equal(stats.window.feedbackDelayMs, 600);
+    assert.equal(stats.shed, 0);
+    const b = stats.buckets;
+    assert.ok(b, 'the replicas report buckets');
+    assert.equal(b.count, 512);
+    assert.equal(b.stable.impressions.length, 512);
+    const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0);
+    assert.equal(sum(b.canary.clicks), canary.clicks);
+    assert.equal(sum(b.stable.impressions), stable.impressions);
+    assert.ok(b.stable.impressions.filter((x) => x > 0).length > 5, 'users spread over buckets');
+  });
+
   void it('promote, then a replica stopping removes its report', async () => {
     const r = (await env.run(acts.applyFleetState, {
       fleet: FLEET,
@@ -275,7 +312,8 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
     for (const x of r.replicas) {
       assert.equal((await faults(x.url, 'DELETE', undefined, null)).status, 401);
       assert.equal((await faults(x.url, 'DELETE')).status, 200);
-      const left = (await (await fetch(`${x.url}/v1/admin/faults`)).json()) as { faults: unknown[] };
+      assert.equal((await faults(x.url, 'GET', undefined, null)).status, 401);
+      const left = (await (await faults(x.url, 'GET')).json()) as { faults: unknown[] };
       assert.deepEqual(left.faults, []);
     }
   });

@@ -57,7 +57,7 @@ describe('settings', () => {
     assert.equal(c.logFormat, 'json');
     assert.equal(c.logFile, '/h/logs/recflow.jsonl');
     assert.deepEqual(c.operators, ['alice', 'bob']);
-    assert.equal(c.adminToken, 't');
+    assert.equal(c.serving.adminToken, 't');
     assert.equal(c.tfBackend, 'wasm');
     assert.equal(c.workerMetrics, '0.0.0.0:9464');
     assert.equal(c.codeVersion, 'abc');
@@ -90,6 +90,28 @@ describe('settings', () => {
       [...read].filter((v) => !known.has(v)),
       [],
       'settings read outside lib/config.ts SETTINGS',
+    );
+  });
+});
+
+describe('loadConfig: serving', () => {
+  it('defaults to one onnxruntime thread and a 50 ms queue budget, no tokens', () => {
+    const c = loadConfig({}, '/srv/x');
+    assert.deepEqual(c.serving, { adminToken: undefined, feedbackSecret: undefined, ortThreads: 1, queueBudgetMs: 50 });
+  });
+
+  it('reads RECFLOW_ADMIN_TOKEN, RECFLOW_FEEDBACK_SECRET, RECFLOW_ORT_THREADS, RECFLOW_QUEUE_BUDGET_MS', () => {
+    const c = loadConfig({
+      RECFLOW_ADMIN_TOKEN: 'tok',
+      RECFLOW_FEEDBACK_SECRET: 's'.repeat(16),
+      RECFLOW_ORT_THREADS: '2',
+      RECFLOW_QUEUE_BUDGET_MS: '0',
+    });
+    assert.deepEqual(c.serving, { adminToken: 'tok', feedbackSecret: 's'.repeat(16), ortThreads: 2, queueBudgetMs: 0 });
+    assert.throws(() => loadConfig({ RECFLOW_FEEDBACK_SECRET: 'short' }), /RECFLOW_FEEDBACK_SECRET is 5 characters/);
+    assert.throws(
+      () => loadConfig({ RECFLOW_ORT_THREADS: '0' }),
+      /RECFLOW_ORT_THREADS=0 is not an integer in \[1, 256\]/,
     );
   });
 });

@@ -181,9 +181,12 @@ void describe('serving API over HTTP with a real onnxruntime session', () => {
     const tooMany = await post(url('/v1/score'), { userId: 'u1', itemIds: Array.from({ length: 1001 }, () => 'i1') });
     assert.equal(tooMany.status, 400);
     const noType = await fetch(url('/v1/recommend'), { method: 'POST', body: 'userId=u1' });
-    // text/plain is parsed as a string, which the schema refuses.
-    assert.equal(noType.status, 400);
-    assert.match(((await noType.json()) as { message: string }).message, /body must be object/);
+    // fetch sends a string as text/plain: refused with the type to use.
+    assert.equal(noType.status, 415);
+    assert.match(
+      ((await noType.json()) as { message: string }).message,
+      /send a JSON body with content-type application\/json/,
+    );
     const xml = await fetch(url('/v1/recommend'), {
       method: 'POST',
       headers: { 'content-type': 'application/xml' },
@@ -337,7 +340,9 @@ void describe('serving API over HTTP with a real onnxruntime session', () => {
       }
       assert.ok(accepted > 0, 'some valid changes went through');
       // Every desired state the replica took names bundles in the store only; its files stay under the registry.
-      const desired = (await (await fetch(`${fleetServer.url}/v1/admin/fleet`)).json()) as {
+      const desired = (await (
+        await fetch(`${fleetServer.url}/v1/admin/fleet`, { headers: { authorization: `Bearer ${token}` } })
+      ).json()) as {
         desired: { stable: { bundlePath: string } | null; canary: { bundlePath: string } | null };
       };
       for (const slot of [desired.desired.stable, desired.desired.canary])

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { FLEET_SECRET_FILE, loadFleetSecret, statsReaderToken } from '../../../lib/fleet/secret';
 import { FleetStore } from '../../../lib/fleet/store';
 import type { ReplicaReport } from '../../../lib/fleet/types';
 import { quantileFromBuckets, LATENCY_BUCKETS } from '../../../serving/metrics';
@@ -91,5 +92,26 @@ void describe('latency quantiles from histogram buckets', () => {
     assert.ok(Math.abs(quantileFromBuckets(cum, 0.5) - 0.002) < 1e-9);
     assert.ok(Math.abs(quantileFromBuckets(cum, 0.99) - (0.01 + 0.005 * 0.98)) < 1e-9);
     assert.equal(quantileFromBuckets(new Array<number>(cum.length).fill(0), 0.5), 0);
+  });
+});
+
+void describe('fleet secret', () => {
+  void it('is created once, mode 0600, and every concurrent reader gets the same; a configured one wins', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'recflow-secret-'));
+    try {
+      const fleetDir = join(dir, 'fleets', 'f');
+      const all = await Promise.all(Array.from({ length: 8 }, () => loadFleetSecret(fleetDir)));
+      assert.ok(all.every((s) => s.equals(all[0]!)));
+      assert.equal(all[0]!.length, 64);
+      const st = await stat(join(fleetDir, FLEET_SECRET_FILE));
+      assert.equal(st.mode & 0o777, 0o600);
+      assert.deepEqual((await readdir(fleetDir)).sort(), [FLEET_SECRET_FILE]);
+      assert.ok((await loadFleetSecret(fleetDir)).equals(all[0]!));
+      const configured = await loadFleetSecret(fleetDir, 'x'.repeat(20));
+      assert.equal(configured.toString(), 'x'.repeat(20));
+      assert.notEqual(statsReaderToken(configured), statsReaderToken(all[0]!));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
