@@ -17,7 +17,33 @@ import {
   type FleetLockInput,
   type FleetLockRequest,
 } from '../lib/fleet/lock';
+import {
+  analyzeRolloutLook,
+  type LatencySlice,
+  type RolloutLookResult,
+  type RolloutTestState,
+  type SequentialCriteria,
+} from '../lib/canary/analyze';
+import type { PeriodBuckets, VariantBuckets } from '../lib/canary/buckets';
 import type { ActivityDeps } from './deps';
+
+/** One look of a rollout's sequential analysis (lib/canary/analyze.ts); the workflow carries `state` between looks. */
+export interface AnalyzeRolloutInput {
+  /** Per step that ran (the last is the current one): its own per-user-bucket counts, summed over replicas. */
+  periods: PeriodBuckets[];
+  /** Stable's counts over the window before the first step (everyone on stable), when measured. */
+  pre?: VariantBuckets;
+  /** The previous look's state; absent at the rollout's first look. */
+  state?: RolloutTestState;
+  /** This look's latency, slice by slice. */
+  latency?: LatencySlice[];
+  coverage?: WindowCoverage;
+  /** Requests dropped, timed out or shed during the look's window. */
+  droppedRequests?: number;
+  criteria?: Partial<SequentialCriteria>;
+  /** For the log line. */
+  step?: number;
+}
 
 export interface AnalyzeCanaryInput {
   stable: VariantWindowStats;
@@ -58,7 +84,18 @@ export function createRolloutActivities(_deps: ActivityDeps) {
       }
     },
 
-    /** Compare canary with stable over one bake window (lib/canary-analysis.ts): pass, fail or inconclusive. */
+    /**
+     * One look of the rollout-wide sequential analysis (users as the unit, the repeated looks controlled):
+     * pass, fail or inconclusive per check, and the state for the next look.
+     */
+    async analyzeRollout(input: AnalyzeRolloutInput): Promise<RolloutLookResult> {
+      const { step, ...look } = input;
+      const result = analyzeRolloutLook(look);
+      log.info('canary analysis', { step, verdict: result.analysis.verdict, summary: result.analysis.summary });
+      return result;
+    },
+
+    /** Compare canary with stable over one bake window (lib/canary/analysis.ts): pass, fail or inconclusive. */
     async analyzeCanary(input: AnalyzeCanaryInput): Promise<CanaryAnalysis> {
       const result = analyzeWindow(input.stable, input.canary, input.criteria, {
         coverage: input.coverage,

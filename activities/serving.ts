@@ -75,6 +75,17 @@ export interface ReadFleetStatsInput {
    * takes up to `windowMs + feedbackDelayMs + 2 s`. @default 0
    */
   feedbackDelayMs?: number;
+  /**
+   * Also read the replicas every `sliceMs` during the window and return each slice's p99 per variant (`latency`):
+   * the canary's latency is compared with the concurrent stable slice by slice, not on one window's tail.
+   */
+  sliceMs?: number;
+}
+
+/** One slice of a window: requests and p99 of each variant over the same time. */
+export interface LatencySliceStats {
+  stable: { requests: number; p99Ms: number };
+  canary: { requests: number; p99Ms: number };
 }
 
 /** Per-bucket counts of one variant, summed over replicas (arrays of length `buckets`). */
@@ -96,6 +107,8 @@ export interface ReadFleetStatsResult {
    * replicas: the per-bucket counts the canary statistics use. Absent when no replica reported buckets.
    */
   buckets?: { count: number; salt: string; stable: BucketCounts; canary: BucketCounts };
+  /** Per-slice latency (with `sliceMs`). */
+  latency?: LatencySliceStats[];
   /** The window by serve time (epoch ms, slot-aligned), when `windowMs` was given. */
   window?: { servedFrom: number; servedBefore: number; feedbackDelayMs: number };
   /** Model requests the replicas shed (503, admission control) during the reads; such a window is suspect. */
@@ -315,6 +328,18 @@ function variantStats(
   };
 }
 
+/** One latency slice: each variant's requests and p99 over it. */
+function sliceOf(d: Map<string, VariantCounters>, desired: FleetDesiredState | null): LatencySliceStats {
+  const of = (variant: 'stable' | 'canary', version: string | null | undefined) => {
+    const c = version ? d.get(`${variant}|${version}`) : undefined;
+    return {
+      requests: c?.requests ?? 0,
+      p99Ms: Math.round(quantileFromBuckets(c?.latencyBuckets ?? [], 0.99) * 1e6) / 1e3,
+    };
+  };
+  return { stable: of('stable', desired?.stable?.version), canary: of('canary', desired?.canary?.version) };
+}
+
 const shedBetween = (now: Snapshot, before: Snapshot | undefined) =>
   Object.entries(now).reduce((a, [id, s]) => {
     const prev = before?.[id];
@@ -429,6 +454,7 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
       let now: Snapshot;
       let coverage: WindowCoverage;
       let window: ReadFleetStatsResult['window'];
+      const latency: LatencySliceStats[] = [];
       if (input.windowMs !== undefined) {
         // The window by serve time, on the replicas' slot boundaries (serving/stats.ts): it starts at the next
         // boundary, so nothing served earlier in the current slot leaks in.
@@ -438,6 +464,16 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
         const to = Math.ceil((from + input.windowMs) / slot) * slot;
         await waitUntil(from + delay);
         before = await scrape(replicas, auth, from);
+        if (input.sliceMs && input.sliceMs > 0) {
+          // Latency histograms by wall-clock slice (they are plain counters: no serve-time attribution needed).
+          let prev = await scrape(replicas, auth);
+          for (let t = Date.now() + input.sliceMs; t <= to + delay; t += input.sliceMs) {
+            await waitUntil(t);
+            const cur = await scrape(replicas, auth);
+            latency.push(sliceOf(delta(cur, prev), await s.readDesired()));
+            prev = cur;
+          }
+        }
         await waitUntil(to + delay);
         now = await scrape(replicas, auth, to);
         coverage = windowCoverage(replicas, before, now);
@@ -469,6 +505,7 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
           ? { buckets: { count, salt, stable: stableBuckets, canary: canaryBuckets } }
           : {}),
         ...(window ? { window } : {}),
+        ...(latency.length ? { latency } : {}),
         shed: shedBetween(now, before),
       };
     },

@@ -56,7 +56,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--items <n>', 'shop items', intOption(1))
     .option('--events <n>', 'shop events', intOption(1))
     .option('--epochs <n>', 'training epochs', intOption(1))
-    .option('--steps <list>', 'rollout steps WEIGHT:BAKE (default 10:20s,50:20s,100:20s)')
+    .option('--steps <list>', 'rollout steps WEIGHT:BAKE (default 10:20s,50:20s,95:20s)')
     .option('--rps <n>', 'simulated requests per second during each analysis window', positiveOption)
     .option('--replicas <n>', 'serving replicas to start (processes)', intOption(1, 16), 2)
     .option('--reviewer <name>', 'reviewer name for the prompt', 'reviewer')
@@ -122,7 +122,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
     items: o.items ?? (small ? 300 : 1500),
     events: o.events ?? (small ? 30_000 : 200_000),
   };
-  const steps = parseSteps(o.steps ?? (small ? '20:8s,100:8s' : '10:20s,50:20s,100:20s'));
+  const steps = parseSteps(o.steps ?? (small ? '20:8s,95:8s' : '10:20s,50:20s,95:20s'));
   const rps = o.rps ?? (small ? 60 : 80);
 
   say(paint.bold('recflow demo: embedded Temporal, CPU + GPU-queue workers, serving replicas, two lifecycle runs'));

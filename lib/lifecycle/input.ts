@@ -142,6 +142,8 @@ export function checkLifecycleInput(raw: unknown): { ok: true; value: CheckedInp
         'traffic',
         'skip',
         'allowUnchanged',
+        'preWindow',
+        'feedbackDelay',
       ],
       'rollout.',
     );
@@ -167,6 +169,8 @@ export function checkLifecycleInput(raw: unknown): { ok: true; value: CheckedInp
     }
     bool(rollout.skip, 'rollout.skip');
     bool(rollout.allowUnchanged, 'rollout.allowUnchanged');
+    if (rollout.preWindow !== false) duration(rollout.preWindow, 'rollout.preWindow');
+    duration(rollout.feedbackDelay, 'rollout.feedbackDelay');
   }
   if (errors.length) return { ok: false, errors };
   return {

@@ -18,15 +18,17 @@ export interface LegacyCanaryStep {
   bake: Duration;
 }
 
-/** 10 % → 25 % → 50 % → 100 %, each measured for five minutes. */
+/**
+ * 10 % → 50 % → 95 %, each measured for five minutes (after a pre-rollout window on stable). The CTR decision is
+ * made where information grows fastest (50 %, traffic split evenly); the last step keeps a 5 % stable holdback so
+ * errors and latency at near-full load are still compared with a concurrent stable (docs/canary-statistics.md).
+ */
 export const DEFAULT_ROLLOUT_STEPS: RolloutStep[] = [
   { setWeight: 10 },
   { analysis: { duration: '5 minutes' } },
-  { setWeight: 25 },
-  { analysis: { duration: '5 minutes' } },
   { setWeight: 50 },
   { analysis: { duration: '5 minutes' } },
-  { setWeight: 100 },
+  { setWeight: 95 },
   { analysis: { duration: '5 minutes' } },
 ];
 

@@ -5,6 +5,7 @@
  */
 import type { Duration } from '@temporalio/common';
 import type { CanaryAnalysis, CanaryCriteria } from '../canary/analysis';
+import type { SequentialCriteria } from '../canary/analyze';
 import type { GateConfig, GateResult } from '../eval/gates';
 import type { Precision } from '../bundle';
 import type { KindName } from '../kinds';
@@ -76,7 +77,19 @@ export interface LifecycleInput {
      * @default DEFAULT_ROLLOUT_STEPS
      */
     steps?: Array<RolloutStep | LegacyCanaryStep>;
-    criteria?: Partial<CanaryCriteria>;
+    /**
+     * Thresholds of the analysis (lib/canary/analyze.ts `SequentialCriteria`; the first version's per-window
+     * criteria apply where the replicas report no per-user buckets).
+     */
+    criteria?: Partial<CanaryCriteria & SequentialCriteria>;
+    /**
+     * Measure stable over a window before the first step (everyone on stable, the rollout's user buckets): the CTR
+     * comparison is adjusted for which users landed on which side, which buys power when users are few.
+     * `false` skips it. @default the first analysis step's duration
+     */
+    preWindow?: Duration | false;
+    /** How long after a window ends its clicks are still counted (feedback arrives late). @default '2 seconds' */
+    feedbackDelay?: Duration;
     /** Precision the fleet serves. @default 'int8' */
     precision?: Precision;
     /** Extra bake periods granted to an inconclusive analysis before a human must decide. @default 2 */

@@ -44,6 +44,7 @@ const baseInput: LifecycleInput = {
       { weight: 100, bake: '10 minutes' },
     ],
     maxExtensions: 1,
+    preWindow: false, // its own test below: the other tests poll the status, during which time does not skip
   },
 };
 
@@ -375,6 +376,7 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
       ...baseInput,
       approval: { autoApprove: true },
       rollout: {
+        preWindow: false,
         steps: [
           { setWeight: 10 },
           { pause: { duration: '1 hour' } },
@@ -439,5 +441,17 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
       ['ease'],
     );
     assert.deepEqual(world.exportedKinds, ['ease']);
+  });
+
+  it('measures a pre-rollout window with the canary loaded at 0 % before the first step', async () => {
+    const world = new FakeWorld('good');
+    const result = await run(
+      world,
+      { ...baseInput, approval: { autoApprove: true }, rollout: { ...baseInput.rollout, preWindow: '5 minutes' } },
+      (h) => h.result(),
+    );
+    assert.equal(result.outcome, 'promoted', result.reason);
+    assert.deepEqual(world.fleetChanges, ['shop-recs@v2@0', 'shop-recs@v2@10', 'shop-recs@v2@100', '-@0']);
+    assert.ok(result.status.steps.some((st) => st.detail?.includes('pre-rollout window')));
   });
 });

@@ -18,6 +18,9 @@ import {
 import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { ReadFleetStatsResult } from '../../activities/serving';
+import type { CanaryAnalysis } from '../../lib/canary/analysis';
+import type { RolloutTestState } from '../../lib/canary/analyze';
+import type { PeriodBuckets, VariantBuckets } from '../../lib/canary/buckets';
 import type { Precision } from '../../lib/bundle';
 import type { SlotState } from '../../lib/fleet/types';
 import type { ActorRequest } from '../../lib/lifecycle/messages';
@@ -35,6 +38,12 @@ export interface RolloutResult {
 
 type Stats = ReadFleetStatsResult['variants']['stable'];
 
+/** One measured window, and what the load generator and the replicas could not serve during it. */
+interface Look {
+  stats: ReadFleetStatsResult;
+  dropped: number;
+}
+
 export class CanaryRollout {
   private readonly rollout: RolloutStatus;
   private readonly fleet: string;
@@ -48,6 +57,11 @@ export class CanaryRollout {
   private humanGo: ActorRequest | undefined;
   /** Stable as measured in the last window that had it (the 100 % step has none). */
   private stableBaseline: Stats | undefined;
+  /** The sequential analysis: finished steps' counts, the step in progress, the pre-rollout window, the state. */
+  private readonly periods: PeriodBuckets[] = [];
+  private period: PeriodBuckets | undefined;
+  private pre: VariantBuckets | undefined;
+  private testState: RolloutTestState | undefined;
 
   constructor(
     private readonly run: LifecycleRun,
@@ -96,6 +110,7 @@ export class CanaryRollout {
         version: run.status.registered!.version,
         actor: run.workflowId,
       });
+      if ((await this.preWindow()) === 'aborted') return await this.abort();
       const result = await this.steps();
       if (result) return result;
       return await this.promote();
@@ -218,22 +233,9 @@ export class CanaryRollout {
     for (;;) {
       s.state = 'running';
       run.setStage('canary');
-      const stats = await this.measure(windowMs, i, s.extensions);
-      if (stats === 'aborted') return { kind: 'aborted' };
-      // At 100 % no user sees stable: compare with stable as measured in the last window that had it.
-      const stableWindow =
-        this.rollout.weight >= 100 && this.stableBaseline && stats.variants.stable.requests === 0
-          ? this.stableBaseline
-          : stats.variants.stable;
-      if (stats.variants.stable.requests > 0) this.stableBaseline = stats.variants.stable;
-      const analysis = await quick.analyzeCanary({
-        stable: stableWindow,
-        canary: stats.variants.canary,
-        criteria: ro.criteria,
-        coverage: stats.coverage,
-        stableFromEarlierWindow: stableWindow !== stats.variants.stable,
-        step: i,
-      });
+      const look = await this.measure(windowMs, i, s.extensions);
+      if (look === 'aborted') return { kind: 'aborted' };
+      const analysis = await this.analyze(look, i);
       s.analyses.push(analysis);
       if (analysis.verdict === 'pass') {
         s.state = 'passed';
@@ -265,22 +267,98 @@ export class CanaryRollout {
     }
   }
 
+  /**
+   * Analyse a window. With the replicas' per-user buckets: one look of the rollout-wide sequential test over every
+   * step's counts so far (the window is added to its step's period). Without them (older replicas): the first
+   * version's per-window comparison.
+   */
+  private async analyze(look: Look, i: number): Promise<CanaryAnalysis> {
+    const ro = this.run.input.rollout ?? {};
+    const { stats } = look;
+    if (stats.buckets) {
+      const period = this.currentPeriod(stats.buckets.count);
+      for (const side of ['stable', 'canary'] as const)
+        for (const f of ['requests', 'errors', 'impressions', 'clicks'] as const)
+          stats.buckets[side][f].forEach((n, b) => (period[side][f][b] = (period[side][f][b] ?? 0) + n));
+      const result = await quick.analyzeRollout({
+        periods: [...this.periods, period],
+        pre: this.pre,
+        state: this.testState,
+        latency: stats.latency,
+        coverage: stats.coverage,
+        droppedRequests: look.dropped,
+        criteria: ro.criteria,
+        step: i,
+      });
+      this.testState = result.state;
+      return result.analysis;
+    }
+    // At 100 % no user sees stable: compare with stable as measured in the last window that had it.
+    const stableWindow =
+      this.rollout.weight >= 100 && this.stableBaseline && stats.variants.stable.requests === 0
+        ? this.stableBaseline
+        : stats.variants.stable;
+    if (stats.variants.stable.requests > 0) this.stableBaseline = stats.variants.stable;
+    return quick.analyzeCanary({
+      stable: stableWindow,
+      canary: stats.variants.canary,
+      criteria: ro.criteria,
+      coverage: stats.coverage,
+      stableFromEarlierWindow: stableWindow !== stats.variants.stable,
+      step: i,
+    });
+  }
+
+  /** The period (step) in progress: its counts so far; a new one starts at each weight change. */
+  private currentPeriod(buckets: number): PeriodBuckets {
+    if (!this.period || this.period.canaryWeight !== this.rollout.weight) {
+      if (this.period) this.periods.push(this.period);
+      const zeros = () => new Array<number>(buckets).fill(0);
+      const side = () => ({ requests: zeros(), errors: zeros(), impressions: zeros(), clicks: zeros() });
+      this.period = { canaryWeight: this.rollout.weight, stable: side(), canary: side() };
+    }
+    return this.period;
+  }
+
+  /**
+   * The window before the first step: the canary loaded at weight 0 under the rollout's salt, everyone on stable,
+   * so the per-user buckets of the rollout see each user's baseline (the CTR adjustment of lib/canary/estimators.ts).
+   */
+  private async preWindow(): Promise<'aborted' | undefined> {
+    const ro = this.run.input.rollout ?? {};
+    const first = this.rollout.steps.find((x) => 'analysis' in x) as { analysis: { duration: Duration } } | undefined;
+    if (ro.preWindow === false || !first) return undefined;
+    const windowMs = msToNumber(ro.preWindow ?? first.analysis.duration);
+    await this.run.step(
+      'applyFleetState',
+      () => this.setWeight(0, -1),
+      () => 'canary loaded at 0% for the pre-rollout window',
+    );
+    const look = await this.measure(windowMs, -1, 0);
+    if (look === 'aborted') return 'aborted';
+    if (look.stats.buckets) this.pre = look.stats.buckets.stable;
+    return undefined;
+  }
+
   /** Measure one window; `abort` interrupts it (the stats and the simulator are cancelled together). */
-  private async measure(windowMs: number, i: number, extension: number): Promise<ReadFleetStatsResult | 'aborted'> {
+  private async measure(windowMs: number, i: number, extension: number): Promise<Look | 'aborted'> {
     const { run } = this;
-    const traffic = run.input.rollout?.traffic;
-    const w = windowActs(windowMs);
+    const ro = run.input.rollout ?? {};
+    const traffic = ro.traffic;
+    const feedbackDelayMs = msToNumber(ro.feedbackDelay ?? '2 seconds');
+    const w = windowActs(windowMs + feedbackDelayMs);
     const scope = new CancellationScope();
-    const statsP = scope.run(() => w.readFleetStats({ fleet: this.fleet, windowMs }));
+    const sliceMs = Math.max(1000, Math.floor(windowMs / 6));
+    const statsP = scope.run(() => w.readFleetStats({ fleet: this.fleet, windowMs, feedbackDelayMs, sliceMs }));
     const simP = traffic
       ? scope.run(() =>
           w.simulateTraffic({
             fleet: this.fleet,
             shopId: run.status.data?.shopId,
-            durationMs: windowMs,
+            durationMs: windowMs + 1000,
             rps: traffic.rps,
             users: traffic.users,
-            seed: (traffic.seed ?? 0) + i * 100 + extension,
+            seed: (traffic.seed ?? 0) + (i + 1) * 100 + extension,
           }),
         )
       : undefined;
@@ -290,8 +368,12 @@ export class CanaryRollout {
       return 'aborted';
     }
     const stats = await statsP;
-    await simP?.catch((e: unknown) => log.warn('traffic simulation failed', { error: String(e) }));
-    return stats;
+    const sim = await simP?.catch((e: unknown) => {
+      log.warn('traffic simulation failed', { error: String(e) });
+      return undefined;
+    });
+    const dropped = (sim?.dropped ?? 0) + (sim?.timedOut ?? 0) + (stats.shed ?? 0);
+    return { stats, dropped };
   }
 
   private async firstDeployment(): Promise<RolloutResult> {
