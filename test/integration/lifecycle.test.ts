@@ -264,7 +264,8 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
       await injectFaults(fault);
       try {
         const r = await lifecycle(`e2e-fault-${kind}`, sameAsStable);
-        assert.equal(r.outcome, 'rolled_back', r.reason);
+        const why = JSON.stringify(r.status.rollout?.steps.map((s) => s.analyses?.map((a) => a.checks)));
+        assert.equal(r.outcome, 'rolled_back', `${r.reason}: ${why}`);
         assert.match(r.reason, new RegExp(check));
         const registry = new FileModelRegistry(config.registryDir);
         assert.equal((await registry.get(r.version!)).status, 'rolled_back');
