@@ -272,6 +272,21 @@ export class BertEncoder {
     return out;
   }
 
+  /** Every variable by a stable name (`embeddings.word`, `layer.{i}.qkvKernel`, ...): checkpoints and optimizers. */
+  variablesByName(): Map<string, tf.Variable> {
+    const m = new Map<string, tf.Variable>([
+      ['embeddings.word', this.wordEmb],
+      ['embeddings.position', this.posEmb],
+      ['embeddings.type', this.typeEmb],
+      ['embeddings.lnGamma', this.embLnGamma],
+      ['embeddings.lnBeta', this.embLnBeta],
+    ]);
+    this.layers.forEach((l, i) => {
+      for (const [k, v] of Object.entries(l) as Array<[string, tf.Variable]>) m.set(`layer.${i}.${k}`, v);
+    });
+    return m;
+  }
+
   /** The variables that train (top layers, and the embeddings when configured). */
   trainableVariables(): tf.Variable[] {
     const vars: tf.Variable[] = [this.wordEmb, this.posEmb, this.typeEmb, this.embLnGamma, this.embLnBeta];

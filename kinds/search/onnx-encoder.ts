@@ -59,6 +59,12 @@ export interface EncoderGraphOptions {
   metadata?: Record<string, string>;
 }
 
+/** Options of {@link buildPrefixGraph}. */
+export interface PrefixGraphOptions {
+  /** Layers to run (0 = the embeddings only). */
+  layers: number;
+}
+
 function w(weights: BertWeights, name: string): Float32Array {
   const t = weights.get(name);
   if (!t) throw new RecflowError(ErrorType.InvalidData, `encoder weights: tensor '${name}' is missing`);
@@ -129,7 +135,13 @@ function int8Dense(qmax: number, staticScales?: Record<string, number>): DenseEm
 }
 
 /** The encoder nodes into `g` from `input_ids`/`attention_mask`; returns the embedding's value name. */
-function emitEncoder(g: GraphBuilder, weights: BertWeights, c: BertConfig, opts: EncoderGraphOptions): string {
+function emitEncoder(
+  g: GraphBuilder,
+  weights: BertWeights,
+  c: BertConfig,
+  opts: EncoderGraphOptions,
+  prefixLayers?: number,
+): string {
   const precision = opts.precision ?? 'fp32';
   const H = c.hiddenSize;
   const I = c.intermediateSize;
@@ -202,7 +214,7 @@ function emitEncoder(g: GraphBuilder, weights: BertWeights, c: BertConfig, opts:
     outputs.push(name);
     return out;
   };
-  for (let l = 0; l < c.numLayers; l++) {
+  for (let l = 0; l < (prefixLayers ?? c.numLayers); l++) {
     const p = `encoder.layer.${l}.`;
     const kernelOf = (n: string, inDim: number, outDim: number) =>
       transpose2d(w(weights, `${p}${n}.weight`), outDim, inDim);
@@ -261,6 +273,7 @@ function emitEncoder(g: GraphBuilder, weights: BertWeights, c: BertConfig, opts:
     );
     x = ln(g.op1('Add', [h1, f2]), `${p}output.LayerNorm`);
   }
+  if (prefixLayers !== undefined) return g.op1('Identity', [x], {}, 'hidden');
   // Mean pooling over the mask, then L2 normalisation (norm floored at 1e-12). Both sums are batched MatMuls
   // (`mask [B, 1, T] @ x [B, T, H]`, `mean [B, 1, H] @ mean^T`), one small product per row: unlike ReduceSum over
   // axis 1, whose summation order changes with the batch size, they give a row the same bits in any batch.
@@ -332,4 +345,22 @@ export function buildSearchGraph(
   return encodeModel(
     g.model({ precision: opts.precision ?? 'fp32', dim: String(D), items: String(n), ...opts.metadata }),
   );
+}
+
+/**
+ * The first `layers` layers of the encoder (fp32): `input_ids`, `attention_mask` -> `hidden [B, T, H]`, the input of
+ * layer `layers`. Fine-tuning of the top layers computes the frozen layers' outputs with it once.
+ */
+export function buildPrefixGraph(weights: BertWeights, config: BertConfig, opts: PrefixGraphOptions): Uint8Array {
+  if (!Number.isInteger(opts.layers) || opts.layers < 0 || opts.layers > config.numLayers) {
+    throw new RecflowError(
+      ErrorType.InvalidInput,
+      `prefix layers ${opts.layers} must be within 0..${config.numLayers}`,
+    );
+  }
+  const g = new GraphBuilder('recflow_search_prefix', SEARCH_OPSET);
+  declareInputs(g);
+  emitEncoder(g, weights, config, {}, opts.layers);
+  g.output('hidden', DType.float, ['batch', 'seq', config.hiddenSize]);
+  return encodeModel(g.model({ prefixLayers: String(opts.layers) }));
 }
