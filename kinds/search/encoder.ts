@@ -6,7 +6,7 @@
  * short; the PyTorch twin in bench/ runs without dropout too).
  *
  * Hidden states flow as `[batch * seq, hidden]` matrices so every projection is one `dense` (lib/train/ops.ts,
- * explicit-transpose gradient); attention uses {@link bmm} with its explicit-transpose gradient.
+ * explicit-transpose gradient); heads are split and merged with 4-D transposes.
  *
  * Parity: within 1e-4 (max |delta|) of a float64 numpy forward of the same weights (test/fixtures/search).
  */
@@ -14,13 +14,17 @@ import * as tf from '@tensorflow/tfjs';
 import { dense } from '../../lib/train/ops';
 import { ErrorType, RecflowError } from '../../lib/errors';
 import type { BertConfig, BertWeights } from './base-model';
-import { bmm, gelu, layerNorm } from './layers';
+import { gelu, layerNorm } from './layers';
 import type { SearchTokenizer, TokenBatch } from './tokenizer';
 
 /** The tfjs variables of one Transformer layer (kernels `[in, out]`). */
 export interface LayerParams {
-  qkvKernel: tf.Variable;
-  qkvBias: tf.Variable;
+  qKernel: tf.Variable;
+  qBias: tf.Variable;
+  kKernel: tf.Variable;
+  kBias: tf.Variable;
+  vKernel: tf.Variable;
+  vBias: tf.Variable;
   outKernel: tf.Variable;
   outBias: tf.Variable;
   ln1Gamma: tf.Variable;
@@ -125,23 +129,14 @@ export class BertEncoder {
     const layers = keep.map((src, i): LayerParams => {
       const p = `encoder.layer.${src}.`;
       const train = i >= first;
-      const q = transpose2d(get(`${p}attention.self.query.weight`).data, H, H);
-      const k = transpose2d(get(`${p}attention.self.key.weight`).data, H, H);
-      const val = transpose2d(get(`${p}attention.self.value.weight`).data, H, H);
-      const qkv = new Float32Array(H * 3 * H);
-      for (let r = 0; r < H; r++) {
-        qkv.set(q.subarray(r * H, r * H + H), r * 3 * H);
-        qkv.set(k.subarray(r * H, r * H + H), r * 3 * H + H);
-        qkv.set(val.subarray(r * H, r * H + H), r * 3 * H + 2 * H);
-      }
-      const qkvBias = new Float32Array(3 * H);
-      qkvBias.set(get(`${p}attention.self.query.bias`).data, 0);
-      qkvBias.set(get(`${p}attention.self.key.bias`).data, H);
-      qkvBias.set(get(`${p}attention.self.value.bias`).data, 2 * H);
       const label = `l${i}`;
       return {
-        qkvKernel: v(qkv, [H, 3 * H], train, `${label}_qkv`),
-        qkvBias: v(qkvBias, [3 * H], train, `${label}_qkv_b`),
+        qKernel: kernel(`${p}attention.self.query.weight`, H, H, train, `${label}_q`),
+        qBias: vec(`${p}attention.self.query.bias`, train, `${label}_q_b`),
+        kKernel: kernel(`${p}attention.self.key.weight`, H, H, train, `${label}_k`),
+        kBias: vec(`${p}attention.self.key.bias`, train, `${label}_k_b`),
+        vKernel: kernel(`${p}attention.self.value.weight`, H, H, train, `${label}_v`),
+        vBias: vec(`${p}attention.self.value.bias`, train, `${label}_v_b`),
         outKernel: kernel(`${p}attention.output.dense.weight`, H, H, train, `${label}_out`),
         outBias: vec(`${p}attention.output.dense.bias`, train, `${label}_out_b`),
         ln1Gamma: vec(`${p}attention.output.LayerNorm.weight`, train, `${label}_ln1_g`),
@@ -194,16 +189,21 @@ export class BertEncoder {
       const nh = this.config.numHeads;
       const dh = this.headDim;
       const eps = this.config.layerNormEps;
-      const qkv = tf.reshape(dense(x, p.qkvKernel, p.qkvBias), [b, t, 3, nh, dh]);
-      const heads = tf.transpose(qkv, [2, 0, 3, 1, 4]); // [3, B, nh, T, dh]
-      const [q, k, v] = tf.split(heads, 3, 0).map((s) => tf.reshape(s, [b * nh, t, dh])) as [
-        tf.Tensor3D,
-        tf.Tensor3D,
-        tf.Tensor3D,
-      ];
-      const scores = tf.mul(bmm(q, tf.transpose(k, [0, 2, 1])), 1 / Math.sqrt(dh));
+      // [B * T, H] -> [B * nh, T, dh]: 4-D transposes only (a 5-D one is ~100x slower on wasm).
+      const heads = (kernel: tf.Variable, b0: tf.Variable) =>
+        tf.reshape<tf.Rank.R3>(tf.transpose(tf.reshape(dense(x, kernel, b0), [b, t, nh, dh]), [0, 2, 1, 3]), [
+          b * nh,
+          t,
+          dh,
+        ]);
+      const q = heads(p.qKernel, p.qBias);
+      const k = heads(p.kKernel, p.kBias);
+      const v = heads(p.vKernel, p.vBias);
+      // Per-head products are short (depth dh, length T): tfjs wasm runs a batch of them as fast with the MatMul's
+      // transpose flags as without (bench: 24 vs 25 ms for 768 x 32x32x32), so the stock MatMul and its gradient.
+      const scores = tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(dh));
       const probs = tf.softmax(tf.add(tf.reshape(scores, [b, nh, t, t]), bias));
-      const ctx = bmm(tf.reshape(probs, [b * nh, t, t]), v); // [B * nh, T, dh]
+      const ctx = tf.matMul(tf.reshape<tf.Rank.R3>(probs, [b * nh, t, t]), v); // [B * nh, T, dh]
       const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, nh, t, dh]), [0, 2, 1, 3]), [b * t, H]);
       const h1 = layerNorm(tf.add(x, dense(merged, p.outKernel, p.outBias)), p.ln1Gamma, p.ln1Beta, eps);
       const ffn = dense(gelu(dense(h1, p.ffnInKernel, p.ffnInBias)), p.ffnOutKernel, p.ffnOutBias);
@@ -315,14 +315,12 @@ export class BertEncoder {
     put('embeddings.LayerNorm.bias', this.embLnBeta, [H]);
     this.layers.forEach((l, i) => {
       const p = `encoder.layer.${i}.`;
-      if (!onlyTrainable || l.qkvKernel.trainable) {
-        const qkvT = transpose2d(l.qkvKernel.dataSync() as Float32Array, H, 3 * H); // [3H, H]
-        const qkvB = l.qkvBias.dataSync() as Float32Array;
-        ['query', 'key', 'value'].forEach((n, j) => {
-          out.set(`${p}attention.self.${n}.weight`, { shape: [H, H], data: qkvT.slice(j * H * H, (j + 1) * H * H) });
-          out.set(`${p}attention.self.${n}.bias`, { shape: [H], data: qkvB.slice(j * H, (j + 1) * H) });
-        });
-      }
+      put(`${p}attention.self.query.weight`, l.qKernel, [H, H], [H, H]);
+      put(`${p}attention.self.query.bias`, l.qBias, [H]);
+      put(`${p}attention.self.key.weight`, l.kKernel, [H, H], [H, H]);
+      put(`${p}attention.self.key.bias`, l.kBias, [H]);
+      put(`${p}attention.self.value.weight`, l.vKernel, [H, H], [H, H]);
+      put(`${p}attention.self.value.bias`, l.vBias, [H]);
       put(`${p}attention.output.dense.weight`, l.outKernel, [H, H], [H, H]);
       put(`${p}attention.output.dense.bias`, l.outBias, [H]);
       put(`${p}attention.output.LayerNorm.weight`, l.ln1Gamma, [H]);
