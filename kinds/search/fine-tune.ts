@@ -50,6 +50,11 @@ export interface FineTuneBase {
 export interface ValidationSet {
   pairs: TrainingPair[];
   corpus?: string[];
+  /**
+   * Graded judgements (query -> corpus text -> grade > 0) where known (the search log's relevance); without them a
+   * query's positives count as grade 1 and every other text as 0.
+   */
+  grades?: Map<string, Map<string, number>>;
 }
 
 /** Progress of a running fine-tune (heartbeat details). */
@@ -79,6 +84,8 @@ export interface FineTuneEpoch {
   loss: number;
   steps: number;
   seconds: number;
+  /** CPU seconds of the process during the epoch's steps (robust on a busy host). */
+  cpuSeconds: number;
   samplesPerSec: number;
   learningRate: number;
   validation?: ValidationMetrics;
@@ -236,7 +243,11 @@ export async function evaluateRetrieval(
   for (const p of validation.pairs) {
     let g = byQuery.get(p.query);
     if (!g) byQuery.set(p.query, (g = new Map()));
-    g.set(row.get(p.positive) ?? -1, 1);
+    const judged = validation.grades?.get(p.query);
+    if (judged) {
+      for (const [text, grade] of judged) if (grade > 0 && row.has(text)) g.set(row.get(text)!, grade);
+    }
+    if (!g.has(row.get(p.positive) ?? -1)) g.set(row.get(p.positive) ?? -1, 1);
   }
   const queries = [...byQuery.keys()];
   const session = await SearchSession.create(buildEncoderGraph(weights, config), tok);
@@ -481,6 +492,7 @@ export async function fineTune(pairs: readonly TrainingPair[], opts: FineTuneOpt
       let steps = 0;
       let epochSamples = 0;
       const e0 = performance.now();
+      const c0 = process.cpuUsage();
       for (let s = resumeStep; s < batches.length; s++) {
         opts.signal?.throwIfAborted();
         const b = batches[s]!;
@@ -525,6 +537,7 @@ export async function fineTune(pairs: readonly TrainingPair[], opts: FineTuneOpt
       }
       resumeStep = 0;
       const seconds = (performance.now() - e0) / 1000;
+      const cpu = process.cpuUsage(c0);
       trainSeconds += seconds;
       samples += epochSamples;
       const record: FineTuneEpoch = {
@@ -532,6 +545,7 @@ export async function fineTune(pairs: readonly TrainingPair[], opts: FineTuneOpt
         loss: steps ? lossSum / steps : NaN,
         steps,
         seconds,
+        cpuSeconds: (cpu.user + cpu.system) / 1e6,
         samplesPerSec: seconds > 0 ? epochSamples / seconds : 0,
         learningRate: lrAt(epoch * stepsPerEpoch - 1),
       };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { RecflowError } from '../../../lib/errors';
 import { inspectBaseModel, loadBaseModel, resolveBaseModelDir } from '../../../kinds/search/base-model';
+import { saveModelFolder } from '../../../kinds/search/model-folder';
 import { encodeSafetensors } from '../../../kinds/search/safetensors';
 import { baseModelDir, writeTinyBert } from '../../helpers/search-model';
 
@@ -93,5 +94,19 @@ describe('base model', () => {
     mkdirSync(join(pooling, '1_Pooling'));
     writeFileSync(join(pooling, '1_Pooling', 'config.json'), '{"pooling_mode_cls_token": true}');
     await assert.rejects(inspectBaseModel(pooling), fails('InvalidData', /only mean pooling is supported/));
+  });
+});
+
+describe('model folder', () => {
+  it('a saved encoder folder loads back as a base model with the same weights and sizes', async () => {
+    const tiny = await loadBaseModel(writeTinyBert(join(tmp, 'to-save'), 9));
+    const out = join(tmp, 'saved');
+    await saveModelFolder(out, tiny.weights, tiny.config, tiny.dir, { upstream: 'recflow/test', trainedFrom: 'x' }, 64);
+    const back = await loadBaseModel(out);
+    assert.deepEqual(back.config, tiny.config);
+    assert.equal(back.maxSeqLength, 64);
+    assert.equal(back.normalize, true);
+    assert.equal(back.source.upstream, 'recflow/test');
+    for (const [k, t] of tiny.weights) assert.deepEqual(back.weights.get(k)?.data, t.data, k);
   });
 });

@@ -79,7 +79,7 @@ describe('tfjs BERT encoder (wasm)', () => {
       assert.ok(names.has('encoder.layer.2.attention.self.query.weight'));
       assert.ok(!names.has('encoder.layer.1.attention.self.query.weight'));
       assert.ok(!names.has('embeddings.word_embeddings.weight'));
-      assert.equal(student.trainableVariables().length, 12);
+      assert.equal(student.trainableVariables().length, 16);
     } finally {
       student.dispose();
     }

@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { selectBackend } from '../../../lib/train/backend';
 import { RecflowError } from '../../../lib/errors';
 import { loadBaseModel, type BaseModel } from '../../../kinds/search/base-model';
-import { epochBatches, fineTune, type FineTuneOptions } from '../../../kinds/search/fine-tune';
+import { epochBatches, evaluateRetrieval, fineTune, type FineTuneOptions } from '../../../kinds/search/fine-tune';
+import { SearchTokenizer } from '../../../kinds/search/tokenizer';
 import { bm25Ranker, mineHardNegatives } from '../../../kinds/search/hard-negatives';
 import { validatePairs } from '../../../kinds/search/pairs';
 import { baseModelDir, writeTinyBert } from '../../helpers/search-model';
@@ -150,6 +151,19 @@ describe('search fine-tuning', () => {
     assert.ok(r.zeroShot && r.bestEpoch > 0);
     const best = r.history[r.bestEpoch - 1]!.validation!;
     assert.ok(best.mrr10 > r.zeroShot.mrr10 + 0.1, `zero-shot ${r.zeroShot.mrr10}, fine-tuned ${best.mrr10}`);
+  });
+
+  it('validation uses graded judgements when given (every text relevant: MRR 1, Recall@10 10/n)', async () => {
+    const { validation } = colourSplit();
+    const corpus = colourPairs().map((p) => p.positive);
+    const tok = SearchTokenizer.load(tiny.dir, 32);
+    const all = new Map(validation.map((p) => [p.query, new Map(corpus.map((t) => [t, 1]))]));
+    const graded = await evaluateRetrieval(tiny.weights, tiny.config, tok, { pairs: validation, corpus, grades: all });
+    assert.equal(graded.queries, validation.length);
+    assert.equal(graded.mrr10, 1);
+    assert.ok(Math.abs(graded.recall10 - 10 / corpus.length) < 1e-9);
+    const plain = await evaluateRetrieval(tiny.weights, tiny.config, tok, { pairs: validation, corpus });
+    assert.ok(plain.mrr10 < 1);
   });
 
   it('mines hard negatives that are neither the positive nor relevant', () => {
