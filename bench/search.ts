@@ -12,9 +12,10 @@
  *   encoder zero-shot, the fine-tune (top 2 layers, frozen layers cached, BM25 hard negatives), each int8 variant,
  *   the student, and the hybrid (weight tuned on validation queries): NDCG@10, MRR@10, Recall@100 on test queries
  *   (graded relevance, kinds/search/metrics.ts), and each compressed encoder's top-10 overlap with fp32.
- * - train: seconds per fine-tuning step, tfjs (wasm, one thread) vs bench/search_train_peer.py (PyTorch CPU, 1 and 2
- *   threads) on the same batches (batch 32, one hard negative each, queries 16 and items 32 tokens), the same weights
- *   and trainable layers: the whole model (embeddings included) and the top 2 layers (frozen outputs cached in both).
+ * - train: seconds per fine-tuning step, tfjs (wasm, one thread) and the onnxruntime engine (kinds/search/ort-train.ts,
+ *   one thread) vs bench/search_train_peer.py (PyTorch CPU, 1 and 2 threads) on the same batches (batch 32, one hard
+ *   negative each, queries 16 and items 32 tokens), the same weights and trainable layers: the whole model
+ *   (embeddings included, tfjs only) and the top 2 layers (frozen outputs cached in both).
  *   The first step's loss is compared (same weights, same batch: the twin computes the same thing).
  * - scale: a fine-tune of `--scale-pairs` pairs in the CPU configuration (top 2 layers, cache, one epoch), timed end
  *   to end (cache, training, validation).
@@ -266,6 +267,7 @@ async function main(): Promise<void> {
       ...fmt(metricsOf(fine.rankings, test)),
       pairs: pairs.length,
       trainableLayers: 2,
+      engine: 'auto (onnxruntime on CPU)',
       seconds: round(ftSeconds, 1),
       cacheSeconds: round(ft.cacheSeconds, 1),
       zeroShotValidation: ft.zeroShot,
@@ -439,13 +441,29 @@ async function main(): Promise<void> {
       );
       const rows: Array<Record<string, unknown>> = [];
       for (const cfg of [
-        { name: 'top-2 layers, frozen outputs cached', trainable: 2, cache: true, embeddings: false, lr: 5e-5 },
         {
-          name: 'whole model (embeddings included)',
+          name: 'top-2 layers, frozen outputs cached, tfjs wasm',
+          trainable: 2,
+          cache: true,
+          embeddings: false,
+          lr: 5e-5,
+          engine: 'tfjs' as const,
+        },
+        {
+          name: 'top-2 layers, frozen outputs cached, onnxruntime engine (1 thread)',
+          trainable: 2,
+          cache: true,
+          embeddings: false,
+          lr: 5e-5,
+          engine: 'onnxruntime' as const,
+        },
+        {
+          name: 'whole model (embeddings included), tfjs wasm',
           trainable: base.config.numLayers,
           cache: false,
           embeddings: true,
           lr: 2e-5,
+          engine: 'tfjs' as const,
         },
       ]) {
         const stepCpu: number[] = [];
@@ -456,6 +474,7 @@ async function main(): Promise<void> {
         const opts: FineTuneOptions = {
           base,
           trainableLayers: cfg.trainable,
+          engine: cfg.engine,
           cacheFrozen: cfg.cache,
           trainEmbeddings: cfg.embeddings,
           learningRate: cfg.lr,
@@ -530,7 +549,12 @@ async function main(): Promise<void> {
         rows.push(row);
         console.log(JSON.stringify(row));
       }
-      result.train = { backend: 'wasm (one thread, SIMD)', rows };
+      result.train = {
+        engines: 'tfjs: wasm backend (one thread, SIMD); onnxruntime: kinds/search/ort-train.ts (one intra-op thread)',
+        timing:
+          'secondsPerStep: median wall; cpuSecondsPerStep: median process CPU time (the robust figure on a busy host)',
+        rows,
+      };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -546,6 +570,7 @@ async function main(): Promise<void> {
       base,
       validation: { pairs: valPairs, corpus: titles, grades: gradesByText(shop, shop.validation) },
       trainableLayers: numArg('scale-layers', 2),
+      engine: strArg('scale-engine', 'auto') as 'auto' | 'tfjs' | 'onnxruntime',
       epochs: 1,
       batchSize: 32,
       onProgress: (p) => {
@@ -554,6 +579,8 @@ async function main(): Promise<void> {
     });
     result.scale = {
       pairs: pairs.length,
+      engine: strArg('scale-engine', 'auto'),
+      cpuSeconds: round(r.history[0]?.cpuSeconds ?? NaN, 1),
       trainableLayers: numArg('scale-layers', 2),
       totalSeconds: round((performance.now() - t0) / 1000, 1),
       cacheSeconds: round(r.cacheSeconds, 1),

@@ -4,8 +4,9 @@
  * training"), and where every kernel launch costs: each op here has a hand-written gradient that uses plain MatMuls
  * and few kernels.
  *
- * - {@link bmm}: batched `a @ b` (`[N, M, K] x [N, K, P]`), gradient `dy @ b^T`, `a^T @ dy` with explicit transposes;
- *   {@link mm} the same for matrices.
+ * - {@link mm}: `a @ b` for matrices, gradient `dy @ b^T`, `a^T @ dy` with explicit transposes (the contrastive
+ *   loss's similarity matrix). Per-head attention products use the stock MatMul: for batches of short products its
+ *   transposed form is as fast as the plain one on wasm.
  * - {@link layerNorm}: LayerNorm over the last axis with the analytic gradient.
  * - {@link gelu}: GELU in the erf form BERT uses, `0.5 x (1 + erf(x / sqrt 2))`, with its analytic gradient.
  * Dense layers use lib/train/ops.ts `dense`.
@@ -13,18 +14,6 @@
 import * as tf from '@tensorflow/tfjs';
 
 type GradFn = Parameters<typeof tf.customGrad>[0];
-
-const bmm3 = tf.customGrad(((a: tf.Tensor3D, b: tf.Tensor3D, save: tf.GradSaveFunc) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-      const g = dy as tf.Tensor3D;
-      const [as, bs] = saved as [tf.Tensor3D, tf.Tensor3D];
-      return [tf.matMul(g, tf.transpose(bs, [0, 2, 1])), tf.matMul(tf.transpose(as, [0, 2, 1]), g)];
-    },
-  };
-}) as unknown as GradFn);
 
 const mm2 = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
   save([a, b]);
@@ -41,11 +30,6 @@ const mm2 = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFun
 /** Matrix product `a [M, K] @ b [K, P]` with an explicit-transpose gradient (no bias: see lib/train/ops.ts `dense`). */
 export function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return mm2(a, b) as tf.Tensor2D;
-}
-
-/** Batched matrix product `a [N, M, K] @ b [N, K, P] -> [N, M, P]` with an explicit-transpose gradient. */
-export function bmm(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
-  return bmm3(a, b) as tf.Tensor3D;
 }
 
 function makeLayerNorm(eps: number) {
