@@ -290,6 +290,39 @@ export function buildTrainStepGraph(config: BertConfig, layers: number[], scale:
   return encodeModel(g.model({ layers: layers.join(','), scale: String(scale) }));
 }
 
+/**
+ * The distillation step graph: inputs `x [B, T, H]` (the embedding layer's output), `m [B, T]` and the teacher's
+ * embeddings `target [B, H]`; loss `1 - mean_b cos(student_b, target_b)` (as kinds/search/distill.ts); outputs `loss`
+ * and `grad.l{i}.{name}`.
+ */
+export function buildDistillStepGraph(config: BertConfig, layers: number[]): Uint8Array {
+  const s = new StepGraph(config, layers);
+  const g = s.g;
+  const H = config.hiddenSize;
+  g.input('x', DType.float, ['b', 't', H]);
+  g.input('m', DType.float, ['b', 't']);
+  g.input('target', DType.float, ['b', H]);
+  const side = s.side('x', 'm');
+  const b = g.op1('Cast', [g.op1('Shape', ['x'], { start: attr.int(0), end: attr.int(1) })], {
+    to: attr.int(DType.float),
+  });
+  const cos = g.op1('ReduceSum', [g.op1('Mul', [side.en, 'target']), g.int64('ax01', [0, 1])], {
+    keepdims: attr.int(0),
+  });
+  g.op1('Sub', ['f_one', g.op1('Div', [cos, g.op1('Squeeze', [b, g.int64('ax0', [0])])])], {}, 'loss');
+  // d en = -target / B.
+  const den = g.op1('Neg', [g.op1('Div', ['target', b])]);
+  const grads = s.sideBack(side, den);
+  g.output('loss', DType.float, []);
+  for (const l of layers) {
+    for (const [name, shape] of layerParamShapes(config)) {
+      g.op1('Identity', [grads.get(l)!.get(name)!], {}, `grad.l${l}.${name}`);
+      g.output(`grad.l${l}.${name}`, DType.float, shape);
+    }
+  }
+  return encodeModel(g.model({ layers: layers.join(','), loss: 'distill' }));
+}
+
 /** The step graph in an onnxruntime session, with the parameters held as Float32Arrays. */
 export class OrtStepRunner {
   private constructor(
@@ -309,7 +342,25 @@ export class OrtStepRunner {
     params: Map<string, { shape: number[]; data: Float32Array }>,
     threads = 1,
   ): Promise<OrtStepRunner> {
-    const session = await ort.InferenceSession.create(buildTrainStepGraph(config, layers, scale), {
+    return OrtStepRunner.fromGraph(buildTrainStepGraph(config, layers, scale), params, threads);
+  }
+
+  /** A runner of the distillation step ({@link buildDistillStepGraph}). */
+  static async distill(
+    config: BertConfig,
+    layers: number[],
+    params: Map<string, { shape: number[]; data: Float32Array }>,
+    threads = 1,
+  ): Promise<OrtStepRunner> {
+    return OrtStepRunner.fromGraph(buildDistillStepGraph(config, layers), params, threads);
+  }
+
+  private static async fromGraph(
+    graph: Uint8Array,
+    params: Map<string, { shape: number[]; data: Float32Array }>,
+    threads: number,
+  ): Promise<OrtStepRunner> {
+    const session = await ort.InferenceSession.create(graph, {
       graphOptimizationLevel: 'all',
       intraOpNumThreads: threads,
       interOpNumThreads: 1,
@@ -334,6 +385,25 @@ export class OrtStepRunner {
       md: new T('float32', d.mask, [d.batch, d.seq]),
       labels: new T('float32', labels, [q.batch, d.batch]),
     };
+    return this.step(feeds);
+  }
+
+  /** Loss and gradients of one distillation batch: `x [B, T, H]`, mask, the teacher's `target [B, H]`. */
+  async runDistill(
+    x: { hidden: Float32Array; mask: Float32Array; batch: number; seq: number },
+    target: Float32Array,
+    hiddenSize: number,
+  ): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+    const T = ort.Tensor;
+    return this.step({
+      x: new T('float32', x.hidden, [x.batch, x.seq, hiddenSize]),
+      m: new T('float32', x.mask, [x.batch, x.seq]),
+      target: new T('float32', target, [x.batch, hiddenSize]),
+    });
+  }
+
+  private async step(feeds: Record<string, ort.Tensor>): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
+    const T = ort.Tensor;
     for (const [name, p] of this.params) feeds[name] = new T('float32', p.data, p.shape);
     const out = await this.session.run(feeds);
     const grads = new Map<string, Float32Array>();
