@@ -119,15 +119,15 @@ function int8Dense(qmax: number, staticScales?: Record<string, number>): DenseEm
       );
       return g.op1('Add', [g.op1('Mul', [mm, scale]), b]);
     }
-    // One scale per token row: s = max|x| / 127 over the row; xq = round(x / s) + 128 in [1, 255].
+    // One scale per token row: s = max|x| / 127 over the row; xq = round(x / s) + 128 in [1, 255], the rounding,
+    // offset and saturation done by one QuantizeLinear (scale 1, zero point 128) of x / s.
     const ws = g.init(`${name}_wscale`, [outDim], q.scales);
     const m = g.op1('Max', [
       g.op1('ReduceMax', [g.op1('Abs', [x])], { axes: attr.ints([-1]), keepdims: attr.int(1) }),
       'qeps',
     ]);
     const inv = g.op1('Div', ['q127', m]);
-    const shifted = g.op1('Add', [g.op1('Round', [g.op1('Mul', [x, inv])]), 'q128f']);
-    const xq = g.op1('Cast', [g.op1('Clip', [shifted, 'q0f', 'q255f'])], { to: attr.int(DType.uint8) });
+    const xq = g.op1('QuantizeLinear', [g.op1('Mul', [x, inv]), 'q1f', zp]);
     const mm = g.op1('Cast', [g.op1('MatMulInteger', [xq, wq, zp, wz])], { to: attr.int(DType.float) });
     const rowScale = g.op1('Mul', [m, 'q1_127']);
     return g.op1('Add', [g.op1('Mul', [g.op1('Mul', [mm, ws]), rowScale]), b]);
@@ -162,9 +162,7 @@ function emitEncoder(
     g.float('qeps', [1e-12], []);
     g.float('q127', [127], []);
     g.float('q1_127', [1 / 127], []);
-    g.float('q128f', [128], []);
-    g.float('q0f', [0], []);
-    g.float('q255f', [255], []);
+    g.float('q1f', [1], []);
   }
   const ids = 'input_ids';
   const maskIn = 'attention_mask';
