@@ -142,6 +142,11 @@ export interface LoadedSearchModel {
   session: SearchSession;
   /** Top-k item ids and scores for one query. */
   search(query: string, k: number): Promise<Array<{ id: string; score: number }>>;
+  /**
+   * Top-k for several queries in one onnxruntime call (a serving micro-batch). A query's results do not depend on
+   * the others in the batch (per-row int8 scales, batched pooling: kinds/search/onnx-encoder.ts).
+   */
+  searchBatch(queries: readonly string[], k: number): Promise<Array<Array<{ id: string; score: number }>>>;
 }
 
 /**
@@ -174,15 +179,16 @@ export async function loadSearchModel(
   }
   const tok = SearchTokenizer.load(dir, manifest.queryMaxLength);
   const session = await SearchSession.create(bytes, tok, { intraOpThreads: threads });
+  const searchBatch = async (queries: readonly string[], k: number) => {
+    const hits = await session.search(queries, k, { maxLength: manifest.queryMaxLength });
+    return hits.map((h) =>
+      h.indices.map((row, i) => ({ id: manifest.itemIds[row] ?? String(row), score: h.scores[i] ?? 0 })),
+    );
+  };
   return {
     manifest,
     session,
-    async search(query: string, k: number) {
-      const [hits] = await session.search([query], k, { maxLength: manifest.queryMaxLength });
-      return (hits?.indices ?? []).map((row, i) => ({
-        id: manifest.itemIds[row] ?? String(row),
-        score: hits?.scores[i] ?? 0,
-      }));
-    },
+    searchBatch,
+    search: async (query: string, k: number) => (await searchBatch([query], k))[0] ?? [],
   };
 }

@@ -41,6 +41,8 @@ describe('search model export', () => {
       assert.equal(hits.length, 5);
       assert.ok(hits.every((h) => items.some((i) => i.id === h.id)));
       for (let i = 1; i < hits.length; i++) assert.ok(hits[i - 1]!.score >= hits[i]!.score);
+      const batch = await s.searchBatch(['blue mug', 'red backpack'], 5);
+      assert.deepEqual(batch[1], hits, 'a query answers the same alone and in a batch');
       const [all] = await s.session.search(['red backpack'], 1000);
       assert.equal(all!.indices.length, 64, 'k clamped to the catalogue');
       await s.session.release();
