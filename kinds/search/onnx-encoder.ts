@@ -196,6 +196,7 @@ function emitEncoder(
       },
     );
   let x = ln(g.op1('Add', [words, posRows]), 'embeddings.LayerNorm');
+  if (prefixLayers === 0) return g.op1('Identity', [x], {}, 'hidden');
   // Attention bias [B, 1, 1, T]: 0 for tokens, -1e9 for padding.
   const maskF = g.op1('Cast', [maskIn], { to: attr.int(DType.float) });
   const neg = g.float('neg_big', [-1e9], []);
