@@ -22,7 +22,7 @@
  * Python: RECFLOW_BENCH_PYTHON (default python3) with torch and safetensors. Results: bench/results/search.json.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { numArg, strArg, writeResult, REPO } from './peer';
@@ -44,8 +44,20 @@ const PYTHON = process.env.RECFLOW_BENCH_PYTHON || 'python3';
 const sections = new Set(strArg('sections', 'latency,quality,train').split(','));
 const result: Record<string, unknown> = {
   machine: { note: 'shared 2-core host under load from other sessions: compare ratios from one run' },
-  commands: { bench: `npx tsx bench/search.ts ${process.argv.slice(2).join(' ')}`.trim(), python: PYTHON },
+  python: process.env.RECFLOW_BENCH_PYTHON ? '$RECFLOW_BENCH_PYTHON' : 'python3',
 };
+
+const command = `npx tsx bench/search.ts ${process.argv.slice(2).join(' ')}`.trim();
+
+/** A section's run: when and by which command (sections of bench/results/search.json may come from several runs). */
+const ran = () => ({ ranAt: new Date().toISOString(), command });
+
+/** Merge this run's sections into bench/results/search.json (sections not run now are kept, with their own `run`). */
+async function save(): Promise<void> {
+  const file = join(REPO, 'bench', 'results', 'search.json');
+  const old = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  await writeResult('search.json', { ...old, ...result });
+}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
@@ -139,41 +151,63 @@ async function latencySection(base: BaseModel, variants: Variant[], queries: str
   const b1 = tok.encodeBatch([short]);
   const b16 = tok.encodeBatch([short], { padTo: 16 });
   const b64 = tok.encodeBatch(queries.slice(0, 64));
-  for (const v of variants) {
-    const bytes = buildEncoderGraph(v.weights, v.config, v.graph);
-    const s = await SearchSession.create(bytes, tok, { intraOpThreads: 1 });
-    // Median wall time per call, and mean CPU time per call (robust on a busy host: other processes' time is not ours).
-    const time = async (b: typeof b1, n: number) => {
-      for (let i = 0; i < Math.max(5, n / 10); i++) await s.encodeTokens(b);
-      const xs: number[] = [];
-      const c0 = process.cpuUsage();
-      for (let i = 0; i < n; i++) {
-        const t0 = performance.now();
-        await s.encodeTokens(b);
-        xs.push(performance.now() - t0);
+  // Every session open at once, then rounds over the variants (a slice of calls each), so a change of load on the
+  // host during the run falls on every variant alike. Per call: the median wall time, and the mean CPU time (robust
+  // on a busy host: other processes' time is not ours).
+  const open = await Promise.all(
+    variants.map(async (v) => {
+      const bytes = buildEncoderGraph(v.weights, v.config, v.graph);
+      const s = await SearchSession.create(bytes, tok, { intraOpThreads: 1 });
+      return { v, bytes, s, acc: new Map<string, { wall: number[]; cpu: number; n: number }>() };
+    }),
+  );
+  const shapes: Array<[string, typeof b1, number]> = [
+    ['batch1', b1, runs],
+    ['batch1Seq16', b16, runs],
+    ['batch64', b64, Math.max(10, runs / 10)],
+  ];
+  for (const o of open) for (const [, b] of shapes) for (let i = 0; i < 5; i++) await o.s.encodeTokens(b);
+  const rounds = 5;
+  for (let r = 0; r < rounds; r++) {
+    for (const o of open) {
+      for (const [key, b, n] of shapes) {
+        const a = o.acc.get(key) ?? { wall: [], cpu: 0, n: 0 };
+        o.acc.set(key, a);
+        const c0 = process.cpuUsage();
+        for (let i = 0; i < Math.ceil(n / rounds); i++) {
+          const t0 = performance.now();
+          await o.s.encodeTokens(b);
+          a.wall.push(performance.now() - t0);
+          a.n++;
+        }
+        const c = process.cpuUsage(c0);
+        a.cpu += (c.user + c.system) / 1000;
       }
-      const c = process.cpuUsage(c0);
-      return { wall: median(xs), cpu: (c.user + c.system) / 1000 / n };
-    };
-    const t1 = await time(b1, runs);
-    const t16 = await time(b16, runs);
-    const t64 = await time(b64, Math.max(10, runs / 10));
-    const [ms1, ms16, ms64] = [t1.cpu, t16.cpu, t64.cpu];
-    await s.release();
+    }
+  }
+  for (const o of open) {
+    const cpu = (k: string) => o.acc.get(k)!.cpu / o.acc.get(k)!.n;
+    const wall = (k: string) => median(o.acc.get(k)!.wall);
+    await o.s.release();
     rows.push({
-      name: v.name,
-      layers: v.config.numLayers,
-      megabytes: round(bytes.length / 1e6, 1),
+      name: o.v.name,
+      layers: o.v.config.numLayers,
+      megabytes: round(o.bytes.length / 1e6, 1),
       tokensBatch1: b1.seqLen,
-      msBatch1: round(ms1, 3),
-      msBatch1Seq16: round(ms16, 3),
+      msBatch1: round(cpu('batch1'), 3),
+      msBatch1Seq16: round(cpu('batch1Seq16'), 3),
       seqBatch64: b64.seqLen,
-      msBatch64: round(ms64, 2),
-      queriesPerCpuSecBatch64: round((64 / ms64) * 1000, 0),
-      wallMedianMs: { batch1: round(t1.wall, 3), batch1Seq16: round(t16.wall, 3), batch64: round(t64.wall, 2) },
+      msBatch64: round(cpu('batch64'), 2),
+      queriesPerCpuSecBatch64: round((64 / cpu('batch64')) * 1000, 0),
+      wallMedianMs: {
+        batch1: round(wall('batch1'), 3),
+        batch1Seq16: round(wall('batch1Seq16'), 3),
+        batch64: round(wall('batch64'), 2),
+      },
     });
     console.log(JSON.stringify(rows[rows.length - 1]));
   }
+
   const get = (n: string) => rows.find((r) => r.name === n) as Record<string, number> | undefined;
   const fp32 = get('fp32')!;
   const ratios: Record<string, unknown> = {};
@@ -189,6 +223,7 @@ async function latencySection(base: BaseModel, variants: Variant[], queries: str
   const t0 = performance.now();
   for (let i = 0; i < 2000; i++) tok.encode(queries[i % queries.length]!);
   result.latency = {
+    run: ran(),
     threads: 1,
     timing: 'ms: CPU time per call (process.cpuUsage over the runs / runs); wallMedianMs: median wall time per call',
     rows,
@@ -377,8 +412,8 @@ async function main(): Promise<void> {
       hybridVsBm25: round(ndcg(quality.hybrid) / ndcg(quality.bm25), 3),
       hybridVsFineTuned: round(ndcg(quality.hybrid) / ndcg(quality.fineTuned), 3),
     };
-    result.quality = quality;
-    await writeResult('search.json', result);
+    result.quality = { run: ran(), ...quality };
+    await save();
   }
 
   if (sections.has('latency')) {
@@ -416,7 +451,7 @@ async function main(): Promise<void> {
       shop.test.map((q) => q.text),
       numArg('runs', 200),
     );
-    await writeResult('search.json', result);
+    await save();
   }
 
   if (sections.has('train')) {
@@ -455,6 +490,14 @@ async function main(): Promise<void> {
           cache: true,
           embeddings: false,
           lr: 5e-5,
+          engine: 'onnxruntime' as const,
+        },
+        {
+          name: 'all 6 layers (embeddings frozen, their output cached), onnxruntime engine (1 thread)',
+          trainable: base.config.numLayers,
+          cache: true,
+          embeddings: false,
+          lr: 2e-5,
           engine: 'onnxruntime' as const,
         },
         {
@@ -550,6 +593,7 @@ async function main(): Promise<void> {
         console.log(JSON.stringify(row));
       }
       result.train = {
+        run: ran(),
         engines: 'tfjs: wasm backend (one thread, SIMD); onnxruntime: kinds/search/ort-train.ts (one intra-op thread)',
         timing:
           'secondsPerStep: median wall; cpuSecondsPerStep: median process CPU time (the robust figure on a busy host)',
@@ -558,7 +602,7 @@ async function main(): Promise<void> {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
-    await writeResult('search.json', result);
+    await save();
   }
 
   if (sections.has('scale')) {
@@ -578,6 +622,7 @@ async function main(): Promise<void> {
       },
     });
     result.scale = {
+      run: ran(),
       pairs: pairs.length,
       engine: strArg('scale-engine', 'auto'),
       cpuSeconds: round(r.history[0]?.cpuSeconds ?? NaN, 1),
@@ -590,7 +635,7 @@ async function main(): Promise<void> {
       validation: r.history[0]?.validation,
     };
     console.log('scale', result.scale);
-    await writeResult('search.json', result);
+    await save();
   }
 }
 

@@ -102,7 +102,10 @@ export interface FineTuneOptions {
   validation?: ValidationSet;
   /** Layers trained, counted from the top; the rest are frozen. @default 2 */
   trainableLayers?: number;
-  /** Cache the frozen layers' outputs (computed once with onnxruntime). @default true */
+  /**
+   * Cache the frozen part's outputs per text, computed once with onnxruntime: the frozen layers', or the embedding
+   * layer's when every layer trains and the embeddings do not. @default true
+   */
   cacheFrozen?: boolean;
   /** Train the embedding tables too (only when every layer trains). @default false */
   trainEmbeddings?: boolean;
@@ -300,7 +303,9 @@ export async function fineTune(pairs: readonly TrainingPair[], opts: FineTuneOpt
   const L = base.config.numLayers;
   const trainable = opts.trainableLayers ?? 2;
   const first = L - trainable;
-  const useCache = (opts.cacheFrozen ?? true) && first > 0;
+  // Frozen: the layers below `first` and, unless they train, the embeddings (with every layer training, the cache
+  // holds the embedding layer's output).
+  const useCache = (opts.cacheFrozen ?? true) && !(first === 0 && opts.trainEmbeddings);
   const bs = opts.batchSize ?? 32;
   const neg = opts.negativesPerPair ?? 1;
   const epochs = opts.epochs ?? 1;
@@ -316,7 +321,7 @@ export async function fineTune(pairs: readonly TrainingPair[], opts: FineTuneOpt
     throw new RecflowError(ErrorType.InvalidInput, `epochs ${epochs} must be >= 1`);
   if (pairs.length < 2)
     throw new RecflowError(ErrorType.InvalidData, `training pairs: ${pairs.length} pairs, need at least 2`);
-  const canOrt = useCache && !opts.trainEmbeddings;
+  const canOrt = useCache;
   const engine =
     (opts.engine ?? 'auto') === 'auto'
       ? canOrt && ['wasm', 'cpu'].includes(tf.getBackend())
@@ -326,7 +331,7 @@ export async function fineTune(pairs: readonly TrainingPair[], opts: FineTuneOpt
   if (engine === 'onnxruntime' && !canOrt) {
     throw new RecflowError(
       ErrorType.InvalidInput,
-      "engine 'onnxruntime' trains the top layers over the frozen-layer cache: set trainableLayers below the layer count, cacheFrozen true, trainEmbeddings false",
+      "engine 'onnxruntime' trains layers over the cached output of the frozen part: set cacheFrozen true and leave the embeddings frozen (trainEmbeddings false)",
     );
   }
 

@@ -161,9 +161,15 @@ describe('search fine-tuning', () => {
     const resumed = await fineTune(train, tinyOpts({ engine: 'onnxruntime', checkpointDir: dir, resume: true }));
     assert.equal(maxDiff(resumed.weights, viaOrt.weights), 0);
     await assert.rejects(
-      fineTune(train, tinyOpts({ engine: 'onnxruntime', cacheFrozen: false })),
-      /engine 'onnxruntime' trains the top layers/,
+      fineTune(train, tinyOpts({ engine: 'onnxruntime', trainableLayers: 3, trainEmbeddings: true })),
+      /engine 'onnxruntime' trains layers over the cached output/,
     );
+    // Every layer trains, the embeddings frozen: the cache holds the embedding layer's output.
+    const allTf = await fineTune(train, tinyOpts({ engine: 'tfjs', trainableLayers: 3, cacheFrozen: false }));
+    const allOrt = await fineTune(train, tinyOpts({ engine: 'onnxruntime', trainableLayers: 3 }));
+    const dAll = maxDiff(without(allOrt.weights), without(allTf.weights));
+    assert.ok(dAll < 2e-3, `all layers: max |delta| ${dAll}`);
+    assert.ok(allOrt.cacheSeconds > 0);
   });
 
   it('fine-tuning the real MiniLM on synonym pairs beats its zero-shot validation MRR@10', async () => {
