@@ -21,9 +21,20 @@ if (!existsSync(join(model, 'model.safetensors'))) {
   process.exit(1);
 }
 const python = process.env.RECFLOW_BENCH_PYTHON || 'python3';
-const r = spawnSync(
-  python,
-  [join(root, 'bench', 'search_reference.py'), '--model', model, '--out', join(root, 'test', 'fixtures', 'search')],
+const out = join(root, 'test', 'fixtures', 'search');
+const r = spawnSync(python, [join(root, 'bench', 'search_reference.py'), '--model', model, '--out', out], {
+  stdio: 'inherit',
+});
+if (r.status !== 0) process.exit(r.status ?? 1);
+// The repository's formatting (`npm run lint` checks it).
+const p = spawnSync(
+  process.execPath,
+  [
+    join(root, 'node_modules', 'prettier', 'bin', 'prettier.cjs'),
+    '--write',
+    join(out, 'tokenizer.json'),
+    join(out, 'embeddings.json'),
+  ],
   { stdio: 'inherit' },
 );
-process.exit(r.status ?? 1);
+process.exit(p.status ?? 1);
