@@ -1,16 +1,13 @@
 /**
- * The two-tower kind's bundle writer: vocab.json, popular.json, the four ONNX graphs (lib/bundle.ts contract) and
- * bundle.json.
+ * The two-tower kind's bundle writer: vocab.json, popular.json (the recent-popularity prior's order: serving's
+ * fallback for an unknown user), the four ONNX graphs (lib/bundle.ts contract plus the optional `history` input) and
+ * bundle.json (with the kind and the graphs' inputs).
  */
-import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { BundleManifest } from '../../lib/bundle';
 import type { Vocabularies } from '../../lib/data/dataset';
-import { OPSET } from '../../lib/onnx/builder';
-import { BUNDLE_FILES, popularItems } from '../../lib/onnx/bundle-io';
+import { writeGraphBundle } from '../../lib/onnx/write-bundle';
 import { exportGraphs, type ExportMeta } from './export';
-import type { ModelWeights, TowerFeatures } from './spec';
+import { defaultExtras, type ModelWeights, type TowerFeatures } from './spec';
 
 export interface WriteBundleInput {
   modelName: string;
@@ -18,10 +15,12 @@ export interface WriteBundleInput {
   datasetId: string;
   checkpointId: string;
   weights: ModelWeights;
+  /** The dataset's tower features, stored histories included (`towerFeatures(ds)`). */
   features: TowerFeatures;
-  meta: Pick<ExportMeta, 'config' | 'sizes'>;
+  /** The checkpoint's config, sizes and extras; without extras, {@link defaultExtras} of `popularity`. */
+  meta: Pick<ExportMeta, 'config' | 'sizes'> & Partial<Pick<ExportMeta, 'extras'>>;
   vocab: Pick<Vocabularies, 'users' | 'items'>;
-  /** Training interaction count by item index. */
+  /** Training interaction count by item index (popular.json when the model has no fitted prior). */
   popularity: Float32Array;
 }
 
@@ -30,38 +29,25 @@ export interface WriteBundleInput {
  * popular.json, the four ONNX graphs and bundle.json. Returns the manifest.
  */
 export async function writeBundle(dir: string, input: WriteBundleInput): Promise<BundleManifest> {
-  const vocabJson = `${JSON.stringify({ users: input.vocab.users, items: input.vocab.items })}\n`;
-  const vocabHash = createHash('sha256').update(vocabJson).digest('hex');
-  await writeFile(join(dir, 'vocab.json'), vocabJson);
-  await writeFile(join(dir, 'popular.json'), `${JSON.stringify(popularItems(input.vocab, input.popularity))}\n`);
-  const graphs = exportGraphs(input.weights, input.features, {
-    modelName: input.modelName,
-    version: input.version,
-    datasetId: input.datasetId,
-    checkpointId: input.checkpointId,
-    vocabHash,
-    config: input.meta.config,
-    sizes: input.meta.sizes,
-  });
-  const sizes = { fp32: { score: 0, recommend: 0 }, int8: { score: 0, recommend: 0 } };
-  for (const p of ['fp32', 'int8'] as const)
-    for (const k of ['score', 'recommend'] as const) {
-      await writeFile(join(dir, BUNDLE_FILES[p][k]), graphs[p][k]);
-      sizes[p][k] = graphs[p][k].byteLength;
-    }
-  const manifest: BundleManifest = {
+  const extras = input.meta.extras ?? defaultExtras(input.popularity);
+  return writeGraphBundle(dir, {
     kind: 'two-tower',
-    task: 'recommend',
     modelName: input.modelName,
     ...(input.version ? { version: input.version } : {}),
     datasetId: input.datasetId,
     checkpointId: input.checkpointId,
-    opset: OPSET,
-    files: BUNDLE_FILES,
-    sizes,
-    vocabHash,
-    createdAt: new Date().toISOString(),
-  };
-  await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+    vocab: input.vocab,
+    popularity: extras.priorConfig ? extras.prior : input.popularity,
+    graphs: (vocabHash) =>
+      exportGraphs(input.weights, input.features, {
+        modelName: input.modelName,
+        version: input.version,
+        datasetId: input.datasetId,
+        checkpointId: input.checkpointId,
+        vocabHash,
+        config: input.meta.config,
+        sizes: input.meta.sizes,
+        extras,
+      }),
+  });
 }
