@@ -168,6 +168,7 @@ async function main(): Promise<void> {
       user: new ort.Tensor('int64', BigInt64Array.from(us, BigInt), [us.length]),
       k: new ort.Tensor('int64', BigInt64Array.of(10n), [1]),
       exclude: new ort.Tensor('int64', new BigInt64Array(0), [us.length, 0]),
+      history: new ort.Tensor('int64', new BigInt64Array(0), [us.length, 0]),
     });
     for (const c of systems.has('limit') ? concs : []) {
       const one = await closedLoop(c, ms, async (w, i) => {

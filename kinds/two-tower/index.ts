@@ -39,6 +39,7 @@ const MAY_BE_ZERO: ReadonlyArray<keyof ModelConfig> = [
   'earlyStoppingPatience',
   'dropout',
   'historyDropout',
+  'historyGap',
   'itemIdDropout',
 ];
 const RATES: ReadonlyArray<keyof ModelConfig> = ['dropout', 'historyDropout', 'itemIdDropout'];

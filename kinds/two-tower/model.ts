@@ -177,7 +177,7 @@ export class TwoTowerModel {
       );
       const w = tf.softmax(logits); // [B, L]
       const rows = tf.reshape(tf.gather(vecs, tf.reshape(history, [-1])), [b, l, d]);
-      const pooled = tf.reshape(matMul(tf.reshape(w, [b, 1, l]), rows), [b, d]) as tf.Tensor2D;
+      const pooled = tf.reshape<tf.Rank.R2>(matMul(tf.reshape(w, [b, 1, l]), rows), [b, d]);
       const side = embeddingConcat([
         { table: v.segment_embedding, ids: tf.gather(this.feats.userSegment, users) },
         { table: v.region_embedding, ids: tf.gather(this.feats.userRegion, users) },
@@ -213,7 +213,7 @@ export class TwoTowerModel {
       );
       const offset = tf.add(bias, tf.tensor1d(b.logitOffset, 'float32'));
       const z = tf.add(matMul(u, vecs, false, true), tf.reshape(offset, [1, W]));
-      return tf.add(z, tf.tensor2d(b.logitMask, [B, W], 'float32')) as tf.Tensor2D;
+      return tf.add<tf.Tensor2D>(z, tf.tensor2d(b.logitMask, [B, W], 'float32'));
     });
   }
 
@@ -235,9 +235,7 @@ export class TwoTowerModel {
   catalogue(itemHasId: Uint8Array): { vecs: tf.Tensor2D; bias: tf.Tensor1D } {
     return tf.tidy(() => {
       const n = itemHasId.length;
-      return this.split(
-        this.itemOutputs(tf.range(0, n, 1, 'int32') as tf.Tensor1D, tf.tensor1d(Float32Array.from(itemHasId))),
-      );
+      return this.split(this.itemOutputs(tf.range(0, n, 1, 'int32'), tf.tensor1d(Float32Array.from(itemHasId))));
     });
   }
 

@@ -15,8 +15,9 @@
  *   u = h + Dense(outputDim)(relu(Dense(hidden)(concat(h, E_segment[seg(u)], E_region[reg(u)]))))
  * Ranking score:
  *   s(u, i) = u . v_i + b_i + priorWeight * log(PRIOR_FLOOR + prior_i)
- *   where prior is the recent-popularity score (lib/recsys/recent-popularity.ts, window chosen on validation) and
- *   `priorWeight` is chosen on validation each epoch. A request with no usable history item scores `prior_i`
+ *   where prior is the recent-popularity score (lib/recsys/recent-popularity.ts, window chosen on validation; an
+ *   item without any training interaction gets the median log-prior, {@link logPrior}) and `priorWeight` is chosen
+ *   on validation each epoch. A request with no usable history item scores `prior_i`
  *   itself (the cold-start ranking is recent popularity).
  * Probability: Platt scaling fitted on validation pairs, `sigmoid(a s + b)`, one calibration for model scores and one
  *   for prior scores (lib/recsys/calibration.ts).
@@ -64,6 +65,12 @@ export interface ModelConfig {
   dropout: number;
   /** Share of history items left out of each training example (at least one kept). @default 0.2 */
   historyDropout: number;
+  /**
+   * A training example's history ends a random gap before its target, drawn uniformly up to this many validation
+   * windows (`validationEnd - trainEnd`): the evaluation and a bundle's stored history see the user as of the end of
+   * training, a window or more before what they predict. 0: the items just before the target. @default 1
+   */
+  historyGap: number;
   /** Share of item ids hidden in each training step, so the feature path learns to carry every item. @default 0.2 */
   itemIdDropout: number;
   /** Training interactions an item needs for its id embedding to be used. @default 3 */
@@ -92,6 +99,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   l2: 0.05,
   dropout: 0.2,
   historyDropout: 0.2,
+  historyGap: 1,
   itemIdDropout: 0.2,
   minItemInteractions: 3,
   sampledItems: 8192,
@@ -359,7 +367,7 @@ export function historyCsr(
     historyPtr[u + 1] = n;
   }
   const historyItems = new Int32Array(n);
-  for (const [u, h] of hist) historyItems.set(h, historyPtr[u]!);
+  for (const [u, h] of hist) historyItems.set(h, historyPtr[u]);
   return { historyPtr, historyItems };
 }
 
@@ -378,7 +386,7 @@ export function towerFeatures(ds: LoadedDataset): TowerFeatures {
 /** A user's stored history (oldest first). */
 export function storedHistory(f: TowerFeatures, user: number): Int32Array {
   if (user <= 0 || user + 1 >= f.historyPtr.length) return new Int32Array(0);
-  return f.historyItems.subarray(f.historyPtr[user]!, f.historyPtr[user + 1]!);
+  return f.historyItems.subarray(f.historyPtr[user], f.historyPtr[user + 1]);
 }
 
 /**
@@ -508,9 +516,24 @@ export function userVector(
   return m;
 }
 
-/** `priorWeight * log(PRIOR_FLOOR + prior_i)` for every item. */
+/**
+ * The recency log-prior of every item: `log(PRIOR_FLOOR + prior_i)`; for an item the prior has never seen (score 0:
+ * no training interaction at all, e.g. a new item) the median over the items it has seen, so a new item is scored by
+ * its features with a neutral prior rather than buried as the least popular. Index 0 gets the floor.
+ */
+export function logPrior(prior: ArrayLike<number>): Float64Array {
+  const seen: number[] = [];
+  for (let i = 1; i < prior.length; i++) if ((prior[i] ?? 0) > 0) seen.push(Math.log(PRIOR_FLOOR + prior[i]!));
+  seen.sort((a, b) => a - b);
+  const median = seen.length ? seen[Math.floor(seen.length / 2)]! : Math.log(PRIOR_FLOOR);
+  return Float64Array.from({ length: prior.length }, (_, i) =>
+    i === 0 ? Math.log(PRIOR_FLOOR) : (prior[i] ?? 0) > 0 ? Math.log(PRIOR_FLOOR + prior[i]!) : median,
+  );
+}
+
+/** `priorWeight * logPrior(prior)_i` for every item (the score's recency term). */
 export function priorTerm(e: Pick<ModelExtras, 'prior' | 'priorWeight'>): Float64Array {
-  return Float64Array.from(e.prior, (p) => e.priorWeight * Math.log(PRIOR_FLOOR + p));
+  return logPrior(e.prior).map((x) => e.priorWeight * x);
 }
 
 /**

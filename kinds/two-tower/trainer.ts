@@ -30,7 +30,7 @@ import type { EpochRecord } from '../types';
 import { TwoTowerModel, type StepBatch } from './model';
 import {
   DECAYED_WEIGHTS,
-  PRIOR_FLOOR,
+  logPrior,
   PRIOR_WEIGHT_GRID,
   sizesOf,
   towerFeatures,
@@ -89,10 +89,17 @@ export interface TrainResult {
 /** A small seeded generator (mulberry32). */
 export const seededRandom = mulberry32;
 
+/** The generator of an epoch's batches (history and id dropout, samples): seeded by `(config.seed, epoch)`. */
+export function epochRandom(config: ModelConfig, epoch: number): () => number {
+  return seededRandom(config.seed * 15485863 + epoch * 32452843 + 3);
+}
+
 /** Each user's training items in time order (the split is sorted by time; one row per pair). */
 export interface Sequences {
   ptr: Int32Array;
   items: Int32Array;
+  /** Epoch ms of each item's interaction. */
+  times: Float64Array;
 }
 
 export function trainingSequences(ds: LoadedDataset): Sequences {
@@ -103,8 +110,13 @@ export function trainingSequences(ds: LoadedDataset): Sequences {
   for (let u = 0; u < users; u++) ptr[u + 1]! += ptr[u]!;
   const fill = ptr.slice(0, users);
   const items = new Int32Array(train.user.length);
-  for (let r = 0; r < train.user.length; r++) items[fill[train.user[r]!]!++] = train.item[r]!;
-  return { ptr, items };
+  const times = new Float64Array(train.user.length);
+  for (let r = 0; r < train.user.length; r++) {
+    const at = fill[train.user[r]!]!++;
+    items[at] = train.item[r]!;
+    times[at] = train.timestamp[r]!;
+  }
+  return { ptr, items, times };
 }
 
 /** Which items use their id embedding: at least `minItemInteractions` training interactions. */
@@ -159,6 +171,8 @@ export interface BatchContext {
   full: boolean;
   /** Global to local candidate index, -1 when absent (sampled mode; reset after each batch). */
   local: Int32Array;
+  /** Longest gap between a training example's history and its target, ms (0: the items just before). */
+  gapMs: number;
 }
 
 /** The shared state of a run's batches: sequences, item gates, frequencies, full softmax or sampled. */
@@ -174,6 +188,7 @@ export function batchContext(ds: LoadedDataset, config: ModelConfig, seqs = trai
     frequency,
     full: items <= config.sampledItems,
     local: new Int32Array(items).fill(-1),
+    gapMs: config.historyGap * Math.max(0, ds.manifest.split.validationEnd - ds.manifest.split.trainEnd),
   };
 }
 
@@ -195,12 +210,17 @@ export function buildBatch(
     const u = ex.users[k]!;
     const p = ex.positions[k]!;
     const base = ctx.seqs.ptr[u]!;
+    // The history ends a random gap before the target (up to `historyGap` validation windows), as a stored
+    // history ends before the window it is used for; at least the item just before the cutoff, else the previous.
+    const cutoff = ctx.gapMs > 0 ? ctx.seqs.times[base + p]! - rand() * ctx.gapMs : Infinity;
+    let first = p - 1;
+    while (first > 0 && ctx.seqs.times[base + first]! >= cutoff) first--;
     const h: number[] = [];
-    for (let q = p - 1; q >= 0 && h.length < L; q--) {
+    for (let q = first; q >= 0 && h.length < L; q--) {
       if (training && c.historyDropout > 0 && rand() < c.historyDropout) continue;
       h.push(ctx.seqs.items[base + q]!);
     }
-    if (!h.length) h.push(ctx.seqs.items[base + p - 1]!);
+    if (!h.length) h.push(ctx.seqs.items[base + first]!);
     hist.push(h);
     targets.push(ctx.seqs.items[base + p]!);
   }
@@ -268,11 +288,6 @@ export function buildBatch(
   }
   if (!ctx.full) for (const i of candidates) local[i] = -1;
   return batch;
-}
-
-/** `log(PRIOR_FLOOR + prior)` by item. */
-export function logPrior(prior: Float32Array): Float32Array {
-  return Float32Array.from(prior, (p) => Math.log(PRIOR_FLOOR + p));
 }
 
 /** The validation (or test) users of a split, their histories and relevant items (the rankSplit protocol). */
@@ -543,7 +558,7 @@ export async function trainTwoTower(
       optimizer.learningRate = learningRate;
       const decay = 1 - learningRate * config.l2;
       const ex = epochExamples(seqs, config, epoch, opts.maxPositives);
-      const rand = seededRandom(config.seed * 15485863 + epoch * 32452843 + 3);
+      const rand = epochRandom(config, epoch);
       const n = ex.users.length;
       const batches = Math.ceil(n / config.batchSize);
       let lossSum = 0;

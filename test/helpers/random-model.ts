@@ -113,7 +113,8 @@ export function randomModel(opts: { sizes?: ModelSizes; config?: ModelConfig; se
     ),
     priorConfig: { windowDays: 7, halfLifeDays: null },
     priorWeight: 0.5,
-    calibration: { model: { a: 0.8, b: -1.2 }, prior: { a: 3, b: -2.5 } },
+    // Random weights give logits of tens of units: a small slope keeps probabilities off 0 and 1.
+    calibration: { model: { a: 0.15, b: -1.2 }, prior: { a: 3, b: -2.5 } },
   };
   return { config, sizes, weights, features, extras };
 }

@@ -137,7 +137,7 @@ for (const backend of ['wasm', 'cpu'] as const) {
         const opt = new FusedAdam(0.05);
         const vars = Object.values(model.vars);
         const first = tf.tidy(() => model.loss(batch).dataSync()[0]!);
-        for (let k = 0; k < 30; k++) tf.tidy(() => opt.minimize(() => model.loss(batch), false, vars));
+        for (let k = 0; k < 30; k++) tf.tidy(() => void opt.minimize(() => model.loss(batch), false, vars));
         const last = tf.tidy(() => model.loss(batch).dataSync()[0]!);
         assert.ok(last < first * 0.5, `sampledItems ${sampledItems}: loss ${first} -> ${last}`);
         opt.dispose();

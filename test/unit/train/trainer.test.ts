@@ -90,7 +90,7 @@ void describe('trainTwoTower', () => {
     for (let b = 0; b < 32; b++) {
       const u = ex.users[b]!;
       const p = ex.positions[b]!;
-      const seq = ctx.seqs.items.subarray(ctx.seqs.ptr[u]!, ctx.seqs.ptr[u + 1]!);
+      const seq = ctx.seqs.items.subarray(ctx.seqs.ptr[u], ctx.seqs.ptr[u + 1]);
       assert.equal(batch.targets[b], seq[p]);
       const want = Array.from(seq.subarray(Math.max(0, p - L), p)).reverse();
       const got = Array.from(batch.history.subarray(b * L, b * L + want.length));
