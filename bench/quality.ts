@@ -59,7 +59,7 @@ interface BenchKind {
 
 let lastEase: EaseModel | undefined;
 
-/** The kinds compared; adding one is one line (the two-tower and the sequential model plug in here). */
+/** The kinds compared; adding one is one entry (the sequential model plugs in here). */
 const KINDS: BenchKind[] = [
   {
     name: 'als',

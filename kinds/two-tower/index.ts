@@ -1,6 +1,8 @@
 /**
  * The two-tower neural recommender as a model kind: tfjs training (GPU queue with the CPU fallback), the checkpoint
- * format of ./spec.ts, the ONNX export of ./export.ts and the recommender evaluation every recommender kind shares.
+ * format of ./spec.ts (`recflow-two-tower/3`: weights plus the fitted prior, item gates, prior weight and
+ * calibrations), the ONNX export of ./export.ts (graphs with the `history` input) and the recommender evaluation
+ * every recommender kind shares.
  */
 import { ErrorType, RecflowError } from '../../lib/errors';
 import { evaluateBundle } from '../../lib/eval/evaluate';

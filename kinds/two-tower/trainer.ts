@@ -1,7 +1,8 @@
 /**
  * The training loop of the two-tower model (./spec.ts, ./model.ts): next-item prediction over each user's training
  * sequence. For every training interaction after a user's first, the example's history is the user's earlier items
- * (most recent first, at most `historyLength`, `historyDropout` of them left out) and its target is the item; the
+ * up to a random gap before it (uniform up to `historyGap` validation windows), most recent first, at most
+ * `historyLength`, `historyDropout` of them left out; its target is the item; the
  * loss is a softmax cross-entropy over the whole catalogue (or, above `sampledItems` items, over the batch's items
  * plus a uniform sample with the sampling correction), the user's earlier items masked out as the evaluation
  * excludes them. Adam with an exponentially decaying learning rate and decoupled weight decay (`l2`), dropout on
@@ -239,10 +240,9 @@ export function buildBatch(
         list.push(i);
       }
     };
-    let slots = 0;
     for (const t of targets) take(t);
     for (const h of hist) for (const i of h) take(i);
-    slots = targets.length + hist.reduce((s, h) => s + h.length, 0);
+    const slots = targets.length + hist.reduce((s, h) => s + h.length, 0);
     const S = c.sampledItems;
     for (let s = 0; s < S; s++) take(1 + Math.floor(rand() * (ctx.items - 1)));
     candidates = Int32Array.from(list);

@@ -117,6 +117,30 @@ void describe('trainTwoTower', () => {
     assert.ok(sb.logitOffset.every((x) => Number.isFinite(x)));
   });
 
+  void it('ends a history a random gap before its target: only earlier items, sometimes not the latest', () => {
+    const ctx = batchContext(ds, { ...CONFIG, historyDropout: 0, historyGap: 4 });
+    const window = ds.manifest.split.validationEnd - ds.manifest.split.trainEnd;
+    assert.equal(ctx.gapMs, 4 * window);
+    const ex = epochExamples(ctx.seqs, CONFIG, 0);
+    const batch = buildBatch(ctx, ex, 0, 256, seededRandom(2));
+    const L = CONFIG.historyLength;
+    let gapped = 0;
+    for (let b = 0; b < 256; b++) {
+      const u = ex.users[b]!;
+      const p = ex.positions[b]!;
+      const base = ctx.seqs.ptr[u]!;
+      const first = batch.history[b * L]!;
+      // The most recent pooled item is an earlier one, and the rest follow it backwards in time without holes.
+      let q = p - 1;
+      while (q > 0 && ctx.seqs.items[base + q] !== first) q--;
+      assert.equal(ctx.seqs.items[base + q], first);
+      if (q < p - 1) gapped++;
+      for (let k = 1; k < L && batch.historyValid[b * L + k]; k++)
+        assert.equal(batch.history[b * L + k], ctx.seqs.items[base + q - k]);
+    }
+    assert.ok(gapped > 20, `${gapped} of 256 examples skip their latest items`);
+  });
+
   void it('learns the planted preferences: validation NDCG@10 well above popularity, loss falls', async () => {
     const epochs: EpochRecord[] = [];
     const r = await trainTwoTower(ds, CONFIG, {
