@@ -130,6 +130,11 @@ describe('trainModel activity', () => {
     assert.throws(() => resolveModelConfig({ batchSize: 0 }), /config.batchSize = 0/);
     assert.throws(() => resolveModelConfig({ epochs: 2.5 }), RecflowError);
     assert.throws(() => resolveModelConfig({ bogus: 1 } as never), /config.bogus: unknown/);
+    assert.throws(() => resolveModelConfig({ dropout: 1 }), /config.dropout = 1: a rate must be below 1/);
+    assert.throws(() => resolveModelConfig({ historyLength: 0 }), /config.historyLength = 0/);
+    assert.throws(() => resolveModelConfig({ minItemInteractions: 0 }), /config.minItemInteractions = 0/);
+    assert.throws(() => resolveModelConfig({ l2: 1000 }), /weight decay times the learning rate/);
+    assert.equal(resolveModelConfig({ historyGap: 0, itemIdDropout: 0 }).historyGap, 0);
     await assert.rejects(
       train(mockEnv(), { datasetId: 'tiny', config: { learningRate: -1 } }),
       (err: Error & { type?: string; nonRetryable?: boolean }) =>
