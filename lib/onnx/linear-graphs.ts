@@ -75,19 +75,19 @@ export interface LinearGraphSpec<M extends LinearGraphModel> {
 export interface LinearGraphs<M extends LinearGraphModel> {
   readonly exporterVersion: string;
   /** The score graph: `user [B]`, `items [B, N]`, `history [B, L]` to `scores [B, N]` probabilities. */
-  buildScoreModel(m: M, e: LinearExportMeta, p: Precision): onnx.ModelProto;
+  readonly buildScoreModel: (m: M, e: LinearExportMeta, p: Precision) => onnx.ModelProto;
   /**
    * The recommend graph: `user [B]`, `k [1]`, `exclude [B, E]`, `history [B, L]` to `scores [B, k]` probabilities
    * and `items [B, k]` (index 0 and `exclude` masked).
    */
-  buildRecommendModel(m: M, e: LinearExportMeta, p: Precision): onnx.ModelProto;
+  readonly buildRecommendModel: (m: M, e: LinearExportMeta, p: Precision) => onnx.ModelProto;
   /** Encoded graphs of both precisions. */
-  exportGraphs(m: M, e: LinearExportMeta): EncodedGraphs;
+  readonly exportGraphs: (m: M, e: LinearExportMeta) => EncodedGraphs;
   /**
    * Write the bundle into `dir` (a fresh folder): vocab.json, popular.json (the prior's order), the four graphs,
    * bundle.json. Returns the manifest.
    */
-  exportBundle(dir: string, m: M, input: LinearBundleInput): Promise<BundleManifest>;
+  readonly exportBundle: (dir: string, m: M, input: LinearBundleInput) => Promise<BundleManifest>;
 }
 
 /** The graphs and bundle writer of a linear kind. */
@@ -107,7 +107,7 @@ export function linearGraphs<M extends LinearGraphModel>(spec: LinearGraphSpec<M
     });
   const graphs: LinearGraphs<M> = {
     exporterVersion: spec.exporterVersion,
-    buildScoreModel(m, e, p) {
+    buildScoreModel: (m, e, p) => {
       const g = new GraphBuilder(`recflow_${spec.kind}_score_${p}`);
       const user = g.input(ONNX_IO.user, DType.int64, ['batch']);
       const items = g.input(ONNX_IO.items, DType.int64, ['batch', 'n']);
@@ -117,7 +117,7 @@ export function linearGraphs<M extends LinearGraphModel>(spec: LinearGraphSpec<M
       g.output(ONNX_IO.scores, DType.float, ['batch', 'n']);
       return g.model(meta(m, e, 'score', p));
     },
-    buildRecommendModel(m, e, p) {
+    buildRecommendModel: (m, e, p) => {
       const g = new GraphBuilder(`recflow_${spec.kind}_recommend_${p}`);
       const user = g.input(ONNX_IO.user, DType.int64, ['batch']);
       const k = g.input(ONNX_IO.k, DType.int64, [1]);
@@ -131,7 +131,7 @@ export function linearGraphs<M extends LinearGraphModel>(spec: LinearGraphSpec<M
       g.output(ONNX_IO.topItems, DType.int64, ['batch', 'k']);
       return g.model(meta(m, e, 'recommend', p));
     },
-    exportGraphs(m, e) {
+    exportGraphs: (m, e) => {
       const out = {} as EncodedGraphs;
       for (const p of ['fp32', 'int8'] as const)
         out[p] = {
