@@ -14,12 +14,7 @@
  */
 import type { BundleManifest, Precision } from '../../lib/bundle';
 import { attr, type GraphBuilder } from '../../lib/onnx/builder';
-import {
-  linearGraphs,
-  type LinearBundleInput,
-  type LinearExportMeta,
-  type LinearGraphInputs,
-} from '../../lib/onnx/linear-graphs';
+import { linearGraphs, type LinearBundleInput, type LinearGraphInputs } from '../../lib/onnx/linear-graphs';
 import { emitInt8Gather, quantizePerRow, transpose } from '../../lib/onnx/quantize';
 import { emptyFlag, historyWeights, mixPrior, padHistory, weightMatMul } from '../../lib/onnx/recommender-parts';
 import { solveSpd } from '../../lib/recsys/linalg';
@@ -27,9 +22,6 @@ import { gramPlusReg, type AlsModel } from './spec';
 
 /** Bumped when the graphs change: part of the bundle's idempotency key. */
 export const ALS_EXPORTER_VERSION = 'recflow-als-onnx-2';
-
-/** What the graphs record besides the model. */
-export type AlsExportMeta = LinearExportMeta;
 
 /** `(YᵀY + λI)` and its inverse, float32 for the graph. */
 function foldInMatrices(m: AlsModel): { a0: Float32Array; m0: Float32Array } {

@@ -14,7 +14,6 @@ import { DType, attr, type GraphBuilder } from '../../lib/onnx/builder';
 import {
   linearGraphs,
   type LinearBundleInput,
-  type LinearExportMeta,
   type LinearGraphInputs,
   type LinearScores,
 } from '../../lib/onnx/linear-graphs';
@@ -23,9 +22,6 @@ import type { EaseModel } from './spec';
 
 /** Bumped when the graphs change: part of the bundle's idempotency key. */
 export const EASE_EXPORTER_VERSION = 'recflow-ease-onnx-2';
-
-/** What the graphs record besides the model. */
-export type EaseExportMeta = LinearExportMeta;
 
 /** The stored items as a `[users, width]` int32 table, 0-padded on the left (width >= 1). */
 export function storedTable(m: EaseModel): { width: number; table: Int32Array } {

@@ -51,6 +51,21 @@ export async function fitLinearFixture<M>(
   return { root, ds, model, bundle };
 }
 
+/**
+ * Write `model` as a checkpoint into `dir`, read it back, and assert that each of `keys` comes back deep-equal.
+ */
+export async function assertCheckpointRoundTrip<M>(
+  dir: string,
+  model: M,
+  write: (dir: string, m: M) => Promise<void>,
+  read: (dir: string) => Promise<M>,
+  keys: ReadonlyArray<keyof M>,
+): Promise<void> {
+  await write(dir, model);
+  const back = await read(dir);
+  for (const k of keys) assert.deepEqual(back[k], model[k], `checkpoint ${String(k)}`);
+}
+
 /** Run the score graph: probabilities `[B][N]`. */
 export async function runScore(s: ort.InferenceSession, users: number[], items: number[][], histories: number[][]) {
   const h = padLeft(histories);

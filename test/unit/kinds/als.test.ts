@@ -17,6 +17,7 @@ import {
 } from '../../../kinds/als/spec';
 import {
   assertCalibrated,
+  assertCheckpointRoundTrip,
   fitLinearFixture,
   int8TopOverlap,
   loadReference,
@@ -118,15 +119,14 @@ void describe('ALS kind', () => {
   });
 
   void it('checkpoint round trip keeps every array and setting', async () => {
-    const dir = join(root, 'ck');
-    await writeAlsCheckpoint(dir, model);
-    const back = await readAlsCheckpoint(dir);
-    assert.deepEqual(back.config, model.config);
-    assert.deepEqual(back.itemFactors, model.itemFactors);
-    assert.deepEqual(back.userFactors, model.userFactors);
-    assert.deepEqual(back.trained, model.trained);
-    assert.deepEqual(back.prior, model.prior);
-    assert.equal(back.historyConfidence, model.historyConfidence);
+    await assertCheckpointRoundTrip(join(root, 'ck'), model, writeAlsCheckpoint, readAlsCheckpoint, [
+      'config',
+      'itemFactors',
+      'userFactors',
+      'trained',
+      'prior',
+      'historyConfidence',
+    ]);
     await assert.rejects(readAlsCheckpoint(join(root, 'nope')), /checkpoint .*nope/);
   });
 

@@ -18,6 +18,7 @@ import {
 } from '../../../kinds/ease/spec';
 import {
   assertCalibrated,
+  assertCheckpointRoundTrip,
   fitLinearFixture,
   int8TopOverlap,
   loadReference,
@@ -81,14 +82,13 @@ void describe('EASE^R kind', () => {
   });
 
   void it('checkpoint round trip keeps every array and setting', async () => {
-    const dir = join(root, 'ck');
-    await writeEaseCheckpoint(dir, model);
-    const back = await readEaseCheckpoint(dir);
-    assert.deepEqual(back.config, model.config);
-    assert.deepEqual(back.weights, model.weights);
-    assert.deepEqual(back.historyPtr, model.historyPtr);
-    assert.deepEqual(back.historyItems, model.historyItems);
-    assert.deepEqual(back.calibration, model.calibration);
+    await assertCheckpointRoundTrip(join(root, 'ck'), model, writeEaseCheckpoint, readEaseCheckpoint, [
+      'config',
+      'weights',
+      'historyPtr',
+      'historyItems',
+      'calibration',
+    ]);
   });
 
   void it('ONNX fp32 equals the reference: stored items, stored + history, history only, the prior', async () => {
