@@ -66,7 +66,8 @@ export function fittedKind<C extends object, M extends FittedModel<C>>(spec: Fit
     name: spec.name,
     task: 'recommend',
     trainerVersion: spec.trainerVersion,
-    exporterVersion: spec.graphs.exporterVersion,
+    // `+history`: bundles carry the users' training histories (history.bin: serving leaves them out of recommendations).
+    exporterVersion: `${spec.graphs.exporterVersion}+history`,
     resolveConfig(partial, seed) {
       const given = partial ?? {};
       for (const key of Object.keys(given))
@@ -105,7 +106,12 @@ export function fittedKind<C extends object, M extends FittedModel<C>>(spec: Fit
           `checkpoint ${input.checkpointId} was fitted on dataset ${m.datasetId}, not ${input.datasetId}`,
         );
       const { modelName, checkpointId, ds } = input;
-      return spec.graphs.exportBundle(input.dir, m, { modelName, checkpointId, vocab: ds.vocab });
+      return spec.graphs.exportBundle(input.dir, m, {
+        modelName,
+        checkpointId,
+        vocab: ds.vocab,
+        history: ds.splits.train,
+      });
     },
     evaluate: (bundleDir, ds, options, onProgress, fits) => evaluateBundle(bundleDir, ds, options, onProgress, fits),
   };
