@@ -24,21 +24,13 @@
  * per row (one scale per row, zero point 128), so a user's result never depends on the other rows of the batch
  * (per-tensor dynamic quantization would make it depend on them).
  */
-import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { onnx } from 'onnx-proto';
-import { ONNX_IO, type BundleManifest, type Precision } from '../../lib/bundle';
+import { ONNX_IO, type Precision } from '../../lib/bundle';
 import type { Interactions, Vocabularies } from '../../lib/data/dataset';
 import { ErrorType, RecflowError } from '../../lib/errors';
-import { DType, GraphBuilder, OPSET, attr, encodeModel } from '../../lib/onnx/builder';
-import {
-  BUNDLE_FILES,
-  HISTORY_MAX_PER_USER,
-  buildHistories,
-  popularItems,
-  writeHistories,
-} from '../../lib/onnx/bundle-io';
+import { DType, GraphBuilder, attr, encodeModel } from '../../lib/onnx/builder';
+import { HISTORY_MAX_PER_USER } from '../../lib/onnx/bundle-io';
+import { writeGraphBundle, type KindBundleManifest } from '../../lib/onnx/write-bundle';
 import {
   MATMUL_QMAX,
   emitInt8Gather,
@@ -446,7 +438,7 @@ export function exportSequentialGraphs(
 }
 
 /** bundle.json of a sequential bundle: the common manifest plus what a caller needs to build the history input. */
-export interface SequentialBundleManifest extends BundleManifest {
+export interface SequentialBundleManifest extends KindBundleManifest {
   kind: 'sequential';
   /** The graphs read the last this many history items (a longer `history` is cut, a shorter one padded). */
   historyLength: number;
@@ -494,54 +486,38 @@ export async function exportSequentialBundle(
       `vocab has ${input.vocab.items.length} items, the model ${input.sizes.items}`,
     );
   const parts = input.int8Parts ?? DEFAULT_INT8_PARTS;
-  const vocabJson = `${JSON.stringify({ users: input.vocab.users, items: input.vocab.items })}\n`;
-  const vocabHash = createHash('sha256').update(vocabJson).digest('hex');
-  const graphs = exportSequentialGraphs(
-    input.weights,
-    input.features,
-    input.popularity,
-    {
-      modelName: input.modelName,
-      version: input.version,
-      datasetId: input.datasetId,
-      checkpointId: input.checkpointId,
-      vocabHash,
-      config: input.config,
-      sizes: input.sizes,
-    },
-    parts,
-  );
-  await writeFile(join(dir, 'vocab.json'), vocabJson);
-  await writeFile(join(dir, 'popular.json'), `${JSON.stringify(popularItems(input.vocab, input.popularity))}\n`);
-  const history = input.history
-    ? await writeHistories(
-        dir,
-        buildHistories(input.vocab.users.length, input.history, Math.max(HISTORY_MAX_PER_USER, input.config.maxLength)),
-      )
-    : undefined;
-  const sizes = { fp32: { score: 0, recommend: 0 }, int8: { score: 0, recommend: 0 } };
-  for (const p of ['fp32', 'int8'] as const)
-    for (const k of ['score', 'recommend'] as const) {
-      await writeFile(join(dir, BUNDLE_FILES[p][k]), graphs[p][k]);
-      sizes[p][k] = graphs[p][k].byteLength;
-    }
-  const manifest: SequentialBundleManifest = {
+  return writeGraphBundle<SequentialBundleManifest>(dir, {
+    kind: 'sequential',
     modelName: input.modelName,
     ...(input.version ? { version: input.version } : {}),
     datasetId: input.datasetId,
     checkpointId: input.checkpointId,
-    opset: OPSET,
-    files: BUNDLE_FILES,
-    sizes,
-    vocabHash,
-    ...(history ? { history } : {}),
-    createdAt: new Date().toISOString(),
-    kind: 'sequential',
-    historyLength: input.config.maxLength,
-    exporterVersion: SEQUENTIAL_EXPORTER_VERSION,
-    int8Parts: parts,
-    preferredPrecision: input.sizes.items >= INT8_PAYS_FROM_ITEMS ? 'int8' : 'fp32',
-  };
-  await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+    vocab: input.vocab,
+    popularity: input.popularity,
+    ...(input.history ? { history: input.history } : {}),
+    // The graphs keep the last `maxLength` items of a history: store at least that many per user.
+    historyCap: Math.max(HISTORY_MAX_PER_USER, input.config.maxLength),
+    graphs: (vocabHash) =>
+      exportSequentialGraphs(
+        input.weights,
+        input.features,
+        input.popularity,
+        {
+          modelName: input.modelName,
+          version: input.version,
+          datasetId: input.datasetId,
+          checkpointId: input.checkpointId,
+          vocabHash,
+          config: input.config,
+          sizes: input.sizes,
+        },
+        parts,
+      ),
+    extra: {
+      historyLength: input.config.maxLength,
+      exporterVersion: SEQUENTIAL_EXPORTER_VERSION,
+      int8Parts: parts,
+      preferredPrecision: input.sizes.items >= INT8_PAYS_FROM_ITEMS ? 'int8' : 'fp32',
+    },
+  });
 }

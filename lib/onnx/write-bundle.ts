@@ -25,21 +25,28 @@ export interface GraphBundleInput {
   popularity: Float32Array;
   /** The training interactions (time-ordered): each known user's history goes to history.bin (lib/onnx/bundle-io.ts). */
   history?: Pick<Interactions, 'user' | 'item' | 'timestamp'>;
+  /** Items kept per user in history.bin. @default HISTORY_MAX_PER_USER */
+  historyCap?: number;
   /** The encoded graphs, given the sha256 of vocab.json (the graphs record it). */
   graphs: (vocabHash: string) => Record<Precision, { score: Uint8Array; recommend: Uint8Array }>;
+  /** Fields of the kind's own added to bundle.json (e.g. the sequential kind's `historyLength`). */
+  extra?: Record<string, unknown>;
 }
 
 /** A bundle manifest with the kind and the graphs' inputs. */
 export type KindBundleManifest = BundleManifest & { kind: KindName; inputs: { score: string[]; recommend: string[] } };
 
-/** Write the bundle into `dir` (a fresh folder); returns the manifest. */
-export async function writeGraphBundle(dir: string, input: GraphBundleInput): Promise<KindBundleManifest> {
+/** Write the bundle into `dir` (a fresh folder); returns the manifest (with `input.extra`'s fields). */
+export async function writeGraphBundle<M extends KindBundleManifest = KindBundleManifest>(
+  dir: string,
+  input: GraphBundleInput,
+): Promise<M> {
   const vocabJson = `${JSON.stringify({ users: input.vocab.users, items: input.vocab.items })}\n`;
   const vocabHash = createHash('sha256').update(vocabJson).digest('hex');
   await writeFile(join(dir, 'vocab.json'), vocabJson);
   await writeFile(join(dir, 'popular.json'), `${JSON.stringify(popularItems(input.vocab, input.popularity))}\n`);
   const history = input.history
-    ? await writeHistories(dir, buildHistories(input.vocab.users.length, input.history))
+    ? await writeHistories(dir, buildHistories(input.vocab.users.length, input.history, input.historyCap))
     : undefined;
   const graphs = input.graphs(vocabHash);
   const sizes = { fp32: { score: 0, recommend: 0 }, int8: { score: 0, recommend: 0 } };
@@ -48,7 +55,7 @@ export async function writeGraphBundle(dir: string, input: GraphBundleInput): Pr
       await writeFile(join(dir, BUNDLE_FILES[p][k]), graphs[p][k]);
       sizes[p][k] = graphs[p][k].byteLength;
     }
-  const manifest: KindBundleManifest = {
+  const manifest = {
     kind: input.kind,
     task: 'recommend',
     modelName: input.modelName,
@@ -62,7 +69,8 @@ export async function writeGraphBundle(dir: string, input: GraphBundleInput): Pr
     ...(history ? { history } : {}),
     inputs: { score: ['user', 'items', 'history'], recommend: ['user', 'k', 'exclude', 'history'] },
     createdAt: new Date().toISOString(),
-  };
+    ...input.extra,
+  } as M;
   await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
   return manifest;
 }
