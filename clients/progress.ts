@@ -62,10 +62,13 @@ export function progressLine(a: InFlight): string {
   const retry = a.attempt > 1 ? ` (attempt ${a.attempt}${a.lastFailure ? `, last: ${a.lastFailure}` : ''})` : '';
   if (a.state === 'scheduled') {
     const since = a.scheduledAt ? ` since ${a.scheduledAt.toISOString().slice(11, 19)}` : '';
-    return `${a.activity}: waiting for a worker to pick it up${since}${retry}`;
+    // Training goes to the GPU queue first; with no GPU worker it moves to the CPU queue after its schedule-to-start.
+    const who = a.activity === 'trainModel' ? 'a training worker (GPU queue first, then the CPU fallback)' : 'a worker';
+    return `${a.activity}: waiting for ${who} to pick it up${since}${retry}`;
   }
   if (num('batches') !== undefined) {
-    const epoch = (num('epoch') ?? -1) + 2;
+    // A progress beat's `epoch` is the epoch in flight, 0-based.
+    const epoch = (num('epoch') ?? 0) + 1;
     const epochs = num('epochs');
     const backend = typeof d.backend === 'string' ? ` on ${d.backend}` : '';
     return `${a.activity}: epoch ${epoch}${epochs ? `/${epochs}` : ''} ${bar(num('batch') ?? 0, num('batches')!)} batches${backend}${retry}`;
