@@ -443,6 +443,34 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
     assert.deepEqual(world.exportedKinds, ['ease']);
   });
 
+  it('a step that fails for good: the run fails with the root cause (type, message, step), and status says it', async () => {
+    const world = new FakeWorld('good');
+    world.kindScores = { ease: 'unavailable' };
+    const { err, status } = await run(
+      world,
+      { ...baseInput, kind: 'ease', rollout: { skip: true }, approval: { autoApprove: true } },
+      async (h) => {
+        const e = await h.result().then(
+          () => undefined,
+          (x: unknown) => x,
+        );
+        return { err: e, status: await h.query(statusQuery) };
+      },
+    );
+    assert.ok(err instanceof WorkflowFailedError, String(err));
+    const cause = err.cause as { type?: string; message?: string; nonRetryable?: boolean };
+    assert.equal(cause.type, 'InvalidInput');
+    assert.equal(cause.nonRetryable, true);
+    assert.equal(cause.message, "trainModel: model kind 'ease' is not available");
+    assert.equal(status.outcome, 'failed');
+    assert.equal(status.error?.type, 'InvalidInput');
+    assert.equal(status.error?.message, "model kind 'ease' is not available");
+    assert.equal(status.error?.step, 'trainModel');
+    assert.doesNotMatch(status.reason ?? '', /Activity task failed/);
+    assert.equal(status.steps.find((x) => x.name === 'trainModel')?.state, 'failed');
+    assert.deepEqual(world.statuses, []);
+  });
+
   it('measures a pre-rollout window with the canary loaded at 0 % before the first step', async () => {
     const world = new FakeWorld('good');
     const result = await run(
