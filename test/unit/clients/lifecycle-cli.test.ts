@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, RetryState } from '@temporalio/common';
 import { ActivityFailure, WorkflowFailedError } from '@temporalio/client';
 import {
   failureLine,
@@ -44,8 +44,8 @@ describe('recflow run --wait / status: the root cause, no stack trace', () => {
       "events.csv row 2, column item_id, value 'SKU-000378': unknown item id",
       'InvalidData',
     );
-    const activity = new ActivityFailure('Activity task failed', 'prepareDataset', '1', 0, 'w1', root);
-    const err = new WorkflowFailedError('Workflow execution failed', activity, 0);
+    const activity = new ActivityFailure('Activity task failed', 'prepareDataset', '1', RetryState.NON_RETRYABLE_FAILURE, 'w1', root);
+    const err = new WorkflowFailedError('Workflow execution failed', activity, RetryState.NON_RETRYABLE_FAILURE);
     assert.equal(
       failureLine(err),
       "InvalidData: events.csv row 2, column item_id, value 'SKU-000378': unknown item id",
