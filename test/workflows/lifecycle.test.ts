@@ -153,6 +153,31 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
     ]);
   });
 
+  it('after the run ended: the decision it recorded, repeated, is answered as recorded; any other is refused', async () => {
+    const world = new FakeWorld('good');
+    const { same, other, overlong } = await run(world, { ...baseInput, rollout: { skip: true } }, async (h) => {
+      await waitFor(h, (s) => s.stage === 'awaiting_approval');
+      const first = await submitReview(env.client, h.workflowId, 'approve', { reviewer: 'bob', comment: 'lgtm' });
+      assert.ok(first.ok, first.message);
+      await h.result();
+      return {
+        same: await submitReview(env.client, h.workflowId, 'approve', { reviewer: 'bob', comment: 'lgtm' }),
+        other: await submitReview(env.client, h.workflowId, 'reject', { reviewer: 'carol', comment: 'no' }),
+        overlong: await submitReview(env.client, h.workflowId, 'approve', {
+          reviewer: 'bob',
+          comment: 'x'.repeat(5000),
+        }),
+      };
+    });
+    assert.equal(same.ok, true, same.message);
+    assert.match(same.message, /approved by bob \(already recorded; run approved\)/);
+    assert.equal(other.ok, false);
+    assert.match(other.message, /has ended \(approved: .*\); nothing left to reject/);
+    // The comment limit is checked before anything is sent.
+    assert.equal(overlong.ok, false);
+    assert.match(overlong.message, /comment/);
+  });
+
   it('expires after 72 hours without a review (in skipped time)', async () => {
     const world = new FakeWorld('good');
     const started = Date.now();
