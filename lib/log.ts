@@ -47,8 +47,8 @@ export function shortLine(record: Record<string, unknown>): string {
 }
 
 /**
- * Warnings that say how a worker was built on purpose (the GPU worker runs activities only), kept in the log file
- * but not shown to a person: they read as trouble and are not.
+ * Warnings that say how a worker was built on purpose (the GPU worker runs activities only) or that the SDK handles
+ * by itself, kept in the log file but not shown to a person: they read as trouble and are not.
  */
 const EXPECTED_NOTICES = [
   /^No workflows registered, not polling for workflow tasks/,

@@ -35,13 +35,14 @@ export function installRuntimeLogger(logger: Logger, metricsAddress?: string): v
       const meta = { ...(entry.meta ?? {}) };
       logger[levels[entry.level]](meta, entry.message);
     }),
-    ...(bindAddress
-      ? {
-          telemetryOptions: {
-            metrics: { prometheus: { bindAddress, countersTotalSuffix: true, useSecondsForDurations: true } },
-          },
-        }
-      : {}),
+    telemetryOptions: {
+      // The SDK core's own warnings (slow workflow tasks, queries for a finished task) go through the same logger:
+      // the JSON log file, and a short line on the terminal, instead of raw coloured lines on stderr.
+      logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
+      ...(bindAddress
+        ? { metrics: { prometheus: { bindAddress, countersTotalSuffix: true, useSecondsForDurations: true } } }
+        : {}),
+    },
   });
 }
 
