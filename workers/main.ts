@@ -33,6 +33,10 @@ export async function runWorkerProcess(kind: 'cpu' | 'gpu'): Promise<void> {
     process.once(sig, () => logger.info({ signal: sig, taskQueue }, 'shutting down: finishing tasks in hand'));
   }
   logger.info({ taskQueue, target: target.connectionOptions.address, namespace: target.namespace }, 'worker started');
+  // The person who started it sees where it polls and where the structured logs go (pretty mode: a file).
+  console.log(`recflow worker ${kind}: polling ${taskQueue} at ${target.connectionOptions.address}`);
+  if (config.logFormat === 'pretty')
+    console.log(`logs: ${config.logFile} (JSON lines; --log-format json prints them here)`);
   await worker.run();
   await connection.close();
   logger.info({ taskQueue }, 'worker stopped');

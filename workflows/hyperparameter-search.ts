@@ -38,7 +38,7 @@ export interface HyperparameterSearchInput {
   budgetSeconds?: number;
   /** How long a GPU worker has to start a trial before it runs on `recflow-cpu`. @default '30 seconds' */
   gpuScheduleToStartTimeout?: string;
-  /** Heartbeat timeout of a training attempt: how soon a dead worker's trial is retried. @default '2 minutes' */
+  /** Heartbeat timeout of a training attempt: how soon a dead worker's trial is retried. @default '1 minute' */
   heartbeatTimeout?: string;
   /** Validation users per epoch. */
   maxValidationUsers?: number;
@@ -135,7 +135,7 @@ export async function hyperparameterSearchWorkflow(
           taskQueue,
           scheduleToStartTimeout: input.gpuScheduleToStartTimeout ?? '30 seconds',
           startToCloseTimeout: '6 hours',
-          heartbeatTimeout: input.heartbeatTimeout ?? '2 minutes',
+          heartbeatTimeout: input.heartbeatTimeout ?? '1 minute',
           retry: { maximumAttempts: 5, initialInterval: '1 second', nonRetryableErrorTypes: NON_RETRYABLE_ERROR_TYPES },
         }).trainModel({
           ...(input.kind ? { kind: input.kind } : {}),

@@ -37,6 +37,8 @@ export function registerDevCommands(program: Command): void {
       if (stack.embedded?.adopted)
         console.log('          (adopted: an earlier recflow process that was killed left this server running)');
       if (stack.embedded?.uiUrl) console.log(`Web UI:   ${stack.embedded.uiUrl}`);
+      if (config.logFormat === 'pretty')
+        console.log(`logs:     ${config.logFile} (JSON lines; --log-format json prints them here)`);
       console.log('Ctrl-C to stop.');
       const sig = await untilSignal();
       logger.info({ signal: sig }, 'stopping');
