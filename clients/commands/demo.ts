@@ -1,21 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadConfig, type RecflowConfig } from '../../lib/config';
 import { CPU_TASK_QUEUE, lifecycleWorkflowId } from '../../lib/constants';
 import { DEFAULT_FLEET } from '../../lib/fleet/types';
 import { FleetStore } from '../../lib/fleet/store';
-import { approveUpdate, rejectUpdate, statusQuery } from '../../lib/lifecycle/messages';
-import { describeStep } from '../../lib/lifecycle/steps';
-import type { LifecycleInput, LifecycleResult, LifecycleStatus } from '../../lib/lifecycle/types';
+import type { LifecycleInput, LifecycleResult } from '../../lib/lifecycle/types';
 import { createLogger } from '../../lib/log';
 import { FileModelRegistry } from '../../lib/registry';
 import type { modelLifecycleWorkflow } from '../../workflows/lifecycle';
 import { paint, TerminalConsole } from '../console';
 import { intOption, positiveOption } from '../options';
-import { inFlight, progressLine } from '../progress';
 import { startStack } from '../stack';
+import { watchRun } from '../watch';
 import { untilSignal } from './dev';
 import { formatStatus, parseSteps } from './lifecycle';
 
@@ -183,7 +181,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
       say(`\n${paint.bold(`== ${label}: ${workflowId}`)}`);
       say(paint.dim(`   npx recflow status ${workflowId} --watch`));
       const handle = current;
-      const watcher = watch(handle, ui, interactive ? (o.reviewer ?? 'reviewer') : undefined, () => stopping);
+      const watcher = watchRun(handle, ui, interactive ? (o.reviewer ?? 'reviewer') : undefined, () => stopping);
       const result = (await handle.result()) as LifecycleResult;
       await watcher.stop();
       current = undefined;
@@ -234,80 +232,3 @@ async function runDemo(o: DemoOptions): Promise<void> {
  * flight (training epochs and batches, data rows, the open analysis window), a line per analysis window as it
  * closes, and the review prompt (when `reviewer` is given) with nothing else printed in the middle of it.
  */
-function watch(
-  handle: WorkflowHandle,
-  ui: TerminalConsole,
-  reviewer: string | undefined,
-  stopped: () => boolean,
-): { stop(): Promise<void> } {
-  const printed = new Set<number>();
-  const windows = new Set<string>();
-  let lastStage = '';
-  let prompting = false;
-  let done = false;
-  const tick = async () => {
-    const s: LifecycleStatus | undefined = await handle.query(statusQuery).catch(() => undefined);
-    if (!s) return;
-    s.steps.forEach((st, i) => {
-      if (st.state === 'running' || printed.has(i)) return;
-      printed.add(i);
-      const mark = st.state === 'done' ? paint.ok('ok ') : paint.bad('ERR');
-      const detail = st.error ? `${st.error.type}: ${st.error.message}` : (st.detail ?? '');
-      ui.line(`   ${mark} ${st.name.padEnd(26)} ${detail}`);
-    });
-    if (s.stage !== lastStage) {
-      lastStage = s.stage;
-      ui.line(paint.dim(`   [${s.stage}]`));
-    }
-    s.rollout?.steps.forEach((st, i) =>
-      (st.analyses ?? []).forEach((a, k) => {
-        const key = `${i}.${k}`;
-        if (windows.has(key)) return;
-        windows.add(key);
-        const v =
-          a.verdict === 'pass'
-            ? paint.ok(a.verdict)
-            : a.verdict === 'fail'
-              ? paint.bad(a.verdict)
-              : paint.warn(a.verdict);
-        ui.line(`   window ${describeStep(st)}${k ? ` +${k}` : ''} at ${s.rollout!.weight}%: ${v} - ${a.summary}`);
-      }),
-    );
-    const live = (await inFlight(handle))[0];
-    ui.progress(live ? `   ${progressLine(live)}` : '');
-    if (reviewer && !prompting && s.stage === 'awaiting_approval' && !stopped()) {
-      prompting = true;
-      void review(handle, reviewer, ui);
-    }
-  };
-  const timer = setInterval(() => {
-    if (!done) void tick();
-  }, 1000);
-  return {
-    async stop() {
-      done = true;
-      clearInterval(timer);
-      await tick();
-      ui.settle();
-    },
-  };
-}
-
-/** Ask on the terminal; the same decision can come from another terminal with `npx recflow approve`. */
-async function review(handle: WorkflowHandle, reviewer: string, ui: TerminalConsole): Promise<void> {
-  ui.line(`\n   The candidate awaits review. From another terminal:`);
-  ui.line(`     npx recflow approve ${handle.workflowId} --as <reviewer> [--comment "..."]`);
-  ui.line(`     npx recflow reject  ${handle.workflowId} --as <reviewer> --comment "why"`);
-  if (!process.stdin.isTTY) {
-    ui.line('   (no terminal: waiting for that command)');
-    return;
-  }
-  try {
-    const answer = (await ui.ask(`   Approve as '${reviewer}'? [y/n] `)).toLowerCase();
-    const approve = answer === 'y' || answer === 'yes';
-    const comment = approve ? 'approved in the demo prompt' : (await ui.ask('   Why? ')) || 'rejected in the demo';
-    await handle.executeUpdate(approve ? approveUpdate : rejectUpdate, { args: [{ reviewer, comment }] });
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) ui.line(`   refused: ${err.cause?.message}`);
-  }
-}

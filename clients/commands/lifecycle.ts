@@ -36,6 +36,8 @@ import type { modelLifecycleWorkflow } from '../../workflows/lifecycle';
 import { EXIT } from '../exit';
 import { intOption, positiveOption } from '../options';
 import { fleetWait, inFlight, progressLine } from '../progress';
+import { TerminalConsole } from '../console';
+import { watchRun } from '../watch';
 
 /** Connect to the configured Temporal (TEMPORAL_* variables or the embedded dev server `recflow dev` runs). */
 export async function lifecycleClient(): Promise<Client> {
@@ -357,9 +359,14 @@ export function registerLifecycleCommands(program: Command): void {
           return;
         }
         let result: LifecycleResult;
+        // A person waiting sees the run go by (steps, looks, the step in flight); --json stays machine-readable.
+        const ui = o.json ? undefined : new TerminalConsole();
+        const watcher = ui ? watchRun(handle, ui, undefined, () => false) : undefined;
         try {
           result = await handle.result();
+          await watcher?.stop();
         } catch (err) {
+          await watcher?.stop();
           if (!(err instanceof WorkflowFailedError)) throw err;
           const s = await handle.query(statusQuery).catch(() => undefined);
           if (o.json) console.log(JSON.stringify({ workflowId, failed: failureLine(err), status: s ?? null }, null, 2));
