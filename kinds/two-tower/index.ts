@@ -43,6 +43,7 @@ const MAY_BE_ZERO: ReadonlyArray<keyof ModelConfig> = [
   'historyDropout',
   'historyGap',
   'itemIdDropout',
+  'maxPriorWeight',
 ];
 const RATES: ReadonlyArray<keyof ModelConfig> = ['dropout', 'historyDropout', 'itemIdDropout'];
 

@@ -82,6 +82,11 @@ export interface ModelConfig {
   sampledItems: number;
   /** Stop when validation NDCG@10 has not improved for this many epochs. @default 4 */
   earlyStoppingPatience: number;
+  /**
+   * Largest weight of the recency log-prior tried on validation ({@link PRIOR_WEIGHT_GRID}); 0 ships the model
+   * alone, without the prior. @default 2
+   */
+  maxPriorWeight: number;
   /** Seed for initialization, sampling and dropout. @default 42 */
   seed: number;
 }
@@ -104,6 +109,7 @@ export const DEFAULT_MODEL_CONFIG: ModelConfig = {
   minItemInteractions: 3,
   sampledItems: 8192,
   earlyStoppingPatience: 4,
+  maxPriorWeight: 2,
   seed: 42,
 };
 

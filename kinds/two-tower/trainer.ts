@@ -515,6 +515,8 @@ export async function trainTwoTower(
   const hasId = ctx.hasId;
   const { prior, priorConfig } = await fitPrior(ds, opts.maxValidationUsers ?? 5000);
   const L = config.historyLength;
+  // `maxPriorWeight` (older checkpoints' configs lack it: the whole grid) bounds the prior weights tried.
+  const priorWeights = PRIOR_WEIGHT_GRID.filter((w) => w <= (config.maxPriorWeight ?? Infinity));
   const features: TowerFeatures = towerFeatures(ds);
   const model = new TwoTowerModel(config, sizesOf(ds), features, opts.resume?.weights);
   const optimizer = new FusedAdam(config.learningRate);
@@ -586,7 +588,7 @@ export async function trainTwoTower(
       }
       const secs = (performance.now() - t0) / 1000;
       await yieldToEventLoop();
-      const grid = await rankGrid(model, plan, hasId, prior, PRIOR_WEIGHT_GRID, L);
+      const grid = await rankGrid(model, plan, hasId, prior, priorWeights, L);
       const top = grid.reduce((a, g) => (g.ndcg > a.ndcg ? g : a));
       const record: EpochRecord = {
         epoch,

@@ -163,6 +163,16 @@ void describe('trainTwoTower', () => {
     assert.equal(r.extras.itemHasId[0], 0);
   });
 
+  void it('maxPriorWeight bounds the recency prior tried on validation; 0 ships the model alone', async () => {
+    // Barely trained: validation would lean on the prior, unless it may not.
+    const weak = { ...CONFIG, epochs: 1, learningRate: 1e-7 };
+    const alone = await trainTwoTower(ds, { ...weak, maxPriorWeight: 0 });
+    assert.equal(alone.extras.priorWeight, 0);
+    const withPrior = await trainTwoTower(ds, weak);
+    assert.ok(withPrior.extras.priorWeight > 0, `prior weight ${withPrior.extras.priorWeight}`);
+    assert.ok(withPrior.history[0]!.ndcg10 > alone.history[0]!.ndcg10, 'the prior rescues a near-random model');
+  });
+
   void it('stops early when validation NDCG@10 stops improving', async () => {
     // A learning rate of 0 never improves on epoch 0.
     const r = await trainTwoTower(ds, { ...CONFIG, learningRate: 0, epochs: 10, earlyStoppingPatience: 1 });
