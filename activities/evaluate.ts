@@ -4,6 +4,7 @@ import { Context, log } from '@temporalio/activity';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import type { Precision } from '../lib/bundle';
 import { loadDataset } from '../lib/data/dataset';
+import { ErrorType, RecflowError } from '../lib/errors';
 import { kindOf } from '../kinds';
 import type { EvaluateOptions, EvaluationReport } from '../lib/eval/evaluate';
 import { loadBundle } from '../lib/onnx/bundle-io';
@@ -85,6 +86,14 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const id = hashInputs({ ...input, evaluatorVersion: EVALUATOR_VERSION });
       const datasetRef = await deps.store.get('dataset', input.datasetId);
       const championRef = input.championBundleId ? await deps.store.get('bundle', input.championBundleId) : undefined;
+      if (championRef) {
+        const championTask = (await loadBundle(championRef.path)).manifest.task ?? 'recommend';
+        if (championTask !== (task ?? 'recommend'))
+          throw new RecflowError(
+            ErrorType.InvalidInput,
+            `bundle ${raw.bundleId} is a ${task ?? 'recommend'} model, the champion's bundle ${raw.championBundleId} a ${championTask} model: a model name holds one task (search models go under their own name, e.g. shop-search)`,
+          );
+      }
       const ref = await deps.store.put('evaluation', id, async (dir) => {
         const ds = await loadDataset(datasetRef.path);
         const beat = (what: string) => Context.current().heartbeat({ bundleId: input.bundleId, step: what });

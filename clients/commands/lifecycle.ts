@@ -9,7 +9,14 @@ import {
 } from '@temporalio/client';
 import { Option, type Command } from 'commander';
 import { loadConfig } from '../../lib/config';
-import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, MODEL_NAME_SA, lifecycleWorkflowId } from '../../lib/constants';
+import {
+  CPU_TASK_QUEUE,
+  DEFAULT_MODEL_NAME,
+  DEFAULT_SEARCH_MODEL_NAME,
+  MODEL_NAME_SA,
+  defaultModelName,
+  lifecycleWorkflowId,
+} from '../../lib/constants';
 import { ErrorType, RecflowError } from '../../lib/errors';
 import { KIND_NAMES, type KindName } from '../../lib/kinds';
 import { checkLifecycleInput } from '../../lib/lifecycle/input';
@@ -126,14 +133,22 @@ export function lifecycleInputFromOptions(o: RunOptions, cwd = process.cwd()): L
       throw new RecflowError(ErrorType.InvalidInput, `--input ${o.input}: ${(err as Error).message}`);
     }
   }
-  const input: LifecycleInput = { ...base, modelName: o.model ?? base.modelName ?? DEFAULT_MODEL_NAME };
+  const kind = o.kind ?? base.kind;
+  const input: LifecycleInput = { ...base, modelName: o.model ?? base.modelName ?? defaultModelName(kind) };
   if (o.kind) input.kind = o.kind;
   input.requestedBy = o.requestedBy ?? base.requestedBy ?? process.env.USER ?? 'unknown';
   if (o.data) {
     const path = resolveDataDir(o.data, cwd);
     input.data = { kind: 'dir', path, format: o.format ?? detectFormat(path) };
-  } else if (o.seed !== undefined || o.users || o.items || o.events)
-    input.data = { kind: 'synthetic', seed: o.seed, users: o.users, items: o.items, events: o.events };
+  } else if (o.seed !== undefined || o.users || o.items || o.events || o.queries !== undefined)
+    input.data = {
+      kind: 'synthetic',
+      seed: o.seed,
+      users: o.users,
+      items: o.items,
+      events: o.events,
+      ...(o.queries !== undefined ? { queries: o.queries } : {}),
+    };
   if (input.data?.kind === 'dir' && !input.data.path.startsWith('/'))
     input.data = { ...input.data, path: resolveDataDir(input.data.path, cwd) };
   if (o.epochs !== undefined || o.trainSeed !== undefined || o.trials !== undefined) {
@@ -177,6 +192,7 @@ interface RunOptions {
   users?: number;
   items?: number;
   events?: number;
+  queries?: number;
   epochs?: number;
   trainSeed?: number;
   trials?: number;
@@ -302,7 +318,10 @@ export function registerLifecycleCommands(program: Command): void {
     .command('run')
     .description('start a model lifecycle run (modelLifecycleWorkflow) on the configured Temporal')
     .option('--input <file>', 'workflow input as a JSON file (options below override it)')
-    .option('--model <name>', 'registry model name', DEFAULT_MODEL_NAME)
+    .option(
+      '--model <name>',
+      `registry model name (default ${DEFAULT_MODEL_NAME}; ${DEFAULT_SEARCH_MODEL_NAME} with --kind search)`,
+    )
     .addOption(
       new Option('--kind <kind>', 'model kind to train and ship, or auto: the best candidate on validation').choices([
         'auto',
@@ -318,6 +337,7 @@ export function registerLifecycleCommands(program: Command): void {
     .option('--users <n>', 'synthetic shop users', intOption(1))
     .option('--items <n>', 'synthetic shop items', intOption(1))
     .option('--events <n>', 'synthetic shop events', intOption(1))
+    .option('--queries <n>', 'synthetic shop search queries (the search log --kind search trains on)', intOption(0))
     .option('--epochs <n>', 'training epochs', intOption(1))
     .option('--train-seed <n>', 'training seed', intOption(0))
     .option('--trials <n>', 'hyperparameter search trials before the final training', intOption(0))
