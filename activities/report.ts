@@ -506,15 +506,17 @@ export function searchSection(art: EvaluationArtifact): Section | undefined {
   const se = art.candidate.search;
   if (!se) return undefined;
   const ms = (r: { latencyMs?: Record<string, number> }, b: string) => r.latencyMs?.[b];
+  // Four decimals: variants of one model differ in the third.
+  const metric4 = (v: number | undefined) => (finite(v) ? formatFixed(v, 4) : NA);
   const batches = [...new Set(se.rankers.flatMap((r) => Object.keys(r.latencyMs ?? {})))].sort(
     (a, b) => Number(a) - Number(b),
   );
   const rows: Cell[][] = se.rankers.map((r) => [
     html(`<b>${escapeHtml(r.name)}</b>${r.serves?.length ? ` ${badge(`serves ${r.serves.join(', ')}`, 'good')}` : ''}`),
     r.role,
-    formatValue(r.overall['ndcg@10']),
-    formatValue(r.overall['mrr@10']),
-    formatValue(r.overall['recall@100']),
+    metric4(r.overall['ndcg@10']),
+    metric4(r.overall['mrr@10']),
+    metric4(r.overall['recall@100']),
     ...batches.map((b) => {
       const v = ms(r, b);
       return finite(v) ? formatFixed(v, 2) : NA;
