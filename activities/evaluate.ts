@@ -61,7 +61,18 @@ export interface EvaluationArtifact {
   blessing: Blessing;
 }
 
-const HEADLINE = ['auc', 'logLoss', 'ndcg@10', 'hitRate@10', 'recall@10', 'mrr', 'coverage@10', 'mrr@10', 'recall@100'];
+const HEADLINE = [
+  'auc',
+  'logLoss',
+  'ndcg@10',
+  'hitRate@10',
+  'recall@10',
+  'mrr',
+  'coverage@10',
+  'mrr@10',
+  'recall@100',
+  'queries',
+];
 
 /** Evaluation activities: the model blessing (on the exported bundle) and the infra blessing. */
 export function createEvaluateActivities(deps: ActivityDeps) {

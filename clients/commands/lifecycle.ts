@@ -8,7 +8,10 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { Option, type Command } from 'commander';
+import { ArtifactStore } from '../../lib/artifacts';
 import { loadConfig } from '../../lib/config';
+import type { SearchEvaluation } from '../../lib/eval/evaluate';
+import type { EvaluationArtifact } from '../../activities/evaluate';
 import {
   CPU_TASK_QUEUE,
   DEFAULT_MODEL_NAME,
@@ -208,6 +211,45 @@ interface RunOptions {
   json?: boolean;
 }
 
+/**
+ * A search model's rankers on the test queries as text lines (`recflow status` prints them when the evaluation
+ * artifact is in the local store): NDCG@10, MRR@10, Recall@100, ms per search at batch 1, bytes, what serves, and
+ * the export's reason for the int8 choice.
+ */
+export function searchRankerLines(search: SearchEvaluation): string[] {
+  const f = (v: number | undefined, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '-');
+  const lines = [
+    `search: ${search.queries} test queries`,
+    `  ${'ranker'.padEnd(22)} ${'ndcg@10'.padStart(7)} ${'mrr@10'.padStart(7)} ${'rec@100'.padStart(7)} ${'ms@1'.padStart(7)} ${'MB'.padStart(7)}  serves`,
+  ];
+  for (const r of search.rankers)
+    lines.push(
+      `  ${r.name.padEnd(22)} ${f(r.overall['ndcg@10'], 4).padStart(7)} ${f(r.overall['mrr@10'], 4).padStart(7)} ${f(
+        r.overall['recall@100'],
+        4,
+      ).padStart(
+        7,
+      )} ${f(r.latencyMs?.['1'], 2).padStart(7)} ${f(r.bytes !== undefined ? r.bytes / 1e6 : undefined, 1).padStart(7)}  ${
+        r.serves?.join(', ') ?? (r.role === 'variant' ? '' : r.role)
+      }`,
+    );
+  lines.push(`  int8 serves ${search.choice.variant}: ${search.choice.reason}`);
+  return lines;
+}
+
+/** The search section of a run's evaluation, when its artifact is in this machine's store (else nothing). */
+async function localSearchLines(s: LifecycleStatus): Promise<string[]> {
+  if (!s.evaluation?.id || s.kind !== 'search') return [];
+  try {
+    const ref = await new ArtifactStore(loadConfig().artifactsDir).find('evaluation', s.evaluation.id);
+    if (!ref) return [];
+    const art = JSON.parse(readFileSync(resolve(ref.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
+    return art.candidate.search ? searchRankerLines(art.candidate.search) : [];
+  } catch {
+    return [];
+  }
+}
+
 /** A step for people, whatever the status' version (the first version's steps were `{weight, bake}`). */
 function stepLabel(st: object): string {
   const legacy = st as { weight?: number; bake?: string };
@@ -236,6 +278,11 @@ export function formatStatus(s: LifecycleStatus, live: string[] = []): string {
         .join(', ')}`,
     );
   if (s.evaluation) {
+    const h = Object.entries(s.evaluation.headline ?? {});
+    if (h.length)
+      lines.push(
+        `evaluation: ${h.map(([k, v]) => `${k} ${Number.isInteger(v) ? String(v) : v.toFixed(4)}`).join(', ')}`,
+      );
     lines.push(`gates: ${s.evaluation.blessed ? 'blessed' : 'NOT blessed'}`);
     for (const g of [...s.evaluation.gates, ...(s.infra?.gates ?? [])])
       lines.push(`  ${g.passed ? 'pass' : 'FAIL'} ${g.name}: ${g.reason}`);
@@ -411,6 +458,7 @@ export function registerLifecycleCommands(program: Command): void {
           else {
             if (o.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
             console.log(formatStatus(s, live));
+            for (const l of await localSearchLines(s)) console.log(l);
           }
           if (!o.watch || s.stage === 'done') return;
           await new Promise((r) => setTimeout(r, 2000));

@@ -9,7 +9,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { lifecycleInputFromOptions } from '../../../clients/commands/lifecycle';
+import { formatStatus, lifecycleInputFromOptions, searchRankerLines } from '../../../clients/commands/lifecycle';
+import type { LifecycleStatus } from '../../../lib/lifecycle/types';
 import { scheduleOptions } from '../../../clients/commands/schedule';
 import { DEFAULT_MODEL_NAME, DEFAULT_SEARCH_MODEL_NAME, defaultModelName } from '../../../lib/constants';
 import { checkLifecycleInput } from '../../../lib/lifecycle/input';
@@ -75,5 +76,40 @@ void describe('search kind on the command line', () => {
     assert.equal(recs.scheduleId, 'recflow-nightly-shop-recs');
     const named = scheduleOptions({ ...scheduleFlags, kind: 'search', model: 'catalog-search' });
     assert.equal(named.scheduleId, 'recflow-nightly-catalog-search');
+  });
+
+  void it('status: the evaluation headline, and the search rankers table with what serves', () => {
+    const lines = searchRankerLines({
+      queries: 126,
+      hybridWeight: 0.8,
+      choice: { variant: 'int8-weight-only', preferred: 'int8', reason: 'fastest within 1 %' },
+      rankers: [
+        {
+          name: 'int8-weight-only',
+          role: 'variant',
+          description: '',
+          overall: { 'ndcg@10': 0.62851, 'mrr@10': 0.5922, 'recall@100': 0.953 },
+          bytes: 23_879_391,
+          latencyMs: { '1': 4.671 },
+          serves: ['int8'],
+        },
+        { name: 'bm25', role: 'baseline', description: '', overall: { 'ndcg@10': 0.5575 } },
+      ],
+    });
+    assert.equal(lines[0], 'search: 126 test queries');
+    assert.match(lines[2] ?? '', /^ {2}int8-weight-only +0\.6285 +0\.5922 +0\.9530 +4\.67 +23\.9 +int8$/);
+    assert.match(lines[3] ?? '', /^ {2}bm25 +0\.5575 +- +- +- +- +baseline$/);
+    assert.equal(lines[4], '  int8 serves int8-weight-only: fastest within 1 %');
+    const status = {
+      workflowId: 'w',
+      modelName: 'shop-search',
+      kind: 'search',
+      requestedBy: 'a',
+      stage: 'done',
+      steps: [],
+      approval: { state: 'not_requested', refused: [] },
+      evaluation: { id: 'e', blessed: true, gates: [], headline: { 'ndcg@10': 0.62851, queries: 126 } },
+    } as unknown as LifecycleStatus;
+    assert.match(formatStatus(status), /evaluation: ndcg@10 0\.6285, queries 126/);
   });
 });
