@@ -15,6 +15,7 @@ import type { EvaluationArtifact } from '../../activities/evaluate';
 import {
   CPU_TASK_QUEUE,
   DEFAULT_MODEL_NAME,
+  DEFAULT_SEARCH_FLEET,
   DEFAULT_SEARCH_MODEL_NAME,
   MODEL_NAME_SA,
   defaultModelName,
@@ -179,6 +180,9 @@ export function lifecycleInputFromOptions(o: RunOptions, cwd = process.cwd()): L
       ...(o.skipRollout ? { skip: true } : {}),
     };
   }
+  // A fleet serves one model: a search model rolls out on its own fleet unless told otherwise.
+  if ((input.kind ?? 'auto') === 'search' && !input.rollout?.fleet)
+    input.rollout = { ...input.rollout, fleet: DEFAULT_SEARCH_FLEET };
   const checked = checkLifecycleInput(input);
   if (!checked.ok) throw new RecflowError(ErrorType.InvalidInput, `invalid run input: ${checked.errors.join('; ')}`);
   return input;
@@ -391,7 +395,10 @@ export function registerLifecycleCommands(program: Command): void {
     .option('--reviewers <list>', 'comma-separated reviewers allowed to approve')
     .option('--approval-timeout <duration>', "how long to wait for a review (default '72 hours')")
     .option('--auto-approve', 'approve without a human (recorded as auto-approve)')
-    .option('--fleet <name>', 'serving fleet to roll out to')
+    .option(
+      '--fleet <name>',
+      `serving fleet to roll out to (default: default; ${DEFAULT_SEARCH_FLEET} with --kind search)`,
+    )
     .option(
       '--steps <list>',
       'rollout steps: WEIGHT:BAKE (10:5m), pause, pause:1h, analysis:5m; e.g. 10:5m,50:5m,100:5m',

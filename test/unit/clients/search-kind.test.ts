@@ -26,6 +26,9 @@ void describe('search kind on the command line', () => {
     const search = lifecycleInputFromOptions({ kind: 'search', requestedBy: 'alice' });
     assert.equal(search.modelName, 'shop-search');
     assert.equal(search.kind, 'search');
+    assert.equal(search.rollout?.fleet, 'search', 'a search model rolls out on its own fleet');
+    assert.equal(lifecycleInputFromOptions({ kind: 'search', fleet: 'f2', requestedBy: 'a' }).rollout?.fleet, 'f2');
+    assert.equal(lifecycleInputFromOptions({ kind: 'ease', requestedBy: 'a' }).rollout, undefined);
     assert.equal(lifecycleInputFromOptions({ kind: 'ease', requestedBy: 'a' }).modelName, 'shop-recs');
     assert.equal(
       lifecycleInputFromOptions({ kind: 'search', model: 'catalog-search', requestedBy: 'a' }).modelName,
