@@ -53,7 +53,7 @@ void describe('search kind through the lifecycle activities', () => {
   void it('trainModel and exportModel dispatch by kind: a search checkpoint, a search bundle with its own precision choice', async () => {
     const env = mockActivityEnv();
     trained = (await env.run(createTrainingActivities(deps()).trainModel, {
-      kind: 'search',
+      kind: 'search' as const,
       datasetId,
       config: {
         baseModel,
@@ -69,7 +69,7 @@ void describe('search kind through the lifecycle activities', () => {
     assert.equal(trained.epochsRun, 1);
     assert.ok(trained.metrics.ndcg10 >= 0 && trained.metrics.ndcg10 <= 1);
     exported = (await env.run(createExportActivities(deps()).exportModel, {
-      kind: 'search',
+      kind: 'search' as const,
       checkpointId: trained.checkpoint.id,
       datasetId,
       modelName: 'shop-search',
