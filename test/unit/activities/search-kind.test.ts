@@ -93,7 +93,7 @@ void describe('search kind through the lifecycle activities', () => {
     evaluated = (await env.run(createEvaluateActivities(deps()).evaluateModel, {
       bundleId: exported.bundle.id,
       datasetId,
-      precision: 'int8',
+      precision: 'int8' as const,
     })) as EvaluateModelResult;
     const names = evaluated.gates.map((g) => g.name);
     assert.ok(names.includes('champion:int8:ndcg@10') || names.includes('champion:fp32:ndcg@10'), names.join());
@@ -124,7 +124,7 @@ void describe('search kind through the lifecycle activities', () => {
     const env = mockActivityEnv();
     const health = (await env.run(createEvaluateActivities(deps()).checkServingHealth, {
       bundleId: exported.bundle.id,
-      precision: 'int8',
+      precision: 'int8' as const,
     })) as { blessed: boolean; gates: Array<{ name: string; reason: string }> };
     assert.ok(
       health.gates.some((g) => /quer/.test(g.reason)),
