@@ -144,7 +144,9 @@ void describe('search kind through the lifecycle activities', () => {
 
   void it('refuses to gate a search model against a recommender champion', async () => {
     const model = randomModel({ seed: 1 });
-    await store.put('dataset', 'ds-random', (dir) => writeRandomDataset(dir, model, { id: 'ds-random' }));
+    await store.put('dataset', 'ds-random', async (dir) => {
+      await writeRandomDataset(dir, model, { id: 'ds-random' });
+    });
     await store.put('checkpoint', 'ck-random', (dir) =>
       writeCheckpoint(
         dir,
