@@ -202,7 +202,7 @@ void describe('serving API over HTTP with a real onnxruntime session', () => {
   });
 
   void it('hides 5xx details from clients', async () => {
-    const model = server.slots.get('stable');
+    const model = server.slots.get('stable', 'recommend');
     assert.ok(model);
     const original = model.recommendBatcher.submit.bind(model.recommendBatcher);
     model.recommendBatcher.submit = () => Promise.reject(new Error('secret path /etc/model.onnx'));
