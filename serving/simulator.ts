@@ -37,6 +37,37 @@ export interface SearchClicks<Q extends { text: string } = { text: string }> {
   click(query: Q, itemId: string, rank: number): number;
 }
 
+/** A known-item searcher's query: the title words typed and the item wanted. */
+export interface KnownItemQuery {
+  text: string;
+  itemId: string;
+}
+
+/**
+ * Searchers without a shop's search truth: known-item search over the catalogue (the fallback, as
+ * {@link scoreClickModel} is for recommendations). A searcher wants one item, drawn uniformly, and types its text,
+ * or its first words (with probability `prefixRate`, at least two words); the wanted item is clicked with
+ * `wanted / log2(rank + 2)`, any other with `other / log2(rank + 2)`.
+ */
+export function knownItemSearchers(
+  items: ReadonlyArray<{ id: string; text: string }>,
+  opts: { prefixRate?: number; wanted?: number; other?: number } = {},
+): SearchClicks<KnownItemQuery> {
+  if (!items.length) throw new Error('knownItemSearchers: the catalogue is empty');
+  const prefixRate = opts.prefixRate ?? 0.5;
+  const wanted = opts.wanted ?? 0.7;
+  const other = opts.other ?? 0.02;
+  return {
+    sampleQuery: (r) => {
+      const it = items[Math.min(items.length - 1, Math.floor(r() * items.length))]!;
+      const words = it.text.split(/\s+/).filter(Boolean);
+      const cut = r() < prefixRate && words.length > 2 ? 2 + Math.floor(r() * (words.length - 2)) : words.length;
+      return { text: words.slice(0, cut).join(' ') || it.id, itemId: it.id };
+    },
+    click: (q, itemId, rank) => (itemId === q.itemId ? wanted : other) / Math.log2(rank + 2),
+  };
+}
+
 /** Options of {@link simulateTraffic}. */
 export interface SimulateOptions {
   /** Replica base URLs; requests go round-robin. */

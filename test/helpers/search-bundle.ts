@@ -13,6 +13,7 @@ import type { SlotState } from '../../lib/fleet/types';
 import { loadBaseModel } from '../../kinds/search/base-model';
 import { exportSearchModel } from '../../kinds/search/export';
 import { mulberry32 } from '../../lib/rng';
+import type { SearchClicks } from '../../serving/simulator';
 import { writeTinyBert } from './search-model';
 import { COLOURS, THINGS } from './search-pairs';
 
@@ -117,4 +118,42 @@ export async function makeSearchBundle(
   };
   await writeFile(join(dir, 'bundle.json'), JSON.stringify(manifest, null, 2));
   return { dir, items, slot: (version, precision = 'fp32') => ({ version, bundlePath: dir, precision }) };
+}
+
+/** A test searcher's query: the text sent and the item it wants. */
+export interface WantedItem {
+  text: string;
+  colour: string;
+  thing: string;
+}
+
+/** P(click at rank 0) by relevance grade 0..3 (the synthetic shop's default rates). */
+export const SEARCH_CLICK_RATE = [0.02, 0.15, 0.4, 0.7];
+
+const byId = new Map(SEARCH_ITEMS.map((i) => [i.id, i]));
+
+/** Graded relevance of an item for a wanted item: 3 the item, 1 the same product in another colour, else 0. */
+export function wantedGrade(q: WantedItem, itemId: string): number {
+  const it = byId.get(itemId);
+  if (!it || it.thing !== q.thing) return 0;
+  return it.colour === q.colour ? 3 : 1;
+}
+
+/**
+ * Searchers of the test catalogue: each wants one item (uniform) and types `<colour> <product>` or
+ * `<product> in <colour>`; clicks by {@link wantedGrade} with {@link SEARCH_CLICK_RATE}, damped by 1 / log2(rank + 2).
+ * `onClick` sees every probability drawn (to compare the clicks with their expectation).
+ */
+export function catalogueSearchers(onClick?: (p: number) => void): SearchClicks<WantedItem> {
+  return {
+    sampleQuery: (r) => {
+      const it = SEARCH_ITEMS[Math.floor(r() * SEARCH_ITEMS.length)]!;
+      return { text: r() < 0.5 ? it.text : `${it.thing} in ${it.colour}`, colour: it.colour, thing: it.thing };
+    },
+    click: (q, itemId, rank) => {
+      const p = (SEARCH_CLICK_RATE[wantedGrade(q, itemId)] ?? 0) / Math.log2(rank + 2);
+      onClick?.(p);
+      return p;
+    },
+  };
 }

@@ -14,23 +14,8 @@ import { buildApp } from '../../../serving/app';
 import { ServingMetrics } from '../../../serving/metrics';
 import { ModelSlots } from '../../../serving/model-slot';
 import { routeUser } from '../../../serving/router';
-import { simulateTraffic, type SearchClicks } from '../../../serving/simulator';
-import { makeSearchBundle, SEARCH_ITEMS } from '../../helpers/search-bundle';
-
-/** A searcher's query: the text sent and the item it wants. */
-interface Wanted {
-  text: string;
-  colour: string;
-  thing: string;
-}
-const RATE = [0.02, 0.15, 0.4, 0.7];
-const byId = new Map(SEARCH_ITEMS.map((i) => [i.id, i]));
-/** 3 for the wanted item, 1 for the same product in another colour, else 0. */
-function grade(q: Wanted, itemId: string): number {
-  const it = byId.get(itemId);
-  if (!it || it.thing !== q.thing) return 0;
-  return it.colour === q.colour ? 3 : 1;
-}
+import { knownItemSearchers, simulateTraffic } from '../../../serving/simulator';
+import { catalogueSearchers, makeSearchBundle } from '../../helpers/search-bundle';
 
 let root: string;
 before(async () => {
@@ -58,17 +43,7 @@ void describe('simulated searchers', () => {
     await app.listen({ port: 0, host: '127.0.0.1' });
     const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
     let expected = 0;
-    const searchers: SearchClicks<Wanted> = {
-      sampleQuery: (r) => {
-        const it = SEARCH_ITEMS[Math.floor(r() * SEARCH_ITEMS.length)]!;
-        return { text: r() < 0.5 ? it.text : `${it.thing} in ${it.colour}`, colour: it.colour, thing: it.thing };
-      },
-      click: (q, itemId, rank) => {
-        const p = (RATE[grade(q, itemId)] ?? 0) / Math.log2(rank + 2);
-        expected += p;
-        return p;
-      },
-    };
+    const searchers = catalogueSearchers((p) => (expected += p));
     try {
       const users = Array.from({ length: 200 }, (_, i) => `searcher-${i}`);
       const res = await simulateTraffic({
@@ -116,5 +91,28 @@ void describe('simulated searchers', () => {
       await app.close();
       await slots.close();
     }
+  });
+
+  void it('known-item searchers (no search truth): type an item text or its first words, click that item most', () => {
+    const items = [
+      { id: 'a', text: 'red leather running shoes' },
+      { id: 'b', text: 'blue mug' },
+    ];
+    const s = knownItemSearchers(items);
+    let x = 0;
+    const r = () => ((x = (x * 7919 + 13) % 1000), x / 1000);
+    const seen = new Set<string>();
+    for (let i = 0; i < 200; i++) {
+      const q = s.sampleQuery(r);
+      const it = items.find((t) => t.id === q.itemId)!;
+      assert.ok(it.text.startsWith(q.text) && q.text.split(' ').length >= Math.min(2, it.text.split(' ').length));
+      seen.add(q.text);
+    }
+    assert.ok(seen.has('red leather running shoes') && seen.has('blue mug') && seen.size > 2, [...seen].join('|'));
+    const q = { text: 'blue mug', itemId: 'b' };
+    assert.equal(s.click(q, 'b', 0), 0.7);
+    assert.equal(s.click(q, 'a', 0), 0.02);
+    assert.equal(s.click(q, 'b', 2), 0.7 / Math.log2(4));
+    assert.throws(() => knownItemSearchers([]), /catalogue is empty/);
   });
 });

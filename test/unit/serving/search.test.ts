@@ -57,7 +57,7 @@ async function appWith(
   await app.ready();
   const post = async (url: string, payload: unknown) => {
     const r = await app.inject({ method: 'POST', url, payload: payload as Record<string, unknown> });
-    return { status: r.statusCode, body: r.json() as AnyJson, headers: r.headers };
+    return { status: r.statusCode, body: r.json<AnyJson>(), headers: r.headers };
   };
   return {
     app,
@@ -144,7 +144,10 @@ void describe('POST /v1/search', () => {
     for (const [i, query] of qs.entries()) alone.push((await t.post('/v1/search', { query, k: ks[i] })).body.items);
     const before = sizes.length;
     const together = await Promise.all(qs.map((query, i) => t.post('/v1/search', { query, k: ks[i] })));
-    assert.ok(Math.max(...sizes.slice(before)) > 1, `the concurrent requests were batched (${sizes.slice(before)})`);
+    assert.ok(
+      Math.max(...sizes.slice(before)) > 1,
+      `the concurrent requests were batched (${sizes.slice(before).join(', ')})`,
+    );
     together.forEach((r, i) => assert.deepEqual(r.body.items, alone[i], qs[i]));
   });
 
