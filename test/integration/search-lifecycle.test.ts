@@ -19,6 +19,7 @@ import { FileModelRegistry } from '../../lib/registry';
 import { approveUpdate, statusQuery } from '../../lib/lifecycle/messages';
 import type { LifecycleInput, LifecycleResult } from '../../lib/lifecycle/types';
 import { startServer, type RunningServer } from '../../serving/server';
+import { maybeRecordHistory } from '../helpers/histories';
 import { startRecflowWorkers } from '../helpers/workers';
 import { devServerEnv, tempHome } from '../helpers/temporal';
 
@@ -129,7 +130,7 @@ void describe('search model lifecycle end to end (dev server, real activities, s
     await assertAliasesMatchFleet();
   });
 
-  void it('fine-tunes a challenger, a reviewer approves it, the canary promotes it', async () => {
+  void it('fine-tunes a challenger, a reviewer approves it, the canary promotes it', async (t) => {
     const r = await lifecycle(
       'search-e2e-better',
       {
@@ -151,14 +152,28 @@ void describe('search model lifecycle end to end (dev server, real activities, s
     assert.ok(champion?.passed, `the zero-shot champion was compared on the same queries: ${JSON.stringify(gates)}`);
     const analyses = r.status.rollout!.steps.flatMap((s) => s.analyses ?? []);
     assert.ok(analyses.length >= 1, 'the canary was analysed');
+    for (const a of analyses) {
+      const traffic = a.checks.find((c) => c.name === 'traffic');
+      assert.ok((traffic?.canary ?? 0) > 0, `the canary served simulated searchers: ${JSON.stringify(traffic)}`);
+    }
     const v2 = await registry.get(`${MODEL}@v2`);
     assert.equal(v2.status, 'production');
     assert.equal(v2.lineage.config?.task, 'search');
     const m = v2.lineage.metrics ?? {};
+    t.diagnostic(
+      `test NDCG@10: ${['fp32', 'int8', 'search.hybrid', 'search.bm25', 'search.zeroShot']
+        .map((k) => `${k} ${m[`${k}.ndcg@10`]?.toFixed(4)}`)
+        .join(', ')}; canary: ${analyses.map((a) => a.summary).join(' | ')}`,
+    );
     assert.ok((m['fp32.ndcg@10'] ?? 0) > (m['search.bm25.ndcg@10'] ?? 1));
     // Fine-tuning on the shop's own log: the fine-tuned encoder is at least as good as the zero-shot one here.
     assert.ok((m['fp32.ndcg@10'] ?? 0) >= (m['search.zeroShot.ndcg@10'] ?? 1) - 0.01, JSON.stringify(m));
     assert.equal((await registry.get(`${MODEL}@v1`)).status, 'archived');
     await assertAliasesMatchFleet();
+    await maybeRecordHistory(
+      env.client.workflow.getHandle('search-e2e-better'),
+      'modelLifecycleWorkflow',
+      'search-promoted',
+    );
   });
 });
