@@ -58,7 +58,9 @@ const BIN = join(__dirname, '..', '..', 'bin', 'recflow.js');
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run the whole lifecycle twice on a synthetic shop: champion, then a challenger with a canary')
+    .description(
+      'run the whole lifecycle on a synthetic shop: champion, then a challenger with a canary; then the same for product search',
+    )
     .option('--auto-approve', 'approve without asking (recorded as auto-approve in the registry)')
     .option('--small', 'a small shop and short windows (CI, a quick look)')
     .option('--users <n>', 'shop users', intOption(1))
@@ -137,7 +139,11 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const steps = parseSteps(o.steps ?? (small ? '20:8s,95:8s' : '10:20s,50:20s,95:20s'));
   const rps = o.rps ?? (small ? 60 : 80);
 
-  say(paint.bold('recflow demo: embedded Temporal, CPU + GPU-queue workers, serving replicas, two lifecycle runs'));
+  say(
+    paint.bold(
+      `recflow demo: embedded Temporal, CPU + GPU-queue workers, serving replicas, two lifecycle runs${o.search === false ? '' : ' per task (recommendations, then search)'}`,
+    ),
+  );
   if (config.logFormat === 'pretty')
     say(`logs:      ${config.logFile} (JSON lines; --log-format json prints them here)`);
   const stack = await startStack(config, logger, { ui: o.ui, port: o.port });

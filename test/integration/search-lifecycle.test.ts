@@ -10,6 +10,7 @@
  * Small shop and short windows: the statistics are tested in test/unit/eval and test/unit/canary, here the wiring.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadConfig } from '../../lib/config';
@@ -169,6 +170,10 @@ void describe('search model lifecycle end to end (dev server, real activities, s
     // Fine-tuning on the shop's own log: the fine-tuned encoder is at least as good as the zero-shot one here.
     assert.ok((m['fp32.ndcg@10'] ?? 0) >= (m['search.zeroShot.ndcg@10'] ?? 1) - 0.01, JSON.stringify(m));
     assert.equal((await registry.get(`${MODEL}@v1`)).status, 'archived');
+    // The run report shows every ranker of the search evaluation.
+    const report = readFileSync(r.status.reportPath ?? '', 'utf8');
+    assert.match(report, /Search: every ranker on the test queries/);
+    assert.match(report, /serves int8/);
     await assertAliasesMatchFleet();
     await maybeRecordHistory(
       env.client.workflow.getHandle('search-e2e-better'),
