@@ -91,7 +91,10 @@ export async function exportSearchBundle(
   const { ds, dir } = input;
   requireSearch(ds);
   if (meta.contents !== 'final')
-    throw new RecflowError(ErrorType.InvalidInput, `checkpoint ${input.checkpointId} is an epoch checkpoint, not a final one`);
+    throw new RecflowError(
+      ErrorType.InvalidInput,
+      `checkpoint ${input.checkpointId} is an epoch checkpoint, not a final one`,
+    );
   const config = meta.config;
   const cat = catalogueOf(ds);
   const items = cat.ids.map((id, r) => ({ id, text: cat.texts[r]! }));
@@ -148,7 +151,12 @@ export async function exportSearchBundle(
         };
         const s = await SearchSession.create(join(dir, files.search), tok, { intraOpThreads: 1 });
         sessions[name] = s;
-        const ranked = await rankRows(s, cases.map((c) => c.text), 100, config.queryMaxLength);
+        const ranked = await rankRows(
+          s,
+          cases.map((c) => c.text),
+          100,
+          config.queryMaxLength,
+        );
         const q = searchMetrics(ranked.map((ranking, i) => ({ ranking, grades: cases[i]!.grades })));
         info[name] = {
           model,

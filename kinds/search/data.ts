@@ -91,7 +91,9 @@ export function trainingPairs(ds: LoadedDataset, minGrade = 1, maxPairs = 0): Tr
     rows.push({ query, positive, count: s.pairs.count[k] ?? 1, grade });
   }
   // Stable: most searched and strongest first, so `maxPairs` keeps what the shop's users do most.
-  const order = rows.map((_, i) => i).sort((a, b) => rows[b]!.count - rows[a]!.count || rows[b]!.grade - rows[a]!.grade || a - b);
+  const order = rows
+    .map((_, i) => i)
+    .sort((a, b) => rows[b]!.count - rows[a]!.count || rows[b]!.grade - rows[a]!.grade || a - b);
   const kept = maxPairs > 0 ? order.slice(0, maxPairs) : order;
   return kept.map((i) => ({ query: rows[i]!.query, positive: rows[i]!.positive }));
 }

@@ -129,7 +129,10 @@ export async function evaluateSearchBundle(
   const s = b.manifest.search;
   const queries = judgedQueries(ds, 'test', o.maxUsers);
   if (!queries.length)
-    throw new RecflowError(ErrorType.InvalidData, `dataset ${ds.manifest.id}: no test query has an event to judge it by`);
+    throw new RecflowError(
+      ErrorType.InvalidData,
+      `dataset ${ds.manifest.id}: no test query has an event to judge it by`,
+    );
   const items = rowToItem(b, ds);
   const toItems = (rows: number[]) => Int32Array.from(rows, (r) => items[r] ?? -1);
   const texts = queries.map((q) => q.text);
@@ -226,9 +229,19 @@ export async function evaluateSearchBundle(
     overall: hybridEval.overall,
   });
   if (baselines.bm25)
-    rankers.push({ name: 'bm25', role: 'baseline', description: 'BM25 (k1 1.2, b 0.75)', overall: baselines.bm25.overall });
+    rankers.push({
+      name: 'bm25',
+      role: 'baseline',
+      description: 'BM25 (k1 1.2, b 0.75)',
+      overall: baselines.bm25.overall,
+    });
   if (baselines.zeroShot)
-    rankers.push({ name: 'zeroShot', role: 'baseline', description: zeroShotDescription, overall: baselines.zeroShot.overall });
+    rankers.push({
+      name: 'zeroShot',
+      role: 'baseline',
+      description: zeroShotDescription,
+      overall: baselines.zeroShot.overall,
+    });
   rankers.push({
     name: 'popularity',
     role: 'baseline',
@@ -278,4 +291,3 @@ async function rankRowsScores(
   }
   return out;
 }
-

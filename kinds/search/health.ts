@@ -16,7 +16,12 @@ function smokeQueries(b: SearchBundle, n: number): string[] {
   const out = ['', '   ', 'x', '🙂 émoji ß 東京', 'a'.repeat(400)];
   for (let i = 0; out.length < n; i++) {
     const t = b.items.texts[i % b.items.texts.length] ?? 'shoes';
-    out.push(t.split(/[\s|]+/).slice(0, 2 + (i % 2)).join(' '));
+    out.push(
+      t
+        .split(/[\s|]+/)
+        .slice(0, 2 + (i % 2))
+        .join(' '),
+    );
   }
   return out;
 }
@@ -55,7 +60,13 @@ export async function checkSearchBundleHealth(
       reason: `${precision} (${variant}) search graph loads in a fresh onnxruntime session, checksums verified`,
     });
   } catch (err) {
-    gates.push({ name: 'infra:loads', passed: false, observed: null, threshold: null, reason: `does not load: ${(err as Error).message}` });
+    gates.push({
+      name: 'infra:loads',
+      passed: false,
+      observed: null,
+      threshold: null,
+      reason: `does not load: ${(err as Error).message}`,
+    });
     return done(null);
   }
   let champ: LoadedSearchModel | undefined;

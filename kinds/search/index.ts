@@ -10,7 +10,12 @@ import { ErrorType, RecflowError } from '../../lib/errors';
 import { SEARCH_EXPORTER_VERSION, exportSearchBundle } from './bundle';
 import { evaluateSearchBundle } from './evaluate';
 import { checkSearchBundleHealth } from './health';
-import { readSearchCheckpointMeta, resolveSearchConfig, type SearchCheckpointMeta, type SearchKindConfig } from './spec';
+import {
+  readSearchCheckpointMeta,
+  resolveSearchConfig,
+  type SearchCheckpointMeta,
+  type SearchKindConfig,
+} from './spec';
 import { trainSearch } from './train-kind';
 
 function summary(meta: SearchCheckpointMeta): CheckpointSummary {

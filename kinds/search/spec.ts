@@ -116,8 +116,12 @@ export function baseModelWeightsSha256(dir: string): string {
  */
 export function resolveSearchConfig(partial: Record<string, unknown> = {}, seed?: number): SearchKindConfig {
   for (const key of Object.keys(partial))
-    if (!FIELDS.has(key)) throw new RecflowError(ErrorType.InvalidInput, `config.${key}: unknown hyperparameter of kind search`);
-  const c = { ...DEFAULT_SEARCH_CONFIG, ...partial, ...(seed !== undefined ? { seed } : {}) } as Record<string, unknown>;
+    if (!FIELDS.has(key))
+      throw new RecflowError(ErrorType.InvalidInput, `config.${key}: unknown hyperparameter of kind search`);
+  const c = { ...DEFAULT_SEARCH_CONFIG, ...partial, ...(seed !== undefined ? { seed } : {}) } as Record<
+    string,
+    unknown
+  >;
   const bad = (key: string, what: string) =>
     new RecflowError(ErrorType.InvalidInput, `config.${key} = ${JSON.stringify(c[key])}: ${what}`);
   const int = (key: string, min: number, max = Number.MAX_SAFE_INTEGER) => {
@@ -138,7 +142,8 @@ export function resolveSearchConfig(partial: Record<string, unknown> = {}, seed?
   int('seed', 0);
   if (c.learningRate !== undefined && !(typeof c.learningRate === 'number' && c.learningRate > 0 && c.learningRate < 1))
     throw bad('learningRate', 'expected a number in (0, 1)');
-  if (!['auto', 'tfjs', 'onnxruntime'].includes(c.engine as string)) throw bad('engine', 'expected auto, tfjs or onnxruntime');
+  if (!['auto', 'tfjs', 'onnxruntime'].includes(c.engine as string))
+    throw bad('engine', 'expected auto, tfjs or onnxruntime');
   if (typeof c.student !== 'boolean') throw bad('student', 'expected true or false');
   for (const key of ['precisions', 'studentPrecisions'] as const) {
     const v = c[key];

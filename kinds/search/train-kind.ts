@@ -73,7 +73,11 @@ export function studentLayersOf(layers: number, n: number): number[] {
 }
 
 /** Train a search model (see the module comment). */
-export async function trainSearch(ds: LoadedDataset, config: SearchKindConfig, ctx: TrainContext): Promise<TrainOutcome> {
+export async function trainSearch(
+  ds: LoadedDataset,
+  config: SearchKindConfig,
+  ctx: TrainContext,
+): Promise<TrainOutcome> {
   requireSearch(ds);
   const choice = await selectBackend(ctx.backend);
   const baseDir = resolveBaseModelDir(config.baseModel);

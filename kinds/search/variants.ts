@@ -34,7 +34,10 @@ export function variantName(model: 'teacher' | 'student', encoder: string): stri
 }
 
 /** The tolerance a variant is held to. */
-export function toleranceOf(v: Pick<SearchVariantInfo, 'model'>, t: CompressionTolerances = DEFAULT_TOLERANCES): number {
+export function toleranceOf(
+  v: Pick<SearchVariantInfo, 'model'>,
+  t: CompressionTolerances = DEFAULT_TOLERANCES,
+): number {
   return v.model === 'student' ? t.student : t.int8;
 }
 
@@ -47,7 +50,12 @@ const ms = (x: number | undefined) => (x === undefined ? '?' : `${x.toFixed(2)} 
 export function chooseVariant(
   variants: Record<string, SearchVariantInfo>,
   t: CompressionTolerances = DEFAULT_TOLERANCES,
-): { variants: Record<string, SearchVariantInfo>; serves: Record<Precision, string>; preferred: Precision; reason: string } {
+): {
+  variants: Record<string, SearchVariantInfo>;
+  serves: Record<Precision, string>;
+  preferred: Precision;
+  reason: string;
+} {
   const fp32 = variants.fp32;
   if (!fp32) throw new Error('chooseVariant: no fp32 variant');
   const ref = fp32.validation['ndcg@10'];

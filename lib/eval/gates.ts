@@ -363,7 +363,13 @@ export function blessModel(
         passed: false,
         observed: v,
         threshold: null,
-        reason: `baseline${missingNamed.length === 1 ? '' : 's'} ${missingNamed.join(', ') || '(none)'} not in the report${Object.keys(candidate.skippedBaselines ?? {}).length ? ` (skipped: ${Object.entries(candidate.skippedBaselines ?? {}).map(([n, w]) => `${n}: ${w}`).join('; ')})` : ''}`,
+        reason: `baseline${missingNamed.length === 1 ? '' : 's'} ${missingNamed.join(', ') || '(none)'} not in the report${
+          Object.keys(candidate.skippedBaselines ?? {}).length
+            ? ` (skipped: ${Object.entries(candidate.skippedBaselines ?? {})
+                .map(([n, w]) => `${n}: ${w}`)
+                .join('; ')})`
+            : ''
+        }`,
       });
       continue;
     }
