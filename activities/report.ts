@@ -556,6 +556,8 @@ function quantizationSection(s: LifecycleStatus, art: EvaluationArtifact | undef
     for (const metric of ['auc', 'ndcg@10', 'hitRate@10'] as const) {
       const a = metricOf(m.fp32, null, metric);
       const b = metricOf(m.int8, null, metric);
+      // A metric neither precision has (search models report no AUC) gets no chart.
+      if (a === undefined && b === undefined) continue;
       figs.push(
         barChart(
           `${metricLabel(metric)}: fp32 vs int8`,
