@@ -96,6 +96,13 @@ export class LoadedSearch {
     return m;
   }
 
+  /** Whether the model cuts `query` (more tokens than {@link queryMaxLength}, `[CLS]` and `[SEP]` included). */
+  isTruncated(query: string): boolean {
+    const max = this.queryMaxLength;
+    // A second tokenization of the query (tens of microseconds; the batch's is inside searchBatch).
+    return this.model.session.tokenizer.encode(query, max + 1).length > max;
+  }
+
   /** Run the graph once so the first request does not pay for lazy initialisation. */
   async warm(): Promise<void> {
     await this.run([{ query: 'warm up', k: Math.min(10, this.itemCount) }]);

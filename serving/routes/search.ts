@@ -7,7 +7,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { itemHash } from '../feedback';
 import { timed, withModel } from '../model-request';
-import { MAX_QUERY_CHARS, searchSchema } from '../schemas';
+import { searchSchema } from '../schemas';
 
 export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/search', { schema: searchSchema }, async (req) => {
@@ -18,7 +18,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return withModel(app, req, userId ?? req.id, 'search', async ({ variant, model }) => {
       const hits = await timed(app, 'search', model.version, () => model.searchBatcher.submit({ query, k }));
       const items = hits.map((h) => ({ itemId: h.id, score: h.score }));
-      const truncated = model.model.session.tokenizer.encode(query, MAX_QUERY_CHARS + 2).length > model.queryMaxLength;
+      const truncated = model.isTruncated(query);
       app.metrics.impressions.inc({ variant, version: model.version, kind: 'search' }, items.length);
       const { salt = '', bucket = 0, at = Date.now() } = req.served;
       app.bucketed.add(

@@ -10,8 +10,9 @@ import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BundleManifest, SearchBundleInfo, SearchVariantInfo } from '../../lib/bundle';
 import type { SlotState } from '../../lib/fleet/types';
-import { loadBaseModel } from '../../kinds/search/base-model';
+import { loadBaseModel, type BertConfig, type BertWeights } from '../../kinds/search/base-model';
 import { exportSearchModel } from '../../kinds/search/export';
+import type { EncoderPrecision } from '../../kinds/search/onnx-encoder';
 import { mulberry32 } from '../../lib/rng';
 import type { SearchClicks } from '../../serving/simulator';
 import { writeTinyBert } from './search-model';
@@ -47,7 +48,6 @@ export async function makeSearchBundle(
   opts: { seed?: number; shuffleTexts?: number; users?: string[] } = {},
 ): Promise<TestSearchBundle> {
   const dir = join(root, name);
-  await mkdir(join(dir, 'teacher'), { recursive: true });
   const base = await loadBaseModel(writeTinyBert(join(root, `${name}-base`), opts.seed ?? 5));
   const texts = SEARCH_ITEMS.map((i) => i.text);
   if (opts.shuffleTexts !== undefined) {
@@ -58,65 +58,15 @@ export async function makeSearchBundle(
     }
   }
   const items = SEARCH_ITEMS.map((it, r) => ({ id: it.id, text: texts[r]! }));
-  const m = await exportSearchModel(join(dir, 'teacher'), {
+  await writeSearchBundle(dir, {
     weights: base.weights,
     config: base.config,
     tokenizerDir: base.dir,
     items,
-    precisions: ['fp32', 'int8-dynamic'],
     queryMaxLength: 16,
     itemMaxLength: 16,
-    lineage: { modelName: 'shop-search' },
+    users: opts.users,
   });
-  const variant = (encoder: 'fp32' | 'int8-dynamic'): SearchVariantInfo => ({
-    model: 'teacher',
-    encoder,
-    layers: m.layers,
-    files: { encoder: `teacher/${m.files[encoder]!.encoder}`, search: `teacher/${m.files[encoder]!.search}` },
-    bytes: 0,
-    latencyMs: {},
-    validation: { 'ndcg@10': 0, 'mrr@10': 0, 'recall@100': 0, queries: 0 },
-    tolerance: 0.02,
-    qualifies: encoder !== 'fp32',
-  });
-  const variants = { fp32: variant('fp32'), 'int8-dynamic': variant('int8-dynamic') };
-  const search: SearchBundleInfo = {
-    serves: { fp32: 'fp32', int8: 'int8-dynamic' },
-    variants,
-    choice: { variant: 'int8-dynamic', preferred: 'int8', reason: 'test bundle' },
-    baseModel: {},
-    items: items.length,
-    queryMaxLength: m.queryMaxLength,
-    itemMaxLength: m.itemMaxLength,
-    itemsFile: 'items.json',
-    hybrid: { file: 'bm25.json', weight: 1, k1: 1.2, b: 0.75, validationNdcg10: 0 },
-  };
-  await writeFile(join(dir, 'items.json'), JSON.stringify({ ids: items.map((i) => i.id), texts }));
-  const vocabText = JSON.stringify({
-    users: ['<unk>', ...(opts.users ?? [])],
-    items: ['<unk>', ...items.map((i) => i.id)],
-  });
-  await writeFile(join(dir, 'vocab.json'), vocabText);
-  const files = (v: SearchVariantInfo) => ({ score: v.files.encoder, recommend: v.files.search });
-  const size = async (f: string) => (await stat(join(dir, f))).size;
-  const sizes = async (v: SearchVariantInfo) => ({
-    score: await size(v.files.encoder),
-    recommend: await size(v.files.search),
-  });
-  const manifest: BundleManifest = {
-    kind: 'search',
-    task: 'search',
-    modelName: 'shop-search',
-    datasetId: 'ds-search-test',
-    checkpointId: `ck-search-${name}`,
-    opset: m.opset,
-    files: { fp32: files(variants.fp32), int8: files(variants['int8-dynamic']) },
-    sizes: { fp32: await sizes(variants.fp32), int8: await sizes(variants['int8-dynamic']) },
-    vocabHash: createHash('sha256').update(vocabText).digest('hex'),
-    search,
-    createdAt: new Date().toISOString(),
-  };
-  await writeFile(join(dir, 'bundle.json'), JSON.stringify(manifest, null, 2));
   return { dir, items, slot: (version, precision = 'fp32') => ({ version, bundlePath: dir, precision }) };
 }
 
@@ -156,4 +106,92 @@ export function catalogueSearchers(onClick?: (p: number) => void): SearchClicks<
       return p;
     },
   };
+}
+
+/** What {@link writeSearchBundle} exports. */
+export interface SearchBundleInput {
+  weights: BertWeights;
+  config: BertConfig;
+  tokenizerDir: string;
+  items: Array<{ id: string; text: string }>;
+  queryMaxLength: number;
+  itemMaxLength: number;
+  /** The compressed variant `int8` serves. @default 'int8-dynamic' */
+  int8?: EncoderPrecision;
+  /** Known user ids (`vocab.json`). @default none */
+  users?: string[];
+}
+
+/**
+ * Export an encoder as a search bundle into `dir` (kinds/search/bundle.ts layout: `teacher/` with fp32 and one int8
+ * variant, `bundle.json` with `task: 'search'`, `items.json`, `vocab.json`), without the export's measurements.
+ */
+export async function writeSearchBundle(dir: string, input: SearchBundleInput): Promise<void> {
+  const { items } = input;
+  const int8 = input.int8 ?? 'int8-dynamic';
+  await mkdir(join(dir, 'teacher'), { recursive: true });
+  const m = await exportSearchModel(join(dir, 'teacher'), {
+    weights: input.weights,
+    config: input.config,
+    tokenizerDir: input.tokenizerDir,
+    items,
+    precisions: ['fp32', int8],
+    queryMaxLength: input.queryMaxLength,
+    itemMaxLength: input.itemMaxLength,
+    lineage: { modelName: 'shop-search' },
+  });
+  const variant = (encoder: EncoderPrecision): SearchVariantInfo => ({
+    model: 'teacher',
+    encoder,
+    layers: m.layers,
+    files: { encoder: `teacher/${m.files[encoder]!.encoder}`, search: `teacher/${m.files[encoder]!.search}` },
+    bytes: 0,
+    latencyMs: {},
+    validation: { 'ndcg@10': 0, 'mrr@10': 0, 'recall@100': 0, queries: 0 },
+    tolerance: 0.02,
+    qualifies: encoder !== 'fp32',
+  });
+  const variants: Record<string, SearchVariantInfo> = { fp32: variant('fp32'), [int8]: variant(int8) };
+  const fp32 = variants.fp32!;
+  const chosen = variants[int8]!;
+  const search: SearchBundleInfo = {
+    serves: { fp32: 'fp32', int8 },
+    variants,
+    choice: { variant: int8, preferred: 'int8', reason: 'test bundle' },
+    baseModel: {},
+    items: items.length,
+    queryMaxLength: m.queryMaxLength,
+    itemMaxLength: m.itemMaxLength,
+    itemsFile: 'items.json',
+    hybrid: { file: 'bm25.json', weight: 1, k1: 1.2, b: 0.75, validationNdcg10: 0 },
+  };
+  await writeFile(
+    join(dir, 'items.json'),
+    JSON.stringify({ ids: items.map((i) => i.id), texts: items.map((i) => i.text) }),
+  );
+  const vocabText = JSON.stringify({
+    users: ['<unk>', ...(input.users ?? [])],
+    items: ['<unk>', ...items.map((i) => i.id)],
+  });
+  await writeFile(join(dir, 'vocab.json'), vocabText);
+  const files = (v: SearchVariantInfo) => ({ score: v.files.encoder, recommend: v.files.search });
+  const size = async (f: string) => (await stat(join(dir, f))).size;
+  const sizes = async (v: SearchVariantInfo) => ({
+    score: await size(v.files.encoder),
+    recommend: await size(v.files.search),
+  });
+  const manifest: BundleManifest = {
+    kind: 'search',
+    task: 'search',
+    modelName: 'shop-search',
+    datasetId: 'ds-search-test',
+    checkpointId: `ck-search-${m.sha256[m.files.fp32!.search]!.slice(0, 12)}`,
+    opset: m.opset,
+    files: { fp32: files(fp32), int8: files(chosen) },
+    sizes: { fp32: await sizes(fp32), int8: await sizes(chosen) },
+    vocabHash: createHash('sha256').update(vocabText).digest('hex'),
+    search,
+    createdAt: new Date().toISOString(),
+  };
+  await writeFile(join(dir, 'bundle.json'), JSON.stringify(manifest, null, 2));
 }

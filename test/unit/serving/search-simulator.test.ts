@@ -55,6 +55,8 @@ void describe('simulated searchers', () => {
         k: 10,
         seed: 3,
         search: searchers,
+        // A starved shared host can stall a request for seconds: this test is about clicks, not time-outs.
+        requestTimeoutMs: 60_000,
       });
       assert.equal(res.errors, 0);
       assert.equal(res.dropped + res.timedOut, 0);
