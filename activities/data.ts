@@ -27,6 +27,8 @@ export interface GenerateShopInput {
   users?: number;
   items?: number;
   events?: number;
+  /** Queries of the search log. @default 3000 (lib/data/generator.ts) */
+  queries?: number;
   dirt?: number;
 }
 export interface GenerateShopResult {

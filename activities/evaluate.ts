@@ -4,10 +4,11 @@ import { Context, log } from '@temporalio/activity';
 import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import type { Precision } from '../lib/bundle';
 import { loadDataset } from '../lib/data/dataset';
+import { ErrorType, RecflowError } from '../lib/errors';
 import { kindOf } from '../kinds';
 import type { EvaluateOptions, EvaluationReport } from '../lib/eval/evaluate';
 import { loadBundle } from '../lib/onnx/bundle-io';
-import { blessModel, DEFAULT_GATES, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
+import { blessModel, defaultGatesFor, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
 import { checkBundleHealth, type ServingHealthOptions } from '../lib/eval/serving-health';
 import type { BaselineFitStore } from '../lib/eval/baselines';
 import type { ActivityDeps } from './deps';
@@ -21,7 +22,7 @@ export interface EvaluateModelInput {
   datasetId: string;
   /** The production model's bundle: evaluated on the SAME test split for the relative gates. */
   championBundleId?: string;
-  /** @default DEFAULT_GATES (lib/eval/gates.ts); `{}` means no gate at all. */
+  /** @default the bundle's task's gates (lib/eval/gates.ts `DEFAULT_GATES`, `SEARCH_GATES`); `{}`: no gate at all. */
   gates?: GateConfig;
   /** The precision that will serve (the export's choice): what the gates read unless `gates.precision` says. */
   precision?: Precision;
@@ -60,7 +61,18 @@ export interface EvaluationArtifact {
   blessing: Blessing;
 }
 
-const HEADLINE = ['auc', 'logLoss', 'ndcg@10', 'hitRate@10', 'recall@10', 'mrr', 'coverage@10'];
+const HEADLINE = [
+  'auc',
+  'logLoss',
+  'ndcg@10',
+  'hitRate@10',
+  'recall@10',
+  'mrr',
+  'coverage@10',
+  'mrr@10',
+  'recall@100',
+  'queries',
+];
 
 /** Evaluation activities: the model blessing (on the exported bundle) and the infra blessing. */
 export function createEvaluateActivities(deps: ActivityDeps) {
@@ -71,7 +83,9 @@ export function createEvaluateActivities(deps: ActivityDeps) {
      */
     async evaluateModel(raw: EvaluateModelInput): Promise<EvaluateModelResult> {
       const { precision: serving, precisionFixed, ...rest } = raw;
-      const gates = raw.gates ?? DEFAULT_GATES;
+      const bundleRef = await deps.store.get('bundle', raw.bundleId);
+      const task = (await loadBundle(bundleRef.path)).manifest.task;
+      const gates = raw.gates ?? defaultGatesFor(task);
       // The gates read the serving precision unless they name one.
       const input = {
         ...rest,
@@ -81,9 +95,16 @@ export function createEvaluateActivities(deps: ActivityDeps) {
         },
       };
       const id = hashInputs({ ...input, evaluatorVersion: EVALUATOR_VERSION });
-      const bundleRef = await deps.store.get('bundle', input.bundleId);
       const datasetRef = await deps.store.get('dataset', input.datasetId);
       const championRef = input.championBundleId ? await deps.store.get('bundle', input.championBundleId) : undefined;
+      if (championRef) {
+        const championTask = (await loadBundle(championRef.path)).manifest.task ?? 'recommend';
+        if (championTask !== (task ?? 'recommend'))
+          throw new RecflowError(
+            ErrorType.InvalidInput,
+            `bundle ${raw.bundleId} is a ${task ?? 'recommend'} model, the champion's bundle ${raw.championBundleId} a ${championTask} model: a model name holds one task (search models go under their own name, e.g. shop-search)`,
+          );
+      }
       const ref = await deps.store.put('evaluation', id, async (dir) => {
         const ds = await loadDataset(datasetRef.path);
         const beat = (what: string) => Context.current().heartbeat({ bundleId: input.bundleId, step: what });
@@ -135,7 +156,11 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const ref = await deps.store.get('bundle', input.bundleId);
       const champion = input.championBundleId ? await deps.store.find('bundle', input.championBundleId) : undefined;
       const { bundleId: _id, championBundleId: _c, ...opts } = input;
-      const result = await checkBundleHealth(ref.path, { ...opts, championDir: champion?.path });
+      const kind = kindOf((await loadBundle(ref.path)).manifest.kind ?? 'two-tower');
+      const options = { ...opts, championDir: champion?.path };
+      const result = kind.checkHealth
+        ? await kind.checkHealth(ref.path, options)
+        : await checkBundleHealth(ref.path, options);
       log.info('checked serving health', { bundleId: input.bundleId, blessed: result.blessed, p99Ms: result.p99Ms });
       return result;
     },

@@ -70,8 +70,9 @@ export function createExportActivities(deps: ActivityDeps) {
           modelName,
           datasetId: input.datasetId,
         });
-        if (kind.task === 'recommend') {
+        if (!manifest.servingPrecision) {
           // int8 where it pays: both precisions timed at the serving batch sizes, the choice kept in the manifest.
+          // (A kind that measures its own variants, as search does, records its choice itself.)
           const servingPrecision = await choosePrecision(dir);
           await writeFile(join(dir, 'bundle.json'), `${JSON.stringify({ ...manifest, servingPrecision }, null, 2)}\n`);
           log.info('serving precision', { ...servingPrecision });

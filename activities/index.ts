@@ -12,7 +12,7 @@ import { createRegistryActivities } from './registry';
 import { createReportActivities } from './report';
 import { createRolloutActivities } from './rollout';
 import { createServingActivities } from './serving';
-import { groundTruthClickModels } from './click-model';
+import { groundTruthClickModels, searchClickModels } from './click-model';
 import { createTrainingActivities } from './training';
 
 /** Activities of the CPU worker (`recflow-cpu`): everything, training included (the GPU fallback). */
@@ -25,7 +25,10 @@ export function createCpuActivities(deps: ActivityDeps) {
     ...createRegistryActivities(deps),
     ...createRolloutActivities(deps),
     ...createReportActivities(deps),
-    ...createServingActivities(deps, { clickModelFor: groundTruthClickModels(deps) }),
+    ...createServingActivities(deps, {
+      clickModelFor: groundTruthClickModels(deps),
+      searchClicksFor: searchClickModels(deps),
+    }),
     ...createTrainingActivities(deps),
   };
 }

@@ -136,12 +136,20 @@ export function createRegistryActivities(
       const metrics: Record<string, number> = {};
       for (const [p, m] of Object.entries(evaluation?.candidate.models ?? {}))
         for (const [k, v] of Object.entries(m.overall)) if (Number.isFinite(v)) metrics[`${p}.${k}`] = v;
+      // Search models: every ranker of the report too (each variant, the hybrid, BM25, the zero-shot encoder).
+      for (const r of evaluation?.candidate.search?.rankers ?? [])
+        for (const [k, v] of Object.entries(r.overall)) if (Number.isFinite(v)) metrics[`search.${r.name}.${k}`] = v;
       const lineage: Lineage = {
         datasetId: manifest.datasetId,
         datasetHash: dataset.contentHash,
         checkpointId: manifest.checkpointId,
         codeVersion: codeVersion(deps.config.codeVersion),
-        config: { kind, ...(ckMeta ? { model: ckMeta.config } : {}), ...input.config },
+        config: {
+          kind,
+          task: manifest.task ?? 'recommend',
+          ...(ckMeta ? { model: ckMeta.config } : {}),
+          ...input.config,
+        },
         trainingBackend: ckMeta?.backend,
         gpu: ckMeta?.gpu,
         evaluationId: input.evaluationId,

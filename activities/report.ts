@@ -498,6 +498,55 @@ function headlineSection(s: LifecycleStatus): Section | undefined {
   };
 }
 
+/**
+ * Search models (task `search`): every ranker on the test queries side by side (the servable variants, the hybrid,
+ * BM25 and the zero-shot encoder), with each variant's size and latency, which one serves and why.
+ */
+export function searchSection(art: EvaluationArtifact): Section | undefined {
+  const se = art.candidate.search;
+  if (!se) return undefined;
+  const ms = (r: { latencyMs?: Record<string, number> }, b: string) => r.latencyMs?.[b];
+  // Four decimals: variants of one model differ in the third.
+  const metric4 = (v: number | undefined) => (finite(v) ? formatFixed(v, 4) : NA);
+  const batches = [...new Set(se.rankers.flatMap((r) => Object.keys(r.latencyMs ?? {})))].sort(
+    (a, b) => Number(a) - Number(b),
+  );
+  const rows: Cell[][] = se.rankers.map((r) => [
+    html(`<b>${escapeHtml(r.name)}</b>${r.serves?.length ? ` ${badge(`serves ${r.serves.join(', ')}`, 'good')}` : ''}`),
+    r.role,
+    metric4(r.overall['ndcg@10']),
+    metric4(r.overall['mrr@10']),
+    metric4(r.overall['recall@100']),
+    ...batches.map((b) => {
+      const v = ms(r, b);
+      return finite(v) ? formatFixed(v, 2) : NA;
+    }),
+    finite(r.bytes) ? formatBytes(r.bytes) : NA,
+    r.description,
+  ]);
+  const head = [
+    'ranker',
+    'role',
+    'NDCG@10',
+    'MRR@10',
+    'Recall@100',
+    ...batches.map((b) => `ms / search (batch ${b})`),
+    'bytes',
+    'what it is',
+  ];
+  const numeric = Array.from({ length: 4 + batches.length }, (_, i) => i + 2);
+  return {
+    title: 'Search: every ranker on the test queries',
+    body: `<p class="note">${formatCount(se.queries)} held-out test queries, each ranked over the whole catalogue; graded relevance from the search log (3 purchase, 2 add to cart, 1 click); NDCG@10, MRR@10 and Recall@100 as trec_eval defines them. Latency: median of one search call (encoder and item index, tokenizer excluded), one intra-op thread, measured at export.</p>${table(
+      head,
+      rows,
+      { numeric },
+    )}<p class="note">int8 serves <b>${escapeHtml(se.choice.variant)}</b> (preferred precision ${escapeHtml(
+      se.choice.preferred,
+    )}): ${escapeHtml(se.choice.reason)}. Hybrid dense weight ${formatFixed(se.hybridWeight, 2)} (tuned on validation).</p>`,
+  };
+}
+
 function quantizationSection(s: LifecycleStatus, art: EvaluationArtifact | undefined): Section | undefined {
   const m = art?.candidate.models;
   const sizes = s.bundle?.sizes as Record<string, { score: number; recommend: number }> | undefined;
@@ -507,6 +556,8 @@ function quantizationSection(s: LifecycleStatus, art: EvaluationArtifact | undef
     for (const metric of ['auc', 'ndcg@10', 'hitRate@10'] as const) {
       const a = metricOf(m.fp32, null, metric);
       const b = metricOf(m.int8, null, metric);
+      // A metric neither precision has (search models report no AUC) gets no chart.
+      if (a === undefined && b === undefined) continue;
       figs.push(
         barChart(
           `${metricLabel(metric)}: fp32 vs int8`,
@@ -1040,6 +1091,7 @@ export async function buildRunReport(deps: ActivityDeps, s: LifecycleStatus): Pr
   const sections: Array<Section | undefined> = [
     outcomeSection(s),
     c.evaluation ? evaluationSection(s, c.evaluation) : headlineSection(s),
+    c.evaluation ? searchSection(c.evaluation) : undefined,
     quantizationSection(s, c.evaluation),
     gatesSection(s),
     s.approval.state === 'not_requested' && !s.approval.refused.length ? undefined : reviewSection(s),

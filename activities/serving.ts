@@ -15,7 +15,14 @@ import { historyOf, loadBundle, readHistories } from '../lib/onnx/bundle-io';
 import { mulberry32 } from '../lib/rng';
 import { LATENCY_BUCKETS, quantileFromBuckets, type VariantCounters } from '../serving/metrics';
 import { routeUser } from '../serving/router';
-import { simulateTraffic, type ClickModel, type VariantTotals } from '../serving/simulator';
+import { readSearchBundle } from '../kinds/search/bundle';
+import {
+  knownItemSearchers,
+  simulateTraffic,
+  type ClickModel,
+  type SearchClicks,
+  type VariantTotals,
+} from '../serving/simulator';
 import { DEFAULT_SLOT_MS, type BucketedStats } from '../serving/stats';
 import type { ActivityDeps } from './deps';
 import type { VariantWindowStats, WindowCoverage } from '../lib/canary/analysis';
@@ -144,6 +151,11 @@ export interface SimulateTrafficResult {
 export interface ServingActivityOptions {
   /** The click model of a shop (its ground truth), or undefined to click by served score. */
   clickModelFor?: (shopId: string) => Promise<ClickModel | undefined>;
+  /**
+   * The searchers of a shop (its search truth: queries and graded relevance), for a search model; undefined for
+   * known-item searchers over the bundle's catalogue.
+   */
+  searchClicksFor?: (shopId: string) => Promise<SearchClicks | undefined>;
   /** Poll interval while waiting for replicas. @default 250 */
   pollMs?: number;
 }
@@ -355,6 +367,22 @@ async function waitUntil(at: number): Promise<void> {
   }
 }
 
+/**
+ * The searchers for a search bundle (its manifest's task is `search`): the shop's search truth when there is one,
+ * else known-item searchers over the bundle's catalogue; undefined for a recommender.
+ */
+async function searchersOf(
+  bundleDir: string,
+  shopId: string | undefined,
+  opts: ServingActivityOptions,
+): Promise<SearchClicks | undefined> {
+  if ((await loadBundle(bundleDir)).manifest.task !== 'search') return undefined;
+  const truth = shopId && opts.searchClicksFor ? await opts.searchClicksFor(shopId) : undefined;
+  if (truth) return truth;
+  const { items } = await readSearchBundle(bundleDir);
+  return knownItemSearchers(items.ids.map((id, i) => ({ id, text: items.texts[i] ?? '' })));
+}
+
 /** Users drawn by activity: every known user with its history length (uniform without histories). */
 async function usersByActivity(bundleDir: string): Promise<{ users: string[]; weights: number[] }> {
   const vocab = JSON.parse(await readFile(join(bundleDir, 'vocab.json'), 'utf8')) as { users: string[] };
@@ -514,7 +542,9 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
      * Drive recommend + click traffic against the live replicas for `durationMs` (heartbeating). Users are the
      * stable bundle's known users, drawn by their activity (history length) over the whole user base; clicks come
      * from the shop's ground truth when available, else from the score, and go to any replica with the response's
-     * feedback token. Dropped and timed-out requests are counted per variant (the one routing would pick).
+     * feedback token. Dropped and timed-out requests are counted per variant (the one routing would pick). When the
+     * stable bundle is a search model the users search instead (`/v1/search`): queries and graded-relevance clicks
+     * from the shop's search truth, else known-item searches over the bundle's catalogue.
      * @throws `FleetUnavailable` (retryable) when no replica is live or no stable model is set.
      */
     async simulateTraffic(input: SimulateTrafficInput): Promise<SimulateTrafficResult> {
@@ -536,7 +566,10 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
         input.users ?? all.users.length,
         input.seed ?? 1,
       );
-      const clickModel = input.shopId && opts.clickModelFor ? await opts.clickModelFor(input.shopId) : undefined;
+      // A search model gets searchers (queries, clicks by graded relevance) against /v1/search.
+      const search = await searchersOf(bundleDir, input.shopId, opts);
+      const clickModel =
+        !search && input.shopId && opts.clickModelFor ? await opts.clickModelFor(input.shopId) : undefined;
       const canaryOn = desired.canary !== null;
       const res = await simulateTraffic({
         urls: replicas.map((r) => r.url),
@@ -547,6 +580,7 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
         rps: input.rps,
         seed: input.seed,
         clickModel,
+        search,
         onProgress: (p) =>
           heartbeat({
             requests: p.requests,
@@ -556,7 +590,12 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
             timedOut: p.timedOut,
           }),
       });
-      log.info('simulated traffic', { fleet: s.fleet, ...res, byVariant: undefined });
+      log.info('simulated traffic', {
+        fleet: s.fleet,
+        route: search ? 'search' : 'recommend',
+        ...res,
+        byVariant: undefined,
+      });
       if (res.dropped || res.timedOut)
         log.warn('simulated requests dropped or timed out', { dropped: res.dropped, timedOut: res.timedOut });
       return {

@@ -6,6 +6,7 @@ import { ErrorType, RecflowError } from '../lib/errors';
 import { KIND_NAMES, isKindName, type KindName } from '../lib/kinds';
 import { alsKind } from './als';
 import { easeKind } from './ease';
+import { searchKind } from './search';
 import { sequentialKind } from './sequential';
 import { twoTowerKind } from './two-tower';
 import type { ModelKind } from './types';
@@ -15,6 +16,7 @@ const REGISTRY: Partial<Record<KindName, ModelKind>> = {
   als: alsKind,
   ease: easeKind,
   sequential: sequentialKind,
+  search: searchKind,
 };
 
 /** Kinds this build can run. */

@@ -11,6 +11,8 @@ import type { BundleManifest } from '../lib/bundle';
 import type { LoadedDataset } from '../lib/data/dataset';
 import type { BaselineFitStore } from '../lib/eval/baselines';
 import type { EvaluateOptions, EvaluationReport } from '../lib/eval/evaluate';
+import type { Blessing } from '../lib/eval/gates';
+import type { ServingHealthOptions } from '../lib/eval/serving-health';
 import type { KindName, ModelTask } from '../lib/kinds';
 
 /** One finished epoch (or fit iteration) of a training run. */
@@ -115,4 +117,9 @@ export interface ModelKind<C extends object = object> {
     onProgress: (what: string) => void,
     fits?: BaselineFitStore,
   ): Promise<EvaluationReport>;
+  /**
+   * The infra blessing of a bundle of this kind (it loads fresh, answers smoke requests, p99 within budget).
+   * @default lib/eval/serving-health.ts `checkBundleHealth` (the recommender graphs)
+   */
+  checkHealth?(bundleDir: string, options: ServingHealthOptions): Promise<Blessing & { p99Ms: number | null }>;
 }

@@ -14,6 +14,16 @@
  * A bundle may also hold `history.bin` (lib/onnx/bundle-io.ts `writeHistories`): each known user's training items,
  * most recent last, capped per user. Serving excludes them from recommendations by default and feeds them to a
  * graph's `history` input.
+ *
+ * Search bundles (`task: 'search'`, kinds/search/bundle.ts) hold the encoder in several variants (the fine-tuned
+ * teacher in fp32 and int8, the distilled student), each as an encoder graph (texts -> embeddings) and a search graph
+ * (query -> top-k rows of the item index, kinds/search/onnx-encoder.ts), in `teacher/` and `student/` folders with
+ * their tokenizer; `items.json` (item ids and texts in index order), `bm25.json` (the hybrid ranker's settings) and
+ * `vocab.json` (users and items, as recommender bundles). For them `files` and `sizes` name, per precision, the
+ * variant that precision serves: `score` is its encoder graph, `recommend` its search graph; `fp32` is the fp32
+ * teacher and `int8` the compressed variant the export chose by measured quality and latency
+ * ({@link SearchBundleInfo.serves}), so every precision-based contract (the fleet slot's `precision`, the int8 gates
+ * and their fp32 fallback) works unchanged.
  */
 import type { KindName, ModelTask } from './kinds';
 
@@ -51,7 +61,51 @@ export interface BundleManifest {
   vocabHash: string;
   /** The known users' histories (absent in bundles from before it existed: nothing is excluded then). */
   history?: HistoryManifest;
+  /** Search bundles: the variants, their measurements and what each precision serves. */
+  search?: SearchBundleInfo;
   createdAt: string;
+}
+
+/** Which model and encoder precision a search variant runs (kinds/search/onnx-encoder.ts `EncoderPrecision`). */
+export interface SearchVariantInfo {
+  /** `teacher` (the fine-tuned encoder) or `student` (the distilled one): the sub-folder holding its graphs. */
+  model: 'teacher' | 'student';
+  /** Encoder precision of its graphs (`fp32`, `int8-dynamic`, `int8-weight-only`, `int8-static`). */
+  encoder: string;
+  /** Transformer layers. */
+  layers: number;
+  /** Encoder and search graph files, relative to the bundle folder. */
+  files: { encoder: string; search: string };
+  /** Bytes of its search graph (encoder and item index). */
+  bytes: number;
+  /** Median milliseconds of one search call (tokenizer excluded), by batch size, one intra-op thread. */
+  latencyMs: Record<string, number>;
+  /** Retrieval quality on the dataset's validation queries (what the choice reads; the test split is the report's). */
+  validation: { 'ndcg@10': number; 'mrr@10': number; 'recall@100': number; queries: number };
+  /** Largest relative drop of validation NDCG@10 from fp32 this variant may have to be chosen. */
+  tolerance: number;
+  /** Within its tolerance and faster than fp32 at batch 1. */
+  qualifies: boolean;
+}
+
+/** The `search` section of a search bundle's manifest. */
+export interface SearchBundleInfo {
+  /** Variant each precision serves: `fp32` is always `fp32`; `int8` the chosen compressed variant. */
+  serves: Record<Precision, string>;
+  /** Every exported variant by name (`fp32`, `int8-dynamic`, `int8-weight-only`, `student`, `student-int8-dynamic`). */
+  variants: Record<string, SearchVariantInfo>;
+  /** The compressed variant the export chose, and why (the rule and the numbers). */
+  choice: { variant: string; preferred: Precision; reason: string };
+  /** The pretrained encoder the model started from (name, upstream, licence, checksums). */
+  baseModel: Record<string, unknown>;
+  /** Catalogue rows in the item index, and the token limits. */
+  items: number;
+  queryMaxLength: number;
+  itemMaxLength: number;
+  /** File of the item ids and texts (index order). */
+  itemsFile: string;
+  /** The hybrid ranker (BM25 + dense): its file, BM25 settings, and the dense weight tuned on validation. */
+  hybrid: { file: string; weight: number; k1: number; b: number; validationNdcg10: number };
 }
 
 /** Where and how a bundle stores its users' histories (lib/onnx/bundle-io.ts). */

@@ -15,6 +15,19 @@ export const DEFAULT_NAMESPACE = 'default';
 
 /** Default model name when none is given. */
 export const DEFAULT_MODEL_NAME = 'shop-recs';
+/** Default model name of a product-search run (`--kind search`): its own registry model, aliases and fleet slot. */
+export const DEFAULT_SEARCH_MODEL_NAME = 'shop-search';
+
+/** Serving fleet of a product-search run when none is given (a fleet serves one model: lib/fleet/types.ts). */
+export const DEFAULT_SEARCH_FLEET = 'search';
+
+/**
+ * The model name a client uses when none is given: {@link DEFAULT_SEARCH_MODEL_NAME} for the `search` kind, else
+ * {@link DEFAULT_MODEL_NAME}. (The workflow itself requires `modelName` with kind `search`: lib/lifecycle/input.ts.)
+ */
+export function defaultModelName(kind: string | undefined): string {
+  return kind === 'search' ? DEFAULT_SEARCH_MODEL_NAME : DEFAULT_MODEL_NAME;
+}
 
 /** Workflow id of a lifecycle run: says what it is and when it was asked for. */
 export function lifecycleWorkflowId(modelName: string, runKey: string): string {

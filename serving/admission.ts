@@ -106,7 +106,7 @@ export class Admission {
 }
 
 /** The paths admission control guards (POST only). */
-export const ADMITTED_PATHS = new Set(['/v1/recommend', '/v1/score']);
+export const ADMITTED_PATHS = new Set(['/v1/recommend', '/v1/score', '/v1/search']);
 
 /**
  * A fastify `serverFactory`: an HTTP server that asks `admission` about every model request (POST of

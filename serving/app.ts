@@ -27,6 +27,7 @@ import { healthRoutes } from './routes/health';
 import { metricsRoutes } from './routes/metrics';
 import { recommendRoutes } from './routes/recommend';
 import { scoreRoutes } from './routes/score';
+import { searchRoutes } from './routes/search';
 import { BODY_LIMIT } from './schemas';
 import { BucketedCounters, type BucketedOptions } from './stats';
 
@@ -94,6 +95,7 @@ export function buildApp(opts: AppOptions): FastifyInstance {
   });
   void app.register(recommendRoutes);
   void app.register(scoreRoutes);
+  void app.register(searchRoutes);
   void app.register(feedbackRoutes);
   void app.register(healthRoutes);
   void app.register(metricsRoutes);

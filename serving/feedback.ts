@@ -1,7 +1,7 @@
 /**
  * Feedback counted once, on any replica.
  *
- * Every `/v1/recommend` and `/v1/score` response carries a **feedback token**: a payload naming the replica,
+ * Every `/v1/recommend`, `/v1/score` and `/v1/search` response carries a **feedback token**: a payload naming the replica,
  * request id, variant, version, rollout salt, the user's stats bucket, the serve time and the served items (a
  * 32-bit FNV-1a hash per item id), signed with HMAC-SHA256 by a key derived from the fleet secret
  * (lib/fleet/secret.ts), so every replica of the fleet can verify a token another one issued. `POST /v1/feedback`
@@ -9,7 +9,8 @@
  * - counts one event per (request, item, event): a repeat answers 200 with `counted: false` (`reason: duplicate`);
  * - counts only items that response served (else 400);
  * - counts feedback on a `/v1/score` response apart (`recflow_score_feedback_events_total`, `scoreFeedback` in the
- *   stats): never toward recommendation CTR;
+ *   stats): never toward recommendation CTR; feedback on a `/v1/search` response counts toward search CTR, a
+ *   series apart from recommendation CTR (`kind: search` in Prometheus and in the bucketed stats);
  * - attributes a click to its impression's serve time and bucket (serving/stats.ts), so a stats window that ends
  *   at T counts every click on impressions served before T, whenever it arrives;
  * - when the token names another replica that is live in the fleet reports, forwards the feedback there (its
@@ -40,7 +41,8 @@ export interface ServedResponse {
   bucket: number;
   /** Serve time, epoch ms. */
   t: number;
-  kind: 'recommend' | 'score';
+  /** The route that served it: feedback on `score` is counted apart, on `search` as search CTR. */
+  kind: 'recommend' | 'score' | 'search';
   /** FNV-1a hashes of the served item ids, in order. */
   items: number[];
 }
@@ -96,8 +98,8 @@ export class FeedbackSigner {
     try {
       const p = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as Record<string, unknown>;
       const packed = Buffer.from(String(p.ih), 'base64url');
-      if (p.v !== 1 || (p.var !== 'stable' && p.var !== 'canary') || (p.kind !== 'recommend' && p.kind !== 'score'))
-        return undefined;
+      if (p.v !== 1 || (p.var !== 'stable' && p.var !== 'canary')) return undefined;
+      if (p.kind !== 'recommend' && p.kind !== 'score' && p.kind !== 'search') return undefined;
       if (packed.length % 4 !== 0) return undefined;
       return {
         rid: String(p.rid),

@@ -5,6 +5,7 @@
  * models; process metrics. {@link ServingMetrics.stats} sums them per variant and version for `/v1/admin/stats`.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ModelTask } from '../lib/kinds';
 import type { ModelSlots, Variant } from './model-slot';
 
 /** Latency buckets in seconds (fine below 10 ms, where serving lives). */
@@ -16,6 +17,8 @@ export const LATENCY_BUCKETS = [
 export interface VariantCounters {
   variant: Variant;
   version: string;
+  /** What the version serves (a version is a recommender or a search model): its clicks are that kind's CTR. */
+  kind?: ModelTask;
   requests: number;
   errors: number;
   impressions: number;
@@ -31,8 +34,8 @@ export class ServingMetrics {
   readonly requestDuration: Histogram<'route' | 'variant' | 'version'>;
   readonly inferenceDuration: Histogram<'graph' | 'version'>;
   readonly batchSize: Histogram<'graph'>;
-  readonly impressions: Counter<'variant' | 'version'>;
-  readonly feedback: Counter<'variant' | 'version' | 'event'>;
+  readonly impressions: Counter<'variant' | 'version' | 'kind'>;
+  readonly feedback: Counter<'variant' | 'version' | 'event' | 'kind'>;
   readonly scoreFeedback: Counter<'variant' | 'version' | 'event'>;
   readonly feedbackNotCounted: Counter<'reason'>;
   readonly feedbackForwarded: Counter<'outcome'>;
@@ -73,14 +76,14 @@ export class ServingMetrics {
     });
     this.impressions = new Counter({
       name: 'recflow_impressions_total',
-      help: 'Items returned by /v1/recommend, by variant and version',
-      labelNames: ['variant', 'version'],
+      help: 'Items returned by /v1/recommend (kind recommend) and /v1/search (kind search), by variant and version',
+      labelNames: ['variant', 'version', 'kind'],
       registers,
     });
     this.feedback = new Counter({
       name: 'recflow_feedback_events_total',
-      help: 'Feedback events by variant, version and event (click, add_to_cart, purchase, dismiss)',
-      labelNames: ['variant', 'version', 'event'],
+      help: 'Feedback events on recommendations (kind recommend) and search results (kind search), by variant, version and event (click, add_to_cart, purchase, dismiss)',
+      labelNames: ['variant', 'version', 'event', 'kind'],
       registers,
     });
     this.scoreFeedback = new Counter({
@@ -139,7 +142,7 @@ export class ServingMetrics {
     this.swaps.inc();
   }
 
-  /** Cumulative counters per (variant, version) of the recommend and score routes. */
+  /** Cumulative counters per (variant, version) of the model routes (recommend and score, or search). */
   async stats(): Promise<VariantCounters[]> {
     const byKey = new Map<string, VariantCounters>();
     const entry = (variant: string, version: string): VariantCounters => {
@@ -149,6 +152,7 @@ export class ServingMetrics {
         e = {
           variant: variant as Variant,
           version,
+          kind: 'recommend',
           requests: 0,
           errors: 0,
           impressions: 0,
@@ -159,12 +163,13 @@ export class ServingMetrics {
       }
       return e;
     };
-    const isModelRoute = (r: unknown) => r === '/v1/recommend' || r === '/v1/score';
+    const isModelRoute = (r: unknown) => r === '/v1/recommend' || r === '/v1/score' || r === '/v1/search';
     const known = (v: unknown, ver: unknown) => (v === 'stable' || v === 'canary') && typeof ver === 'string';
     for (const s of (await this.requests.get()).values) {
       const { route, variant, version, status } = s.labels;
       if (!isModelRoute(route) || !known(variant, version)) continue;
       const e = entry(String(variant), String(version));
+      if (route === '/v1/search') e.kind = 'search';
       e.requests += s.value;
       if (Number(status) >= 500) e.errors += s.value;
     }

@@ -1,34 +1,52 @@
 /**
- * One model request, shared by `/v1/recommend` and `/v1/score`: route the user to a variant (503 before any model
- * is loaded), label the request with it, apply the variant's injected faults, run the handler's work, and release
- * the model (a hot swap waits for the requests in flight).
+ * One model request, shared by `/v1/recommend`, `/v1/score` and `/v1/search`: route the user to a variant (503
+ * before any model is loaded), refuse a route of the other task (409: a recommender does not search, a search model
+ * does not recommend), label the request with the variant, apply the variant's injected faults, run the handler's
+ * work, and release the model (a hot swap waits for the requests in flight).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { LoadedModel, Variant } from './model-slot';
+import type { ModelTask } from '../lib/kinds';
+import type { ModelOfTask, Variant } from './model-slot';
 
 /** What the handler's work gets. */
-export interface ModelCall {
+export interface ModelCall<K extends ModelTask = 'recommend'> {
   variant: Variant;
-  model: LoadedModel;
+  model: ModelOfTask<K>;
 }
 
+/** The routes of each task, for the 409 that names the right one. */
+const ROUTES_OF: Record<ModelTask, string> = {
+  recommend: 'POST /v1/recommend or /v1/score',
+  search: 'POST /v1/search',
+};
+
 /**
- * Serve `userId` with the model that routing picks; `fn`'s result is the answer.
- * @throws an HTTP 503 before any model is loaded, or the injected fault's status.
+ * Serve `userId` with the model that routing picks, which must serve `task`; `fn`'s result is the answer.
+ * @throws an HTTP 503 before any model is loaded, 409 when the routed model serves the other task, or the injected
+ * fault's status.
  */
-export async function withModel<T>(
+export async function withModel<K extends ModelTask, T>(
   app: FastifyInstance,
   req: FastifyRequest,
   userId: string,
-  fn: (call: ModelCall) => Promise<T>,
+  task: K,
+  fn: (call: ModelCall<K>) => Promise<T>,
 ): Promise<T> {
   const picked = app.slots.pick(userId);
   if (!picked) throw app.httpErrors.createError(503, 'no model loaded yet', { expose: true });
   const { variant, model } = picked;
+  if (model.task !== task) {
+    model.release();
+    throw app.httpErrors.conflict(
+      `${req.method} ${req.routeOptions.url ?? req.url} needs a ${task} model, but the ${variant} model ` +
+        `${model.version} is a ${model.task} model: use ${ROUTES_OF[model.task]}`,
+    );
+  }
   const salt = app.slots.salt;
   req.served = {
     variant,
     version: model.version,
+    kind: task,
     salt,
     bucket: app.bucketed.bucketOf(userId, salt),
     at: Date.now(),
@@ -37,7 +55,7 @@ export async function withModel<T>(
     const f = app.faults.decide(variant);
     if (f.delayMs > 0) await new Promise((r) => setTimeout(r, f.delayMs));
     if (f.abortStatus !== null) throw app.httpErrors.createError(f.abortStatus, 'injected fault', { expose: true });
-    return await fn({ variant, model });
+    return await fn({ variant, model: model as ModelOfTask<K> });
   } finally {
     model.release();
   }
@@ -46,7 +64,7 @@ export async function withModel<T>(
 /** Time `fn` into the inference histogram of `graph`. */
 export async function timed<T>(
   app: FastifyInstance,
-  graph: 'recommend' | 'score',
+  graph: 'recommend' | 'score' | 'search',
   version: string,
   fn: () => Promise<T>,
 ): Promise<T> {

@@ -7,13 +7,15 @@ import { createHash } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { ONNX_IO, type Precision } from '../lib/bundle';
+import { ONNX_IO, type BundleManifest, type Precision } from '../lib/bundle';
+import type { ModelTask } from '../lib/kinds';
 import { ErrorType, RecflowError } from '../lib/errors';
 import { locateBundle } from '../lib/fleet/locate';
 import type { SlotState } from '../lib/fleet/types';
 import { historyOf, loadBundle, readHistories, type UserHistories } from '../lib/onnx/bundle-io';
 import { Batcher } from './batcher';
 import { routeUser } from './router';
+import { LoadedSearch } from './search-model';
 
 /** The two slots of a replica. */
 export type Variant = 'stable' | 'canary';
@@ -32,7 +34,7 @@ export interface ModelOptions {
   /** Largest micro-batch. @default 64 */
   maxBatch?: number;
   /** Batch observer (metrics). */
-  onBatch?: (graph: 'score' | 'recommend', version: string, size: number, seconds: number) => void;
+  onBatch?: (graph: 'score' | 'recommend' | 'search', version: string, size: number, seconds: number) => void;
   /**
    * Folders bundles may be loaded from (symlinks resolved); a slot elsewhere is refused before anything is read.
    * `recflow serve` confines a fleet replica to the artifact store. @default anywhere
@@ -82,6 +84,8 @@ export interface ScoreInput {
 
 /** One bundle at one precision, with its two sessions, vocabularies and batchers. */
 export class LoadedModel {
+  /** What it serves: `/v1/recommend` and `/v1/score`. */
+  readonly task = 'recommend' as const;
   private inflight = 0;
   private drained: (() => void) | undefined;
   private closed = false;
@@ -311,6 +315,30 @@ function historyTensor(xs: Array<{ history?: ArrayLike<number> }>, width: number
   return new ort.Tensor('int64', data, [xs.length, l]);
 }
 
+/** A model a slot holds: a recommender (`/v1/recommend`, `/v1/score`) or a search model (`/v1/search`). */
+export type ServedModel = LoadedModel | LoadedSearch;
+
+/** The served model of a task. */
+export type ModelOfTask<T extends ModelTask> = T extends 'search' ? LoadedSearch : LoadedModel;
+
+/**
+ * Load a slot's bundle as what its manifest's `task` says it serves: a search bundle (`task: 'search'`) as a
+ * {@link LoadedSearch}, anything else as a recommender {@link LoadedModel}.
+ * @throws {RecflowError} as {@link LoadedModel.load} and {@link LoadedSearch.load}.
+ */
+export async function loadServedModel(slot: SlotState, opts: ModelOptions = {}): Promise<ServedModel> {
+  const dir = await locateBundle(slot, opts.bundleRoots);
+  await assertBundleInRoots(dir, opts.bundleRoots);
+  let task: ModelTask | undefined;
+  try {
+    task = (JSON.parse(await readFile(join(dir, 'bundle.json'), 'utf8')) as BundleManifest).task;
+  } catch {
+    task = undefined; // LoadedModel.load says what is wrong with the file
+  }
+  if (task === 'search') return LoadedSearch.load(slot, dir, opts);
+  return LoadedModel.load(slot, opts);
+}
+
 /** Key of a slot state: same key, same loaded model. */
 export function slotKey(s: SlotState): string {
   return `${s.bundlePath}|${s.precision}|${s.version}`;
@@ -328,7 +356,7 @@ export interface SlotsTarget {
 
 /** The stable and canary slots of a replica, the canary weight and the generation applied. */
 export class ModelSlots {
-  private models: Record<Variant, LoadedModel | null> = { stable: null, canary: null };
+  private models: Record<Variant, ServedModel | null> = { stable: null, canary: null };
   canaryWeight = 0;
   generation = 0;
   salt = '';
@@ -339,9 +367,12 @@ export class ModelSlots {
     private readonly onChange?: (slots: ModelSlots) => void,
   ) {}
 
-  /** The model in a slot (no reference taken). */
-  get(variant: Variant): LoadedModel | null {
-    return this.models[variant];
+  /** The model in a slot (no reference taken); with `task`, null when the slot holds a model of the other task. */
+  get(variant: Variant): ServedModel | null;
+  get<K extends ModelTask>(variant: Variant, task: K): ModelOfTask<K> | null;
+  get(variant: Variant, task?: ModelTask): ServedModel | null {
+    const m = this.models[variant];
+    return task === undefined || m?.task === task ? m : null;
   }
 
   /** True when a stable model is loaded and warmed. */
@@ -353,7 +384,7 @@ export class ModelSlots {
    * Route a user and take a reference on the model that serves them (release it with `model.release()`).
    * Null when no model is loaded.
    */
-  pick(userId: string): { variant: Variant; model: LoadedModel } | null {
+  pick(userId: string): { variant: Variant; model: ServedModel } | null {
     let variant = routeUser(userId, this.canaryWeight, this.models.canary !== null, this.salt);
     if (!this.models[variant]) variant = variant === 'canary' ? 'stable' : 'canary';
     const model = this.models[variant];
@@ -372,17 +403,17 @@ export class ModelSlots {
   }
 
   private async applyNow(target: SlotsTarget): Promise<void> {
-    const loaded = [this.models.stable, this.models.canary].filter((m): m is LoadedModel => m !== null);
-    const fresh: LoadedModel[] = [];
-    const resolve = async (s: SlotState | null): Promise<LoadedModel | null> => {
+    const loaded = [this.models.stable, this.models.canary].filter((m): m is ServedModel => m !== null);
+    const fresh: ServedModel[] = [];
+    const resolve = async (s: SlotState | null): Promise<ServedModel | null> => {
       if (!s) return null;
       const have = [...loaded, ...fresh].find((m) => m.key === slotKey(s));
       if (have) return have;
-      const m = await LoadedModel.load(s, this.opts);
+      const m = await loadServedModel(s, this.opts);
       fresh.push(m);
       return m;
     };
-    let next: Record<Variant, LoadedModel | null>;
+    let next: Record<Variant, ServedModel | null>;
     try {
       next = { stable: await resolve(target.stable), canary: await resolve(target.canary) };
     } catch (err) {
@@ -401,7 +432,7 @@ export class ModelSlots {
   /** Close every model (after draining). */
   async close(): Promise<void> {
     await this.applying;
-    const ms = [this.models.stable, this.models.canary].filter((m): m is LoadedModel => m !== null);
+    const ms = [this.models.stable, this.models.canary].filter((m): m is ServedModel => m !== null);
     this.models = { stable: null, canary: null };
     this.onChange?.(this);
     await Promise.all([...new Set(ms)].map((m) => m.close()));

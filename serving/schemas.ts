@@ -12,6 +12,8 @@ export const MAX_K = 100;
 export const MAX_ITEMS = 1000;
 /** Most item ids in a request's `history`. */
 export const MAX_HISTORY = 500;
+/** Longest `/v1/search` query in characters (UTF-16 code units, as JSON Schema counts). */
+export const MAX_QUERY_CHARS = 512;
 /** Largest request body in bytes. */
 export const BODY_LIMIT = 64 * 1024;
 /** Feedback events. */
@@ -64,6 +66,34 @@ export const RecommendResponse = Type.Object({
 
 export const recommendSchema = { body: RecommendBody, response: { 200: RecommendResponse, ...errors } } as const;
 
+export const SearchBody = Type.Object(
+  {
+    /** The query text, 1..{@link MAX_QUERY_CHARS} characters, not only spaces (the model cuts it to its token limit). */
+    query: Type.String({ minLength: 1, maxLength: MAX_QUERY_CHARS }),
+    k: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_K, default: 10 })),
+    /**
+     * Who searches: the sticky canary routing and the stats buckets follow it (send it for a consistent experience);
+     * without it each request is routed and bucketed by its request id.
+     */
+    userId: Type.Optional(Id),
+  },
+  { additionalProperties: false },
+);
+export type SearchBody = Static<typeof SearchBody>;
+
+export const SearchResponse = Type.Object({
+  requestId: Type.String(),
+  model: ModelInfo,
+  /** Best first: the item id and its score (cosine similarity of the query and the item text). */
+  items: Type.Array(Type.Object({ itemId: Type.String(), score: Type.Number() })),
+  /** Whether the query was longer than the model's token limit and was cut. */
+  truncated: Type.Boolean(),
+  /** Signed token to send back with `/v1/feedback`: counted toward search CTR (apart from recommendations). */
+  feedbackToken: Type.String(),
+});
+
+export const searchSchema = { body: SearchBody, response: { 200: SearchResponse, ...errors } } as const;
+
 export const ScoreBody = Type.Object(
   { userId: Id, itemIds: Type.Array(Id, { minItems: 1, maxItems: MAX_ITEMS }) },
   { additionalProperties: false },
@@ -105,8 +135,8 @@ export const FeedbackResponse = Type.Object({
   accepted: Type.Boolean(),
   /** False for a repeat of feedback already counted (client retries are safe), or an expired response. */
   counted: Type.Boolean(),
-  /** What it counts toward: recommendation CTR, or score feedback (kept apart). */
-  countedAs: Type.Enum(['recommend', 'score']),
+  /** What it counts toward: recommendation CTR, search CTR, or score feedback (each kept apart). */
+  countedAs: Type.Enum(['recommend', 'score', 'search']),
   /** Why it was not counted: `duplicate` or `expired`. */
   reason: Type.Optional(Type.String()),
   /** The replica that counted it, when not the one that served the response. */

@@ -6,6 +6,11 @@
  * {@link scoreClickModel} (clicks follow the served score). Requests it could not send (too many in flight) or that
  * timed out are counted per variant (the variant routing would have picked), so a window with them can be called
  * inconclusive.
+ *
+ * For a search model (`search`: a {@link SearchClicks}) the users are searchers: each request draws a query, calls
+ * `/v1/search` with the user's id (sticky routing and stats buckets as for recommendations), and each returned item
+ * is clicked with the probability the searchers' model gives its graded relevance for that query at that position,
+ * so the canary analysis compares search CTR exactly as it compares recommendation CTR.
  */
 import { mulberry32 } from '../lib/rng';
 /** Deterministic PRNG (mulberry32). */
@@ -19,6 +24,48 @@ export function scoreClickModel(opts: { scale?: number; base?: number } = {}): C
   const scale = opts.scale ?? 0.3;
   const base = opts.base ?? 0.02;
   return (_u, _i, score, rank) => (score === null ? base : Math.min(1, Math.max(0, score)) * scale) / (1 + 0.1 * rank);
+}
+
+/**
+ * Simulated searchers: where queries come from and how they click. `Q` is whatever the click model needs to judge
+ * a result (the query's hidden intent, for the synthetic shop's search truth: activities/click-model.ts).
+ */
+export interface SearchClicks<Q extends { text: string } = { text: string }> {
+  /** A new query (its `text` is sent); draw only from `r` so a seeded run repeats. */
+  sampleQuery(r: () => number): Q;
+  /** P(click) of `itemId` shown at 0-based `rank` for `query` (graded relevance, position-biased). */
+  click(query: Q, itemId: string, rank: number): number;
+}
+
+/** A known-item searcher's query: the title words typed and the item wanted. */
+export interface KnownItemQuery {
+  text: string;
+  itemId: string;
+}
+
+/**
+ * Searchers without a shop's search truth: known-item search over the catalogue (the fallback, as
+ * {@link scoreClickModel} is for recommendations). A searcher wants one item, drawn uniformly, and types its text,
+ * or its first words (with probability `prefixRate`, at least two words); the wanted item is clicked with
+ * `wanted / log2(rank + 2)`, any other with `other / log2(rank + 2)`.
+ */
+export function knownItemSearchers(
+  items: ReadonlyArray<{ id: string; text: string }>,
+  opts: { prefixRate?: number; wanted?: number; other?: number } = {},
+): SearchClicks<KnownItemQuery> {
+  if (!items.length) throw new Error('knownItemSearchers: the catalogue is empty');
+  const prefixRate = opts.prefixRate ?? 0.5;
+  const wanted = opts.wanted ?? 0.7;
+  const other = opts.other ?? 0.02;
+  return {
+    sampleQuery: (r) => {
+      const it = items[Math.min(items.length - 1, Math.floor(r() * items.length))]!;
+      const words = it.text.split(/\s+/).filter(Boolean);
+      const cut = r() < prefixRate && words.length > 2 ? 2 + Math.floor(r() * (words.length - 2)) : words.length;
+      return { text: words.slice(0, cut).join(' ') || it.id, itemId: it.id };
+    },
+    click: (q, itemId, rank) => (itemId === q.itemId ? wanted : other) / Math.log2(rank + 2),
+  };
 }
 
 /** Options of {@link simulateTraffic}. */
@@ -36,7 +83,7 @@ export interface SimulateOptions {
   /** Where feedback goes: the replica that served the request, or any (round robin). @default 'any' */
   feedbackTo?: 'same' | 'any';
   durationMs: number;
-  /** Recommend requests per second. */
+  /** Recommend (or search) requests per second. */
   rps: number;
   /** @default 1 */
   seed?: number;
@@ -46,6 +93,11 @@ export interface SimulateOptions {
   newUserFraction?: number;
   /** @default {@link scoreClickModel}() */
   clickModel?: ClickModel;
+  /**
+   * Drive `/v1/search` instead of `/v1/recommend`: queries and clicks from these searchers (`clickModel` is then
+   * unused; searchers are drawn from `users` and new users as recommendation users are).
+   */
+  search?: SearchClicks;
   /** Most requests in flight; beyond it a due request is counted as dropped. @default 256 */
   maxInFlight?: number;
   /** Called about every `progressMs` (heartbeats). */
@@ -120,7 +172,10 @@ function weightedPicker(weights: ArrayLike<number> | undefined, n: number): (u: 
   };
 }
 
-/** Drive recommend + feedback traffic for `durationMs`. Resolves when every request sent has finished. */
+/**
+ * Drive recommend (or, with `search`, search) + feedback traffic for `durationMs`. Resolves when every request sent
+ * has finished.
+ */
 export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateResult> {
   if (!opts.urls.length) throw new Error('simulateTraffic: no replica URLs');
   if (!(opts.rps > 0)) throw new Error(`simulateTraffic: rps ${opts.rps} must be > 0`);
@@ -128,6 +183,7 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
   const click = opts.clickModel ?? scoreClickModel();
   const k = opts.k ?? 10;
   const newShare = opts.newUserFraction ?? 0.05;
+  const search = opts.search;
   const maxInFlight = opts.maxInFlight ?? 256;
   const timeoutMs = opts.requestTimeoutMs ?? 5000;
   const routeOf = opts.route ?? (() => 'none');
@@ -168,19 +224,26 @@ export async function simulateTraffic(opts: SimulateOptions): Promise<SimulateRe
   const one = async (): Promise<void> => {
     const url = opts.urls[next++ % opts.urls.length] ?? '';
     const userId = pickUser();
-    // Draw the click decisions before awaiting so the random stream does not depend on response timing.
+    // Draw the query and the click decisions before awaiting so the random stream does not depend on timing.
+    const query = search?.sampleQuery(r);
     const draws = Array.from({ length: k }, () => r());
+    const p = (it: RecommendResponse['items'][number], rank: number) =>
+      query && search ? search.click(query, it.itemId, rank) : click(userId, it.itemId, it.score, rank);
     res.requests++;
     let answered = false;
     try {
-      const body = (await postJson(`${url}/v1/recommend`, { userId, k })) as RecommendResponse;
+      const body = (
+        query
+          ? await postJson(`${url}/v1/search`, { query: query.text, k, userId })
+          : await postJson(`${url}/v1/recommend`, { userId, k })
+      ) as RecommendResponse;
       answered = true;
       const v = variantTotals(body.model.variant);
       v.requests++;
       v.impressions += body.items.length;
       res.impressions += body.items.length;
       for (const [rank, it] of body.items.entries()) {
-        if ((draws[rank] ?? 1) >= click(userId, it.itemId, it.score, rank)) continue;
+        if ((draws[rank] ?? 1) >= p(it, rank)) continue;
         const to = opts.feedbackTo === 'same' ? url : (opts.urls[nextFeedback++ % opts.urls.length] ?? url);
         await postJson(`${to}/v1/feedback`, { token: body.feedbackToken, itemId: it.itemId, event: 'click' });
         res.clicks++;

@@ -1,5 +1,5 @@
 /**
- * Counters for the canary analysis: per series (variant, version, rollout salt), cumulative counts **per user
+ * Counters for the canary analysis: per series (variant, version, rollout salt, model kind), cumulative counts **per user
  * bucket** of requests, errors, impressions and clicks. The bucket is a function of the user id and the salt only
  * ({@link statsBucket}), so the same user lands in the same bucket on every replica and sums across replicas are
  * exact. Every count is attributed to the time its impression (or request) was served, in coarse time slots: a
@@ -8,6 +8,7 @@
  * recent horizon are folded into one cumulative base per series: memory stays bounded (at most
  * `horizonMs / slotMs` slots of `4 x buckets` uint32 per live series).
  */
+import type { ModelTask } from '../lib/kinds';
 import { fnv1a } from './router';
 import type { Variant } from './model-slot';
 
@@ -36,10 +37,13 @@ export interface SeriesKey {
   version: string;
   /** The rollout salt in force when served (`''` when none). */
   salt: string;
+  /** What the model serves: search requests, impressions and clicks are a series apart. @default 'recommend' */
+  kind?: ModelTask;
 }
 
 /** One series read back: per-bucket counts (arrays of length `buckets`) and their totals. */
 export interface BucketedSeries extends SeriesKey {
+  kind: ModelTask;
   totals: Record<StatField, number>;
   requests: number[];
   errors: number[];
@@ -177,6 +181,7 @@ export class BucketedCounters {
       const sum = (xs: number[]) => xs.reduce((a, x) => a + x, 0);
       series.push({
         ...s.key,
+        kind: s.key.kind ?? 'recommend',
         totals: { requests: sum(requests), errors: sum(errors), impressions: sum(impressions), clicks: sum(clicks) },
         requests,
         errors,
@@ -200,14 +205,15 @@ export class BucketedCounters {
   }
 
   private seriesOf(key: SeriesKey): Series {
-    const id = `${key.variant}|${key.version}|${key.salt}`;
+    const kind = key.kind ?? 'recommend';
+    const id = `${key.variant}|${key.version}|${key.salt}${kind === 'recommend' ? '' : `|${kind}`}`;
     let s = this.series.get(id);
     if (!s) {
       if (this.series.size >= this.maxSeries) {
         const oldest = [...this.series.entries()].sort((a, b) => a[1].touched - b[1].touched)[0];
         if (oldest) this.series.delete(oldest[0]);
       }
-      s = new Series({ variant: key.variant, version: key.version, salt: key.salt }, this.buckets);
+      s = new Series({ variant: key.variant, version: key.version, salt: key.salt, kind }, this.buckets);
       this.series.set(id, s);
     }
     s.touched = this.now();

@@ -3,7 +3,12 @@ import { join } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadConfig, type RecflowConfig } from '../../lib/config';
-import { CPU_TASK_QUEUE, lifecycleWorkflowId } from '../../lib/constants';
+import {
+  CPU_TASK_QUEUE,
+  DEFAULT_SEARCH_FLEET,
+  DEFAULT_SEARCH_MODEL_NAME,
+  lifecycleWorkflowId,
+} from '../../lib/constants';
 import { DEFAULT_FLEET } from '../../lib/fleet/types';
 import { FleetStore } from '../../lib/fleet/store';
 import type { LifecycleInput, LifecycleResult } from '../../lib/lifecycle/types';
@@ -30,6 +35,8 @@ interface DemoOptions {
   ui?: boolean;
   port?: number;
   reviewer?: string;
+  /** `--no-search`: leave out the product-search lifecycle. @default true */
+  search?: boolean;
 }
 
 const REQUESTER = 'ml-engineer';
@@ -41,13 +48,17 @@ const BIN = join(__dirname, '..', '..', 'bin', 'recflow.js');
  * the canary's latency is measured on serving, not on the training host); runs a first lifecycle that becomes the
  * champion (the first deployment of the fleet), then a second one on fresher data that must beat it: gates, a
  * reviewer's approval (prompted, or `--auto-approve`), a canary with simulated users clicking from the shop's
- * ground truth, and promotion or rollback. Ctrl-C cancels the run in flight (which rolls the fleet back) and stops
+ * ground truth, and promotion or rollback. Then product search goes the same way on its own fleet (`--no-search`
+ * leaves it out): the zero-shot MiniLM encoder first (beside BM25), then the encoder fine-tuned on the shop's search
+ * log, its canary driven by simulated searchers. Ctrl-C cancels the run in flight (which rolls the fleet back) and stops
  * everything. The terminal shows readable progress; the structured logs go to the log file it names.
  */
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run the whole lifecycle twice on a synthetic shop: champion, then a challenger with a canary')
+    .description(
+      'run the whole lifecycle on a synthetic shop: champion, then a challenger with a canary; then the same for product search',
+    )
     .option('--auto-approve', 'approve without asking (recorded as auto-approve in the registry)')
     .option('--small', 'a small shop and short windows (CI, a quick look)')
     .option('--users <n>', 'shop users', intOption(1))
@@ -60,6 +71,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--reviewer <name>', 'reviewer name for the prompt', 'reviewer')
     .option('--ui', 'serve the Temporal Web UI')
     .option('--port <port>', 'gRPC port of the embedded server (0: any free port)', intOption(0, 65535))
+    .option('--no-search', 'leave out the product-search lifecycle (fine-tuned MiniLM beside BM25)')
     .action(async (o: DemoOptions) => runDemo(o));
 }
 
@@ -68,13 +80,15 @@ async function startReplicas(
   config: RecflowConfig,
   n: number,
   ui: TerminalConsole,
+  fleet = DEFAULT_FLEET,
 ): Promise<{ procs: ChildProcess[]; urls: string[]; stop(): Promise<void> }> {
   const procs: ChildProcess[] = [];
-  const ids = Array.from({ length: n }, (_, i) => `demo-${i + 1}`);
+  const prefix = fleet === DEFAULT_FLEET ? 'demo' : `demo-${fleet}`;
+  const ids = Array.from({ length: n }, (_, i) => `${prefix}-${i + 1}`);
   for (const id of ids) {
     const p = spawn(
       process.execPath,
-      [BIN, 'serve', '--port', '0', '--fleet', DEFAULT_FLEET, '--replica-id', id, '--poll-ms', '500', '--threads', '1'],
+      [BIN, 'serve', '--port', '0', '--fleet', fleet, '--replica-id', id, '--poll-ms', '500', '--threads', '1'],
       { env: { ...process.env, RECFLOW_HOME: config.home }, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     p.stderr?.on('data', (d: Buffer) => {
@@ -82,7 +96,7 @@ async function startReplicas(
     });
     procs.push(p);
   }
-  const store = new FleetStore(config.registryDir, DEFAULT_FLEET);
+  const store = new FleetStore(config.registryDir, fleet);
   const end = Date.now() + 60_000;
   for (;;) {
     const live = (await store.readReports({ liveWithinMs: 5000 })).filter((r) => ids.includes(r.replicaId));
@@ -123,18 +137,25 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const steps = parseSteps(o.steps ?? (small ? '20:8s,95:8s' : '10:20s,50:20s,95:20s'));
   const rps = o.rps ?? (small ? 60 : 80);
 
-  say(paint.bold('recflow demo: embedded Temporal, CPU + GPU-queue workers, serving replicas, two lifecycle runs'));
+  say(
+    paint.bold(
+      `recflow demo: embedded Temporal, CPU + GPU-queue workers, serving replicas, two lifecycle runs${o.search === false ? '' : ' per task (recommendations, then search)'}`,
+    ),
+  );
   if (config.logFormat === 'pretty')
     say(`logs:      ${config.logFile} (JSON lines; --log-format json prints them here)`);
   const stack = await startStack(config, logger, { ui: o.ui, port: o.port });
   let replicas: Awaited<ReturnType<typeof startReplicas>> | undefined;
+  let searchReplicas: Awaited<ReturnType<typeof startReplicas>> | undefined;
   let current: WorkflowHandle | undefined;
   let stopping = false;
   const stopAll = async () => {
     await replicas?.stop().catch(() => undefined);
+    await searchReplicas?.stop().catch(() => undefined);
     await stack.stop();
   };
-  const onSignal = untilSignal().then(async (sig) => {
+  // Ctrl-C cancels the run in flight; no keep-alive: the demo ends when its runs are done.
+  const onSignal = untilSignal({ keepAlive: false }).then(async (sig) => {
     stopping = true;
     ui.settle();
     say(`\n${sig}: stopping${current ? `; cancelling ${current.workflowId} (its cleanup rolls the fleet back)` : ''}`);
@@ -172,7 +193,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
       },
     };
     const run = async (label: string, input: LifecycleInput, interactive: boolean): Promise<LifecycleResult> => {
-      const workflowId = lifecycleWorkflowId(modelName, `${label}-${Date.now()}`);
+      const workflowId = lifecycleWorkflowId(input.modelName ?? modelName, `${label}-${Date.now()}`);
       current = await stack.client.workflow.start<typeof modelLifecycleWorkflow>('modelLifecycleWorkflow', {
         taskQueue: CPU_TASK_QUEUE,
         workflowId,
@@ -221,6 +242,47 @@ async function runDemo(o: DemoOptions): Promise<void> {
     say(`\nresult: ${mark(challenger.outcome)} - ${challenger.reason}`);
     say(`fleet ${DEFAULT_FLEET}: previous stable ${challenger.status.rollout?.previousStable ?? '-'}`);
     if (challenger.status.reportPath) say(`report: ${challenger.status.reportPath}`);
+
+    if (o.search !== false) {
+      // Product search, the same lifecycle on its own fleet: the zero-shot encoder first, then the fine-tuned one.
+      searchReplicas = await startReplicas(config, o.replicas ?? 2, ui, DEFAULT_SEARCH_FLEET);
+      say(`\nSearch serving: ${searchReplicas.urls.join('  ')}  (fleet ${DEFAULT_SEARCH_FLEET}, POST /v1/search)`);
+      const searchModel = DEFAULT_SEARCH_MODEL_NAME;
+      const searchChampion = await registry.find(`${searchModel}@champion`).catch(() => undefined);
+      // Top layers only, a bounded number of pairs, no student on --small: minutes on two CPU cores.
+      const searchConfig = small ? { maxPairs: 400, student: false } : { maxPairs: 3000 };
+      const search: LifecycleInput = {
+        ...common,
+        modelName: searchModel,
+        kind: 'search',
+        // The champion's shop (its search log: queries.csv, search_events.csv).
+        data: { kind: 'synthetic', seed: 1, ...shop },
+        rollout: { ...common.rollout, fleet: DEFAULT_SEARCH_FLEET },
+      };
+      if (!searchChampion)
+        await run(
+          'search-champion',
+          {
+            ...search,
+            train: { config: { ...searchConfig, epochs: 0 } },
+            approval: { autoApprove: true },
+          },
+          false,
+        );
+      else say(`search champion: ${searchModel}@v${searchChampion.version} (from an earlier demo run)`);
+      const searched = await run(
+        'search-challenger',
+        {
+          ...search,
+          train: { seed: 7, config: { ...searchConfig, epochs: o.epochs ?? 1 } },
+          approval: { autoApprove: o.autoApprove ?? false, reviewers: [] },
+        },
+        !o.autoApprove,
+      );
+      const smark = searched.outcome === 'promoted' ? paint.ok : paint.warn;
+      say(`\nsearch result: ${smark(searched.outcome)} - ${searched.reason}`);
+      if (searched.status.reportPath) say(`search report: ${searched.status.reportPath}`);
+    }
     say(`models: npx recflow models list    fleet: npx recflow fleet status`);
   } finally {
     if (!stopping) await stopAll();

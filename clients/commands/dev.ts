@@ -6,12 +6,15 @@ import type { smokeWorkflow } from '../../workflows/smoke';
 import { intOption } from '../options';
 import { startStack } from '../stack';
 
-/** Wait for Ctrl-C or SIGTERM, keeping the process alive meanwhile (even with nothing else to do). */
-export function untilSignal(): Promise<NodeJS.Signals> {
+/**
+ * Wait for Ctrl-C or SIGTERM. `keepAlive` (the default: `dev`, `serve`) holds the process open meanwhile even with
+ * nothing else to do; without it (`demo`) the process still ends when its work is done.
+ */
+export function untilSignal(opts: { keepAlive?: boolean } = {}): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
-    const keepAlive = setInterval(() => undefined, 1 << 30);
+    const keepAlive = opts.keepAlive === false ? undefined : setInterval(() => undefined, 1 << 30);
     const on = (sig: NodeJS.Signals) => {
-      clearInterval(keepAlive);
+      if (keepAlive) clearInterval(keepAlive);
       process.off('SIGINT', on);
       process.off('SIGTERM', on);
       resolve(sig);

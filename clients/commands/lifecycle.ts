@@ -8,8 +8,19 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { Option, type Command } from 'commander';
+import { ArtifactStore } from '../../lib/artifacts';
 import { loadConfig } from '../../lib/config';
-import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, MODEL_NAME_SA, lifecycleWorkflowId } from '../../lib/constants';
+import type { SearchEvaluation } from '../../lib/eval/evaluate';
+import type { EvaluationArtifact } from '../../activities/evaluate';
+import {
+  CPU_TASK_QUEUE,
+  DEFAULT_MODEL_NAME,
+  DEFAULT_SEARCH_FLEET,
+  DEFAULT_SEARCH_MODEL_NAME,
+  MODEL_NAME_SA,
+  defaultModelName,
+  lifecycleWorkflowId,
+} from '../../lib/constants';
 import { ErrorType, RecflowError } from '../../lib/errors';
 import { KIND_NAMES, type KindName } from '../../lib/kinds';
 import { checkLifecycleInput } from '../../lib/lifecycle/input';
@@ -128,14 +139,22 @@ export function lifecycleInputFromOptions(o: RunOptions, cwd = process.cwd()): L
       throw new RecflowError(ErrorType.InvalidInput, `--input ${o.input}: ${(err as Error).message}`);
     }
   }
-  const input: LifecycleInput = { ...base, modelName: o.model ?? base.modelName ?? DEFAULT_MODEL_NAME };
+  const kind = o.kind ?? base.kind;
+  const input: LifecycleInput = { ...base, modelName: o.model ?? base.modelName ?? defaultModelName(kind) };
   if (o.kind) input.kind = o.kind;
   input.requestedBy = o.requestedBy ?? base.requestedBy ?? process.env.USER ?? 'unknown';
   if (o.data) {
     const path = resolveDataDir(o.data, cwd);
     input.data = { kind: 'dir', path, format: o.format ?? detectFormat(path) };
-  } else if (o.seed !== undefined || o.users || o.items || o.events)
-    input.data = { kind: 'synthetic', seed: o.seed, users: o.users, items: o.items, events: o.events };
+  } else if (o.seed !== undefined || o.users || o.items || o.events || o.queries !== undefined)
+    input.data = {
+      kind: 'synthetic',
+      seed: o.seed,
+      users: o.users,
+      items: o.items,
+      events: o.events,
+      ...(o.queries !== undefined ? { queries: o.queries } : {}),
+    };
   if (input.data?.kind === 'dir' && !input.data.path.startsWith('/'))
     input.data = { ...input.data, path: resolveDataDir(input.data.path, cwd) };
   if (o.epochs !== undefined || o.trainSeed !== undefined || o.trials !== undefined) {
@@ -163,6 +182,9 @@ export function lifecycleInputFromOptions(o: RunOptions, cwd = process.cwd()): L
       ...(o.skipRollout ? { skip: true } : {}),
     };
   }
+  // A fleet serves one model: a search model rolls out on its own fleet unless told otherwise.
+  if ((input.kind ?? 'auto') === 'search' && !input.rollout?.fleet)
+    input.rollout = { ...input.rollout, fleet: DEFAULT_SEARCH_FLEET };
   const checked = checkLifecycleInput(input);
   if (!checked.ok) throw new RecflowError(ErrorType.InvalidInput, `invalid run input: ${checked.errors.join('; ')}`);
   return input;
@@ -179,6 +201,7 @@ interface RunOptions {
   users?: number;
   items?: number;
   events?: number;
+  queries?: number;
   epochs?: number;
   trainSeed?: number;
   trials?: number;
@@ -192,6 +215,45 @@ interface RunOptions {
   id?: string;
   wait?: boolean;
   json?: boolean;
+}
+
+/**
+ * A search model's rankers on the test queries as text lines (`recflow status` prints them when the evaluation
+ * artifact is in the local store): NDCG@10, MRR@10, Recall@100, ms per search at batch 1, bytes, what serves, and
+ * the export's reason for the int8 choice.
+ */
+export function searchRankerLines(search: SearchEvaluation): string[] {
+  const f = (v: number | undefined, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '-');
+  const lines = [
+    `search: ${search.queries} test queries`,
+    `  ${'ranker'.padEnd(22)} ${'ndcg@10'.padStart(7)} ${'mrr@10'.padStart(7)} ${'rec@100'.padStart(7)} ${'ms@1'.padStart(7)} ${'MB'.padStart(7)}  serves`,
+  ];
+  for (const r of search.rankers)
+    lines.push(
+      `  ${r.name.padEnd(22)} ${f(r.overall['ndcg@10'], 4).padStart(7)} ${f(r.overall['mrr@10'], 4).padStart(7)} ${f(
+        r.overall['recall@100'],
+        4,
+      ).padStart(
+        7,
+      )} ${f(r.latencyMs?.['1'], 2).padStart(7)} ${f(r.bytes !== undefined ? r.bytes / 1e6 : undefined, 1).padStart(7)}  ${
+        r.serves?.join(', ') ?? (r.role === 'variant' ? '' : r.role)
+      }`,
+    );
+  lines.push(`  int8 serves ${search.choice.variant}: ${search.choice.reason}`);
+  return lines;
+}
+
+/** The search section of a run's evaluation, when its artifact is in this machine's store (else nothing). */
+async function localSearchLines(s: LifecycleStatus): Promise<string[]> {
+  if (!s.evaluation?.id || s.kind !== 'search') return [];
+  try {
+    const ref = await new ArtifactStore(loadConfig().artifactsDir).find('evaluation', s.evaluation.id);
+    if (!ref) return [];
+    const art = JSON.parse(readFileSync(resolve(ref.path, 'evaluation.json'), 'utf8')) as EvaluationArtifact;
+    return art.candidate.search ? searchRankerLines(art.candidate.search) : [];
+  } catch {
+    return [];
+  }
 }
 
 /** A step for people, whatever the status' version (the first version's steps were `{weight, bake}`). */
@@ -222,6 +284,11 @@ export function formatStatus(s: LifecycleStatus, live: string[] = []): string {
         .join(', ')}`,
     );
   if (s.evaluation) {
+    const h = Object.entries(s.evaluation.headline ?? {});
+    if (h.length)
+      lines.push(
+        `evaluation: ${h.map(([k, v]) => `${k} ${Number.isInteger(v) ? String(v) : v.toFixed(4)}`).join(', ')}`,
+      );
     lines.push(`gates: ${s.evaluation.blessed ? 'blessed' : 'NOT blessed'}`);
     for (const g of [...s.evaluation.gates, ...(s.infra?.gates ?? [])])
       lines.push(`  ${g.passed ? 'pass' : 'FAIL'} ${g.name}: ${g.reason}`);
@@ -304,7 +371,10 @@ export function registerLifecycleCommands(program: Command): void {
     .command('run')
     .description('start a model lifecycle run (modelLifecycleWorkflow) on the configured Temporal')
     .option('--input <file>', 'workflow input as a JSON file (options below override it)')
-    .option('--model <name>', 'registry model name', DEFAULT_MODEL_NAME)
+    .option(
+      '--model <name>',
+      `registry model name (default ${DEFAULT_MODEL_NAME}; ${DEFAULT_SEARCH_MODEL_NAME} with --kind search)`,
+    )
     .addOption(
       new Option('--kind <kind>', 'model kind to train and ship, or auto: the best candidate on validation').choices([
         'auto',
@@ -320,13 +390,17 @@ export function registerLifecycleCommands(program: Command): void {
     .option('--users <n>', 'synthetic shop users', intOption(1))
     .option('--items <n>', 'synthetic shop items', intOption(1))
     .option('--events <n>', 'synthetic shop events', intOption(1))
+    .option('--queries <n>', 'synthetic shop search queries (the search log --kind search trains on)', intOption(0))
     .option('--epochs <n>', 'training epochs', intOption(1))
     .option('--train-seed <n>', 'training seed', intOption(0))
     .option('--trials <n>', 'hyperparameter search trials before the final training', intOption(0))
     .option('--reviewers <list>', 'comma-separated reviewers allowed to approve')
     .option('--approval-timeout <duration>', "how long to wait for a review (default '72 hours')")
     .option('--auto-approve', 'approve without a human (recorded as auto-approve)')
-    .option('--fleet <name>', 'serving fleet to roll out to')
+    .option(
+      '--fleet <name>',
+      `serving fleet to roll out to (default: default; ${DEFAULT_SEARCH_FLEET} with --kind search)`,
+    )
     .option(
       '--steps <list>',
       'rollout steps: WEIGHT:BAKE (10:5m), pause, pause:1h, analysis:5m; e.g. 10:5m,50:5m,100:5m',
@@ -398,6 +472,7 @@ export function registerLifecycleCommands(program: Command): void {
           else {
             if (o.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
             console.log(formatStatus(s, live));
+            for (const l of await localSearchLines(s)) console.log(l);
           }
           if (!o.watch || s.stage === 'done') return;
           await new Promise((r) => setTimeout(r, 2000));

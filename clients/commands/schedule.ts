@@ -1,7 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { ScheduleOverlapPolicy, type Client, type ScheduleOptions } from '@temporalio/client';
-import type { Command } from 'commander';
-import { CPU_TASK_QUEUE, DEFAULT_MODEL_NAME, nightlyScheduleId, nightlyWorkflowId } from '../../lib/constants';
+import { Option, type Command } from 'commander';
+import {
+  CPU_TASK_QUEUE,
+  DEFAULT_MODEL_NAME,
+  DEFAULT_SEARCH_MODEL_NAME,
+  defaultModelName,
+  nightlyScheduleId,
+  nightlyWorkflowId,
+} from '../../lib/constants';
+import { KIND_NAMES, type KindName } from '../../lib/kinds';
 import { ErrorType, RecflowError } from '../../lib/errors';
 import type { LifecycleInput } from '../../lib/lifecycle/types';
 import type { NightlyInput } from '../../workflows/nightly';
@@ -17,7 +25,9 @@ const OVERLAP: Record<string, ScheduleOverlapPolicy> = {
 };
 
 interface ScheduleFlags {
-  model: string;
+  /** Default: the kind's (`shop-search` for `search`), else `shop-recs`. */
+  model?: string;
+  kind?: KindName | 'auto';
   cron: string;
   tz: string;
   overlap: string;
@@ -42,7 +52,9 @@ export function scheduleOptions(f: ScheduleFlags): ScheduleOptions {
   if (f.cron.trim().split(/\s+/).length !== 5)
     throw new RecflowError(ErrorType.InvalidInput, `--cron '${f.cron}': expected 5 fields, e.g. '0 2 * * *'`);
   const lifecycle: LifecycleInput = f.input ? (JSON.parse(readFileSync(f.input, 'utf8')) as LifecycleInput) : {};
-  lifecycle.modelName = f.model;
+  if (f.kind) lifecycle.kind = f.kind;
+  const model = f.model ?? lifecycle.modelName ?? defaultModelName(lifecycle.kind);
+  lifecycle.modelName = model;
   lifecycle.requestedBy ??= 'nightly-schedule';
   if (f.data)
     lifecycle.data = { kind: 'dir', path: f.data, format: f.format === 'movielens' ? 'movielens' : 'recflow' };
@@ -50,17 +62,17 @@ export function scheduleOptions(f: ScheduleFlags): ScheduleOptions {
     lifecycle.approval = { ...lifecycle.approval, reviewers: f.reviewers.split(',').map((s) => s.trim()) };
   const input: NightlyInput = { lifecycle, force: f.force, skipWithoutDrift: f.skipWithoutDrift };
   return {
-    scheduleId: nightlyScheduleId(f.model),
+    scheduleId: nightlyScheduleId(model),
     spec: { cronExpressions: [f.cron], timezone: f.tz },
     action: {
       type: 'startWorkflow',
       workflowType: 'nightlyRetrainWorkflow',
-      workflowId: nightlyWorkflowId(f.model),
+      workflowId: nightlyWorkflowId(model),
       taskQueue: CPU_TASK_QUEUE,
       args: [input],
     },
     policies: { overlap, catchupWindow: f.catchup },
-    state: { note: f.note ?? `nightly retrain of ${f.model}` },
+    state: { note: f.note ?? `nightly retrain of ${model}${lifecycle.kind ? ` (${lifecycle.kind})` : ''}` },
   };
 }
 
@@ -75,7 +87,11 @@ async function withClient<T>(fn: (c: Client) => Promise<T>): Promise<T> {
 
 function definitionFlags(cmd: Command): Command {
   return cmd
-    .option('--model <name>', 'model name', DEFAULT_MODEL_NAME)
+    .option(
+      '--model <name>',
+      `model name (default ${DEFAULT_MODEL_NAME}; ${DEFAULT_SEARCH_MODEL_NAME} with --kind search)`,
+    )
+    .addOption(new Option('--kind <kind>', 'model kind the nightly run trains').choices(['auto', ...KIND_NAMES]))
     .option('--cron <expr>', 'cron expression (5 fields)', '0 2 * * *')
     .option('--tz <zone>', 'IANA time zone of the cron', 'UTC')
     .option('--overlap <policy>', `when a run is still going: ${Object.keys(OVERLAP).join(', ')}`, 'skip')

@@ -70,10 +70,29 @@ export interface EvaluateOptions {
   baselines?: BaselineOptions | false;
 }
 
-type Resolved = Required<Omit<EvaluateOptions, 'maxUsers' | 'baselines'>> & {
+/** Evaluation settings with their defaults filled in (what a report records). */
+export type ResolvedEvaluateOptions = Required<Omit<EvaluateOptions, 'maxUsers' | 'baselines'>> & {
   maxUsers?: number;
   baselines: BaselineOptions | false;
 };
+type Resolved = ResolvedEvaluateOptions;
+
+/** Fill in the defaults of evaluation settings. */
+export function resolveEvaluateOptions(options: EvaluateOptions = {}): ResolvedEvaluateOptions {
+  return {
+    ks: options.ks ?? [10, 50],
+    negativesPerPositive: options.negativesPerPositive ?? 4,
+    threshold: options.threshold ?? 0.5,
+    seed: options.seed ?? 42,
+    precisions: options.precisions ?? (['fp32', 'int8'] as Precision[]),
+    topCategories: options.topCategories ?? 5,
+    batchSize: options.batchSize ?? 256,
+    historyLength: options.historyLength ?? 200,
+    historyThrough: options.historyThrough ?? 'validation',
+    baselines: options.baselines ?? {},
+    ...(options.maxUsers !== undefined ? { maxUsers: options.maxUsers } : {}),
+  };
+}
 
 /**
  * Flat metrics: `auc`, `logLoss`, `accuracy`, `precision`, `recall`, `f1`, `mrr`, `hitRate@K`, `ndcg@K`,
@@ -89,6 +108,11 @@ export interface ModelEvaluation {
    * significance gates resample (a paired bootstrap of candidate minus champion over users).
    */
   perUser?: { users: number; 'ndcg@10': number[] };
+  /**
+   * Search reports: the variant this precision's model is (`fp32`, `int8-dynamic`, `student`...; lib/bundle.ts
+   * `SearchBundleInfo.serves`). The gates' `int8Drop` entries can apply to some variants only.
+   */
+  variant?: string;
 }
 
 /** A strong baseline's metrics, with the settings validation chose and its fit time. */
@@ -109,7 +133,40 @@ export interface EvaluationReport {
   baselines?: Record<string, BaselineEvaluation>;
   /** Baselines left out, with the reason. */
   skippedBaselines?: Record<string, string>;
+  /** Search reports (task `search`): every ranker side by side, the compression table and the choice. */
+  search?: SearchEvaluation;
   seconds: number;
+}
+
+/** One ranker of a search evaluation (a servable variant, the hybrid, or a baseline) on the test queries. */
+export interface SearchRanker {
+  name: string;
+  role: 'variant' | 'hybrid' | 'baseline';
+  description: string;
+  /** `ndcg@10`, `mrr@10`, `recall@100`, `queries`. */
+  overall: Metrics;
+  /** Variants: bytes of the search graph, median ms per search call by batch size (the export's measurement). */
+  bytes?: number;
+  latencyMs?: Record<string, number>;
+  /** Variants: validation NDCG@10 (what the export's choice read) and the allowed relative drop from fp32. */
+  validationNdcg10?: number;
+  tolerance?: number;
+  /** The precisions that serve this variant (`fp32`, `int8`). */
+  serves?: Precision[];
+}
+
+/**
+ * The search part of an evaluation: test queries (the split's queries with events, graded 3 purchase, 2 add to cart,
+ * 1 click), every ranker's NDCG@10 / MRR@10 / Recall@100 (trec_eval definitions, kinds/search/metrics.ts), and the
+ * export's compression choice. `perUser` of a search model holds per-QUERY values (the bootstrap's unit).
+ */
+export interface SearchEvaluation {
+  queries: number;
+  rankers: SearchRanker[];
+  /** What `int8` serves, and the export's reason. */
+  choice: { variant: string; preferred: Precision; reason: string };
+  /** Dense weight of the hybrid (tuned on validation at export). */
+  hybridWeight: number;
 }
 
 const rng = mulberry32;
@@ -445,19 +502,7 @@ export async function evaluateBundle(
   fits?: BaselineFitStore,
 ): Promise<EvaluationReport> {
   const t0 = Date.now();
-  const o = {
-    ks: options.ks ?? [10, 50],
-    negativesPerPositive: options.negativesPerPositive ?? 4,
-    threshold: options.threshold ?? 0.5,
-    seed: options.seed ?? 42,
-    precisions: options.precisions ?? (['fp32', 'int8'] as Precision[]),
-    topCategories: options.topCategories ?? 5,
-    batchSize: options.batchSize ?? 256,
-    historyLength: options.historyLength ?? 200,
-    historyThrough: options.historyThrough ?? 'validation',
-    baselines: options.baselines ?? {},
-    ...(options.maxUsers !== undefined ? { maxUsers: options.maxUsers } : {}),
-  };
+  const o = resolveEvaluateOptions(options);
   const bundle = await loadBundle(bundleDir);
   const maps = await indexMaps(bundleDir, ds);
   const p = plan(ds, o);

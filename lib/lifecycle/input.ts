@@ -4,6 +4,7 @@
  * failing later or workflow code throwing on a bad shape). Never throws. Sandbox-safe.
  */
 import { msToNumber } from '@temporalio/common/lib/time';
+import { DEFAULT_SEARCH_MODEL_NAME } from '../constants';
 import { DEFAULT_KIND, KIND_NAMES, isKindName, type RunKind } from '../kinds';
 import { normalizeSteps, type RolloutStep } from './steps';
 import type { LifecycleInput } from './types';
@@ -70,14 +71,21 @@ export function checkLifecycleInput(raw: unknown): { ok: true; value: CheckedInp
   name(input.modelName, 'modelName');
   if (input.kind !== undefined && input.kind !== 'auto' && !isKindName(input.kind))
     errors.push(`kind: ${JSON.stringify(input.kind)} is not a model kind (auto, ${KIND_NAMES.join(', ')})`);
+  // A search model is its own registry model: without a name it would land on the recommender's (and be gated
+  // against a recommender champion).
+  if (input.kind === 'search' && input.modelName === undefined)
+    errors.push(
+      `modelName: required with kind search (e.g. '${DEFAULT_SEARCH_MODEL_NAME}'; the default is the recommender's)`,
+    );
   str(input.requestedBy, 'requestedBy');
 
   const data = obj(input.data, 'data');
   if (data) {
     if (data.kind === 'synthetic') {
-      keys(data, ['kind', 'seed', 'users', 'items', 'events', 'dirt'], 'data.');
+      keys(data, ['kind', 'seed', 'users', 'items', 'events', 'queries', 'dirt'], 'data.');
       int(data.seed, 'data.seed', 0);
       for (const k of ['users', 'items', 'events'] as const) int(data[k], `data.${k}`, 1);
+      int(data.queries, 'data.queries', 0);
       if (data.dirt !== undefined && (typeof data.dirt !== 'number' || !(data.dirt >= 0 && data.dirt <= 0.5)))
         errors.push(`data.dirt: expected a rate in [0, 0.5], got ${JSON.stringify(data.dirt)}`);
     } else if (data.kind === 'shop') {

@@ -21,12 +21,21 @@ export interface Placement {
 
 /** Where the data comes from: a seeded synthetic shop (the default), a shop artifact, or a folder of exports. */
 export type LifecycleDataSource =
-  | { kind: 'synthetic'; seed?: number; users?: number; items?: number; events?: number; dirt?: number }
+  | {
+      kind: 'synthetic';
+      seed?: number;
+      users?: number;
+      items?: number;
+      events?: number;
+      /** Search queries of the shop's search log (lib/data/generator.ts). @default 3000 */
+      queries?: number;
+      dirt?: number;
+    }
   | { kind: 'shop'; id: string }
   | { kind: 'dir'; path: string; format?: 'recflow' | 'movielens' };
 
 export interface LifecycleInput {
-  /** Registry model name. @default 'shop-recs' */
+  /** Registry model name. @default 'shop-recs'; required with kind `search` (the CLI's default: 'shop-search') */
   modelName?: string;
   /**
    * Model kind to train and ship (lib/kinds.ts), or `auto`: train each of `train.candidates` within `train.budget`

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { ModelTask } from '../../lib/kinds';
 import type { FaultInjector } from '../faults';
 import type { FeedbackLedger, Peer } from '../feedback';
 import type { ServingMetrics } from '../metrics';
@@ -17,6 +18,8 @@ import type { BucketedCounters } from '../stats';
 export interface Served {
   variant: Variant | 'none';
   version: string;
+  /** Model requests only: what the model serves (search counts apart from recommendations). */
+  kind?: ModelTask;
   /** Model requests only: the rollout salt, the user's stats bucket under it, and the serve time (epoch ms). */
   salt?: string;
   bucket?: number;
@@ -24,7 +27,7 @@ export interface Served {
 }
 
 /** Routes whose requests and errors the bucketed counters count. */
-export const MODEL_ROUTES = new Set(['/v1/recommend', '/v1/score']);
+export const MODEL_ROUTES = new Set(['/v1/recommend', '/v1/score', '/v1/search']);
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -95,12 +98,12 @@ export const appPlugin = fp(
     app.addHook('onResponse', async (req, reply) => {
       const route = req.routeOptions.url ?? 'unmatched';
       if (route === '/metrics') return;
-      const { variant, version, salt, bucket, at } = req.served;
+      const { variant, version, kind, salt, bucket, at } = req.served;
       const labels = { route, variant, version };
       opts.metrics.requests.inc({ ...labels, status: String(reply.statusCode) });
       opts.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
       if (variant !== 'none' && bucket !== undefined && at !== undefined && MODEL_ROUTES.has(route)) {
-        const key = { variant, version, salt: salt ?? '' };
+        const key = { variant, version, salt: salt ?? '', kind };
         opts.bucketed.add(key, 'requests', bucket, at);
         if (reply.statusCode >= 500) opts.bucketed.add(key, 'errors', bucket, at);
       }

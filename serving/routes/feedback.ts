@@ -12,16 +12,19 @@ import { feedbackSchema, type FeedbackBody, type FeedbackEvent, type FeedbackRes
 export const FORWARDED_HEADER = 'x-recflow-forwarded-by';
 const FORWARD_TIMEOUT_MS = 2000;
 
-/** Count one claimed event: recommendation CTR (Prometheus and the bucketed clicks) or, for score, apart. */
+/**
+ * Count one claimed event: recommendation or search CTR, each its own series (Prometheus `kind`, the bucketed
+ * clicks' series kind) or, for score, apart.
+ */
 function count(app: FastifyInstance, r: ServedResponse, event: FeedbackEvent): void {
   const labels = { variant: r.variant, version: r.version, event };
   if (r.kind === 'score') {
     app.metrics.scoreFeedback.inc(labels);
     return;
   }
-  app.metrics.feedback.inc(labels);
+  app.metrics.feedback.inc({ ...labels, kind: r.kind });
   if (event === 'click')
-    app.bucketed.add({ variant: r.variant, version: r.version, salt: r.salt }, 'clicks', r.bucket, r.t);
+    app.bucketed.add({ variant: r.variant, version: r.version, salt: r.salt, kind: r.kind }, 'clicks', r.bucket, r.t);
 }
 
 type Forwarded = { status: number; body: FeedbackResponse & { message?: string } };

@@ -11,7 +11,7 @@ import { recommendSchema } from '../schemas';
 
 export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/recommend', { schema: recommendSchema }, (req) =>
-    withModel(app, req, req.body.userId, async ({ variant, model }) => {
+    withModel(app, req, req.body.userId, 'recommend', async ({ variant, model }) => {
       const body = req.body;
       const k = body.k ?? 10;
       const unknownItems: string[] = [];
@@ -57,7 +57,7 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
           if (!exclude.has(i)) items.push({ itemId: model.itemIds[i] ?? String(i), score: out.scores[j] ?? 0 });
         });
       }
-      app.metrics.impressions.inc({ variant, version: model.version }, items.length);
+      app.metrics.impressions.inc({ variant, version: model.version, kind: 'recommend' }, items.length);
       const { salt = '', bucket = 0, at = Date.now() } = req.served;
       app.bucketed.add({ variant, version: model.version, salt }, 'impressions', bucket, at, items.length);
       const feedbackToken = app.feedback.remember({

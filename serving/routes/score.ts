@@ -9,7 +9,7 @@ import { scoreSchema } from '../schemas';
 
 export const scoreRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/score', { schema: scoreSchema }, (req) =>
-    withModel(app, req, req.body.userId, async ({ variant, model }) => {
+    withModel(app, req, req.body.userId, 'recommend', async ({ variant, model }) => {
       const unknownItems: string[] = [];
       const known: Array<{ id: string; index: number }> = [];
       for (const id of req.body.itemIds) {

@@ -1,7 +1,7 @@
 /**
  * `GET /v1/admin/stats[?servedBefore=<epoch ms>]`: this replica's counters, what readFleetStats reads.
  * - `counters`: cumulative totals and latency histograms per (variant, version), as before (serving/metrics.ts);
- * - `bucketed`: per (variant, version, salt) and user bucket, requests, errors, impressions and clicks attributed
+ * - `bucketed`: per (variant, version, salt, kind: recommend or search) and user bucket, requests, errors, impressions and clicks attributed
  *   to their serve time; with `servedBefore`, only what was served before it, with all its clicks so far
  *   (serving/stats.ts); 409 when `servedBefore` is older than the replica's recent horizon;
  * - `shed`: model requests refused by admission control (no variant: they were never routed);

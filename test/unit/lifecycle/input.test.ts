@@ -14,7 +14,12 @@ describe('checkLifecycleInput: kind', () => {
 
   it('takes every model kind and refuses anything else, listing the choices', () => {
     for (const kind of ['two-tower', 'als', 'ease', 'sequential', 'search']) {
-      const r = checkLifecycleInput({ requestedBy: 'alice', kind });
+      // A search model needs its own name (test/unit/clients/search-kind.test.ts).
+      const r = checkLifecycleInput({
+        requestedBy: 'alice',
+        kind,
+        ...(kind === 'search' ? { modelName: 'shop-search' } : {}),
+      });
       assert.ok(r.ok, `${kind}: ${JSON.stringify(r)}`);
       assert.equal(r.value.kind, kind);
     }

@@ -122,10 +122,14 @@ void describe('serving API over HTTP with a real onnxruntime session', () => {
       ) >= 1,
     );
     assert.equal(
-      value(/recflow_feedback_events_total\{variant="stable",version="shop-recs@v1",event="purchase"\} (\d+)/),
+      value(
+        /recflow_feedback_events_total\{variant="stable",version="shop-recs@v1",event="purchase",kind="recommend"\} (\d+)/,
+      ),
       1,
     );
-    assert.ok(value(/recflow_impressions_total\{variant="stable",version="shop-recs@v1"\} (\d+)/) >= 6);
+    assert.ok(
+      value(/recflow_impressions_total\{variant="stable",version="shop-recs@v1",kind="recommend"\} (\d+)/) >= 6,
+    );
     assert.match(text, /recflow_model_info\{slot="stable",version="shop-recs@v1",precision="fp32"\} 1/);
     assert.match(text, /recflow_http_request_duration_seconds_bucket\{le="0.005",route="\/v1\/recommend"/);
     assert.match(text, /recflow_inference_duration_seconds_count\{graph="recommend",version="shop-recs@v1"\} \d+/);
@@ -202,7 +206,7 @@ void describe('serving API over HTTP with a real onnxruntime session', () => {
   });
 
   void it('hides 5xx details from clients', async () => {
-    const model = server.slots.get('stable');
+    const model = server.slots.get('stable', 'recommend');
     assert.ok(model);
     const original = model.recommendBatcher.submit.bind(model.recommendBatcher);
     model.recommendBatcher.submit = () => Promise.reject(new Error('secret path /etc/model.onnx'));

@@ -187,7 +187,7 @@ void describe('serving HTTP contract (app.inject)', () => {
   });
 
   void it('5xx: the message is hidden from the client, the request id is kept', async () => {
-    const model = t.slots.get('stable');
+    const model = t.slots.get('stable', 'recommend');
     assert.ok(model);
     const original = model.scoreBatcher.submit.bind(model.scoreBatcher);
     model.scoreBatcher.submit = () => Promise.reject(new Error('secret /etc/bundle path'));

@@ -213,7 +213,7 @@ void describe('serving hardening', () => {
     const h = await injectApp(hb, { version: 'seq@v1' });
     try {
       const items = hb.model.sizes.items;
-      assert.equal(h.slots.get('stable')?.historyLength, 200);
+      assert.equal(h.slots.get('stable', 'recommend')?.historyLength, 200);
       const rec = async (payload: unknown) =>
         (
           await h.app.inject({ method: 'POST', url: '/v1/recommend', payload: payload as InjectOptions['payload'] })
@@ -248,7 +248,7 @@ void describe('serving hardening', () => {
     const fixed = await makeHistoryBundle(root, 'hist-fixed', 4);
     const f = await injectApp(fixed);
     try {
-      assert.equal(f.slots.get('stable')?.historyLength, 4);
+      assert.equal(f.slots.get('stable', 'recommend')?.historyLength, 4);
       const r = await f.app.inject({
         method: 'POST',
         url: '/v1/recommend',

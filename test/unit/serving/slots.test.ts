@@ -194,7 +194,7 @@ void describe('graceful close', () => {
         logger: false,
         processMetrics: false,
       });
-      const model = server.slots.get('stable');
+      const model = server.slots.get('stable', 'recommend');
       assert.ok(model);
       const submit = model.recommendBatcher.submit.bind(model.recommendBatcher);
       model.recommendBatcher.submit = async (x) => {

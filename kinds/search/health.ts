@@ -1,0 +1,143 @@
+/**
+ * The infra blessing of a search bundle (the search twin of lib/eval/serving-health.ts): the precision's variant
+ * loads in a fresh onnxruntime session (checksums verified), answers smoke queries correctly (k ids of the
+ * catalogue, no repeats, finite cosine scores sorted best first, the same answer alone as inside a batch), and its
+ * single-query p99 (tokenizer included, as serving runs it) is within budget, or within a ratio of the champion's
+ * timed beside it.
+ */
+import type { Precision } from '../../lib/bundle';
+import type { Blessing, GateResult } from '../../lib/eval/gates';
+import { percentile, type ServingHealthOptions } from '../../lib/eval/serving-health';
+import { loadSearchVariant, readSearchBundle, type SearchBundle } from './bundle';
+import type { LoadedSearchModel } from './export';
+
+/** Smoke queries: the first two or three words of catalogue texts, and a few odd inputs. */
+function smokeQueries(b: SearchBundle, n: number): string[] {
+  const out = ['', '   ', 'x', '🙂 émoji ß 東京', 'a'.repeat(400)];
+  for (let i = 0; out.length < n; i++) {
+    const t = b.items.texts[i % b.items.texts.length] ?? 'shoes';
+    out.push(
+      t
+        .split(/[\s|]+/)
+        .slice(0, 2 + (i % 2))
+        .join(' '),
+    );
+  }
+  return out;
+}
+
+/** Run the infra gates of a search bundle. Never throws for a bad model: failures are gates. */
+export async function checkSearchBundleHealth(
+  bundleDir: string,
+  options: ServingHealthOptions = {},
+  now = new Date(),
+): Promise<Blessing & { p99Ms: number | null }> {
+  const precision: Precision = options.precision ?? 'int8';
+  const n = options.smokeRequests ?? 200;
+  const budget = options.p99BudgetMs ?? 50;
+  const k = options.k ?? 10;
+  const gates: GateResult[] = [];
+  const done = (p99: number | null) => ({
+    kind: 'infra' as const,
+    blessed: gates.length > 0 && gates.every((g) => g.passed),
+    gates,
+    decidedAt: now.toISOString(),
+    p99Ms: p99,
+  });
+  let b: SearchBundle;
+  let model: LoadedSearchModel;
+  let variant: string;
+  try {
+    b = await readSearchBundle(bundleDir);
+    const v = await loadSearchVariant(b, precision);
+    model = v.model;
+    variant = v.name;
+    gates.push({
+      name: 'infra:loads',
+      passed: true,
+      observed: null,
+      threshold: null,
+      reason: `${precision} (${variant}) search graph loads in a fresh onnxruntime session, checksums verified`,
+    });
+  } catch (err) {
+    gates.push({
+      name: 'infra:loads',
+      passed: false,
+      observed: null,
+      threshold: null,
+      reason: `does not load: ${(err as Error).message}`,
+    });
+    return done(null);
+  }
+  let champ: LoadedSearchModel | undefined;
+  if (options.championDir) {
+    try {
+      champ = (await loadSearchVariant(await readSearchBundle(options.championDir), precision)).model;
+    } catch {
+      champ = undefined; // the champion's timing helps; without it the absolute budget decides
+    }
+  }
+  const ids = new Set(b.items.ids);
+  const want = Math.min(k, b.items.ids.length);
+  const problems: string[] = [];
+  const times: number[] = [];
+  const champTimes: number[] = [];
+  const queries = smokeQueries(b, n);
+  try {
+    for (const [r, q] of queries.entries()) {
+      if (champ) {
+        const t0 = process.hrtime.bigint();
+        await champ.search(q, k);
+        champTimes.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      }
+      const t0 = process.hrtime.bigint();
+      const hits = await model.search(q, k);
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      const label = JSON.stringify(q.slice(0, 30));
+      if (hits.length !== want) problems.push(`query ${label}: ${hits.length} hits, expected ${want}`);
+      if (new Set(hits.map((h) => h.id)).size !== hits.length) problems.push(`query ${label}: repeated items`);
+      if (hits.some((h) => !ids.has(h.id))) problems.push(`query ${label}: an id outside the catalogue`);
+      if (hits.some((h, i) => !(Math.abs(h.score) <= 1.05) || (i > 0 && h.score > hits[i - 1]!.score + 1e-6)))
+        problems.push(`query ${label}: scores not sorted cosines`);
+      if (r === 6) {
+        const alone = hits.map((h) => h.id).join();
+        const batch = await model.searchBatch([queries[5] ?? '', q, queries[7] ?? ''], k);
+        if (batch[1]?.map((h) => h.id).join() !== alone) problems.push(`query ${label}: another answer inside a batch`);
+      }
+      if (problems.length > 5) break;
+    }
+  } catch (err) {
+    problems.push(`search failed: ${(err as Error).message}`);
+  } finally {
+    await model.session.release();
+    await champ?.session.release();
+  }
+  gates.push({
+    name: 'infra:smoke',
+    passed: problems.length === 0,
+    observed: problems.length,
+    threshold: 0,
+    reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} queries answered correctly`,
+  });
+  const p99 = times.length ? percentile(times, 0.99) : null;
+  const champP99 = champTimes.length ? percentile(champTimes, 0.99) : null;
+  const relLimit =
+    champP99 !== null
+      ? Math.max(champP99 * (options.championRatio ?? 1.5), champP99 + (options.championSlackMs ?? 2))
+      : null;
+  const withinBudget = p99 !== null && p99 <= budget;
+  const withinChampion = p99 !== null && relLimit !== null && p99 <= relLimit;
+  gates.push({
+    name: 'infra:p99',
+    passed: withinBudget || withinChampion,
+    observed: p99,
+    threshold: relLimit !== null ? Math.max(budget, relLimit) : budget,
+    reason:
+      p99 === null
+        ? 'no timed query'
+        : `p99 ${p99.toFixed(3)} ms over ${times.length} single queries (tokenizer included), budget ${budget} ms${
+            champP99 !== null ? `; champion beside it ${champP99.toFixed(3)} ms (limit ${relLimit!.toFixed(3)} ms)` : ''
+          }${!withinBudget && withinChampion ? ': over the budget, but so is the host (champion as slow)' : ''}`,
+  });
+  return done(p99);
+}

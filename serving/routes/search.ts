@@ -1,0 +1,52 @@
+/**
+ * `POST /v1/search`: the top-k catalogue items for a query, from the search model of the slot that routing picks
+ * (the query encoded and searched in a micro-batch, the item index inside the graph). The answer carries a feedback
+ * token like `/v1/recommend`'s: feedback on it counts toward search CTR, a series apart from recommendation CTR.
+ * A recommender in the slot answers 409 (use `/v1/recommend`).
+ */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { itemHash } from '../feedback';
+import { timed, withModel } from '../model-request';
+import { searchSchema } from '../schemas';
+
+export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/v1/search', { schema: searchSchema }, async (req) => {
+    const { query, userId } = req.body;
+    const k = req.body.k ?? 10;
+    if (!/\S/u.test(query)) throw app.httpErrors.badRequest('body/query must contain a non-space character');
+    // Without a user, route and bucket by the request id: anonymous searches spread over the variants.
+    return withModel(app, req, userId ?? req.id, 'search', async ({ variant, model }) => {
+      const hits = await timed(app, 'search', model.version, () => model.searchBatcher.submit({ query, k }));
+      const items = hits.map((h) => ({ itemId: h.id, score: h.score }));
+      const truncated = model.isTruncated(query);
+      app.metrics.impressions.inc({ variant, version: model.version, kind: 'search' }, items.length);
+      const { salt = '', bucket = 0, at = Date.now() } = req.served;
+      app.bucketed.add(
+        { variant, version: model.version, salt, kind: 'search' },
+        'impressions',
+        bucket,
+        at,
+        items.length,
+      );
+      const feedbackToken = app.feedback.remember({
+        rid: req.id,
+        rep: app.reconciler?.replicaId ?? 'local',
+        variant,
+        version: model.version,
+        precision: model.precision,
+        salt,
+        bucket,
+        t: at,
+        kind: 'search',
+        items: items.map((x) => itemHash(x.itemId)),
+      });
+      return {
+        requestId: req.id,
+        model: { version: model.version, variant, precision: model.precision },
+        items,
+        truncated,
+        feedbackToken,
+      };
+    });
+  });
+};

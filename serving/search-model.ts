@@ -1,0 +1,147 @@
+/**
+ * A loaded search model: one variant of a search bundle (lib/bundle.ts, kinds/search/bundle.ts) at a slot's
+ * precision, its search graph (query text -> top-k rows of the item index, inside ONNX) behind a micro-batcher, and
+ * the catalogue's item ids. It has the lifecycle of a recommender's {@link LoadedModel} (loaded and warmed before it
+ * takes traffic, reference-counted so a swap never fails a request in flight), and answers `/v1/search` only.
+ */
+import type { Precision } from '../lib/bundle';
+import type { SlotState } from '../lib/fleet/types';
+import { loadSearchVariant, readSearchBundle, type SearchBundle } from '../kinds/search/bundle';
+import type { LoadedSearchModel } from '../kinds/search/export';
+import { Batcher } from './batcher';
+
+/** One query of a micro-batch. */
+export interface SearchInput {
+  query: string;
+  k: number;
+}
+
+/** One served hit: the item id and its dot-product score (cosine: both sides are L2-normalised). */
+export interface SearchHit {
+  id: string;
+  score: number;
+}
+
+/** What loading a search model takes (the model slots' options, structurally). */
+export interface SearchModelOptions {
+  /** onnxruntime intra-op threads. @default 1 */
+  intraOpThreads?: number;
+  /** Largest micro-batch. @default 64 */
+  maxBatch?: number;
+  /** Batch observer (metrics). */
+  onBatch?: (graph: 'search', version: string, size: number, seconds: number) => void;
+}
+
+/** A search bundle's variant loaded for serving. */
+export class LoadedSearch {
+  /** What it serves: `/v1/search`. */
+  readonly task = 'search' as const;
+  private inflight = 0;
+  private drained: (() => void) | undefined;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  /** Queries are encoded and searched in micro-batches (a query's answer does not depend on its batch). */
+  readonly searchBatcher: Batcher<SearchInput, SearchHit[]>;
+
+  private constructor(
+    readonly slot: SlotState,
+    /** The folder it was loaded from. */
+    readonly dir: string,
+    readonly bundle: SearchBundle,
+    /** The bundle's variant this precision serves (`fp32`, `int8-dynamic`, `student`...). */
+    readonly variantName: string,
+    readonly model: LoadedSearchModel,
+    opts: SearchModelOptions,
+  ) {
+    this.searchBatcher = new Batcher((xs) => this.run(xs), {
+      maxBatch: opts.maxBatch ?? 64,
+      onBatch: (n, s) => opts.onBatch?.('search', slot.version, n, s),
+    });
+  }
+
+  get version(): string {
+    return this.slot.version;
+  }
+  get precision(): Precision {
+    return this.slot.precision;
+  }
+  /** Key of what is loaded: same key, same model (as the recommenders' `slotKey`). */
+  get key(): string {
+    return `${this.slot.bundlePath}|${this.slot.precision}|${this.slot.version}`;
+  }
+  /** Rows of the item index. */
+  get itemCount(): number {
+    return this.model.manifest.itemIds.length;
+  }
+  /** Tokens a query is cut to (`[CLS]` and `[SEP]` included). */
+  get queryMaxLength(): number {
+    return this.model.manifest.queryMaxLength;
+  }
+
+  /**
+   * Load the variant that `slot.precision` serves from the search bundle in `dir` (already located and checked
+   * against the bundle roots) and warm it.
+   * @throws {RecflowError} `ArtifactMissing` (missing files, checksum mismatch) or `InvalidInput` (not a search bundle).
+   */
+  static async load(slot: SlotState, dir: string, opts: SearchModelOptions = {}): Promise<LoadedSearch> {
+    const bundle = await readSearchBundle(dir);
+    const { name, model } = await loadSearchVariant(bundle, slot.precision, opts.intraOpThreads ?? 1);
+    const m = new LoadedSearch(slot, dir, bundle, name, model, opts);
+    try {
+      await m.warm();
+    } catch (err) {
+      await model.session.release();
+      throw err;
+    }
+    return m;
+  }
+
+  /** Whether the model cuts `query` (more tokens than {@link queryMaxLength}, `[CLS]` and `[SEP]` included). */
+  isTruncated(query: string): boolean {
+    const max = this.queryMaxLength;
+    // A second tokenization of the query (tens of microseconds; the batch's is inside searchBatch).
+    return this.model.session.tokenizer.encode(query, max + 1).length > max;
+  }
+
+  /** Run the graph once so the first request does not pay for lazy initialisation. */
+  async warm(): Promise<void> {
+    await this.run([{ query: 'warm up', k: Math.min(10, this.itemCount) }]);
+  }
+
+  /** Take a reference for one request; pair with {@link release}. */
+  acquire(): this {
+    if (this.closed) throw new Error(`model ${this.version} is closed`);
+    this.inflight++;
+    return this;
+  }
+
+  release(): void {
+    this.inflight--;
+    if (this.inflight === 0) this.drained?.();
+  }
+
+  /** Requests holding this model. */
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  /** Wait for the requests in flight to finish, then release the session. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.inflight > 0) await new Promise<void>((r) => (this.drained = r));
+      this.closed = true;
+      await this.model.session.release();
+    })();
+    return this.closing;
+  }
+
+  /** One micro-batch: every query at the batch's largest k (clamped to the index), each cut to its own k. */
+  private async run(xs: SearchInput[]): Promise<SearchHit[][]> {
+    const k = Math.max(1, Math.min(this.itemCount, Math.max(...xs.map((x) => x.k))));
+    const hits = await this.model.searchBatch(
+      xs.map((x) => x.query),
+      k,
+    );
+    return xs.map((x, i) => (hits[i] ?? []).slice(0, x.k));
+  }
+}
