@@ -6,6 +6,7 @@ import type { Precision } from '../lib/bundle';
 import { loadDataset } from '../lib/data/dataset';
 import { ErrorType, RecflowError } from '../lib/errors';
 import { kindOf } from '../kinds';
+import type { KindName } from '../lib/kinds';
 import type { EvaluateOptions, EvaluationReport } from '../lib/eval/evaluate';
 import { loadBundle } from '../lib/onnx/bundle-io';
 import { blessModel, defaultGatesFor, type Blessing, type GateConfig, type GateResult } from '../lib/eval/gates';
@@ -84,8 +85,14 @@ export function createEvaluateActivities(deps: ActivityDeps) {
     async evaluateModel(raw: EvaluateModelInput): Promise<EvaluateModelResult> {
       const { precision: serving, precisionFixed, ...rest } = raw;
       const bundleRef = await deps.store.get('bundle', raw.bundleId);
-      const task = (await loadBundle(bundleRef.path)).manifest.task;
-      const gates = raw.gates ?? defaultGatesFor(task);
+      const manifest = (await loadBundle(bundleRef.path)).manifest;
+      const task = manifest.task;
+      const chosen = raw.gates ?? defaultGatesFor(task);
+      // A candidate of a baseline's kind (als, ease) is not compared with itself refit on the same data.
+      const gates =
+        chosen.beatBaselines?.length && manifest.kind && !chosen.notAgainst
+          ? { ...chosen, notAgainst: [manifest.kind] }
+          : chosen;
       // The gates read the serving precision unless they name one.
       const input = {
         ...rest,
@@ -156,7 +163,11 @@ export function createEvaluateActivities(deps: ActivityDeps) {
       const ref = await deps.store.get('bundle', input.bundleId);
       const champion = input.championBundleId ? await deps.store.find('bundle', input.championBundleId) : undefined;
       const { bundleId: _id, championBundleId: _c, ...opts } = input;
-      const kind = kindOf((await loadBundle(ref.path)).manifest.kind ?? 'two-tower');
+      // The manifest's kind only (a bundle with a broken file must reach the health check, which reports it).
+      const kindName = await readFile(join(ref.path, 'bundle.json'), 'utf8')
+        .then((text) => (JSON.parse(text) as { kind?: KindName }).kind)
+        .catch(() => undefined);
+      const kind = kindOf(kindName ?? 'two-tower');
       const options = { ...opts, championDir: champion?.path };
       const result = kind.checkHealth
         ? await kind.checkHealth(ref.path, options)

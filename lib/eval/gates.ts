@@ -55,6 +55,11 @@ export interface GateConfig {
    * `bm25`); the others are reported, not gated. @default every baseline of the report
    */
   baselinesToBeat?: string[];
+  /**
+   * Baselines `beatBaselines` leaves out, by name: the candidate's own kind (an EASE^R candidate IS the EASE^R
+   * baseline, refit on the same data; it cannot beat itself). The evaluation sets it from the bundle's kind.
+   */
+  notAgainst?: string[];
 }
 
 /** One gate's decision. */
@@ -76,11 +81,11 @@ export interface Blessing {
   precision?: Precision;
 }
 
-/** A sensible default: useful ranking, no regression beyond 0.01 NDCG@10 / AUC, int8 within 0.02 of fp32. */
 /**
  * The default gates: a useful ranking; no worse than the champion on NDCG@10 by more than 2 % of its value at 95 %
  * confidence (paired bootstrap over test users) nor on AUC by more than 0.01; int8 within 1 % of fp32 NDCG@10 and
- * 0.005 AUC; better than popularity.
+ * 0.005 AUC; better than popularity, and better than the strongest simple baseline (recent popularity, ALS,
+ * EASE^R) on NDCG@10: a model that does not beat them is not worth shipping.
  */
 export const DEFAULT_GATES: GateConfig = {
   precision: 'int8',
@@ -94,6 +99,7 @@ export const DEFAULT_GATES: GateConfig = {
     { metric: 'auc', maxDrop: 0.005 },
   ],
   beatPopularity: ['ndcg@10'],
+  beatBaselines: ['ndcg@10'],
 };
 
 /**
@@ -348,7 +354,8 @@ export function blessModel(
       });
       continue;
     }
-    const gated = (n: string) => !config.baselinesToBeat || config.baselinesToBeat.includes(n);
+    const gated = (n: string) =>
+      (!config.baselinesToBeat || config.baselinesToBeat.includes(n)) && !(config.notAgainst ?? []).includes(n);
     const all: Array<[string, number | undefined]> = [
       ['popularity', read(candidate.popularity.overall, metric)] as [string, number | undefined],
       ...Object.entries(candidate.baselines).map(([n, b]): [string, number | undefined] => [

@@ -11,7 +11,7 @@ import { recommendSchema } from '../schemas';
 
 export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/recommend', { schema: recommendSchema }, (req) =>
-    withModel(app, req, req.body.userId, 'recommend', async ({ variant, model }) => {
+    withModel(app, req, req.body.userId, 'recommend', async ({ variant, model, wrongUser }) => {
       const body = req.body;
       const k = body.k ?? 10;
       const unknownItems: string[] = [];
@@ -32,6 +32,11 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const user = model.userIndex.get(body.userId);
       const stored = model.seen(user);
+      // The injected wrong-user fault: another known user's answer (a fixed mapping), the real user's seen items out.
+      const served =
+        wrongUser && user !== undefined && model.userIndex.size > 1
+          ? 1 + ((user * 7919 + 13) % model.userIndex.size)
+          : user;
       let seenExcluded = 0;
       if (!body.includeSeen) {
         const seen = new Set<number>(stored);
@@ -39,7 +44,7 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
         seenExcluded = seen.size;
         for (const i of seen) exclude.add(i);
       }
-      const history = requested.length ? requested : stored;
+      const history = requested.length ? requested : served === user ? stored : model.seen(served);
       const useModel = user !== undefined || (model.historyLength > 0 && history.length > 0);
       let items: Array<{ itemId: string; score: number | null }>;
       if (!useModel) {
@@ -49,7 +54,7 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
           .map((i) => ({ itemId: model.itemIds[i] ?? String(i), score: null }));
       } else {
         const out = await timed(app, 'recommend', model.version, () =>
-          model.recommendBatcher.submit({ user: user ?? 0, k, exclude: [...exclude], history }),
+          model.recommendBatcher.submit({ user: served ?? 0, k, exclude: [...exclude], history }),
         );
         items = [];
         // When k exceeds what is left after exclusions the graph pads with excluded items: drop them.

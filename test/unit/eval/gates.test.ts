@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { EvaluationReport, Metrics } from '../../../lib/eval/evaluate';
-import { blessModel } from '../../../lib/eval/gates';
+import { DEFAULT_GATES, blessModel } from '../../../lib/eval/gates';
 import { percentile } from '../../../lib/eval/serving-health';
 
 function report(
@@ -107,6 +107,25 @@ void describe('model gates', () => {
     const none = blessModel(cand, undefined, { beatBaselines: ['ndcg@10'] });
     assert.equal(none.blessed, false);
     assert.match(none.gates[0]!.reason, /no strong baselines/);
+  });
+
+  void it('the default gates ask for the strongest baseline; a candidate of a baseline’s kind is not held against itself', () => {
+    assert.deepEqual(DEFAULT_GATES.beatBaselines, ['ndcg@10']);
+    const r: EvaluationReport = {
+      ...report({}, { 'ndcg@10': 0.2 }, 'split-1', { 'ndcg@10': 0.05 }),
+      baselines: {
+        recentPopularity: { overall: { 'ndcg@10': 0.12 }, segments: {}, config: {}, fitSeconds: 0 },
+        ease: { overall: { 'ndcg@10': 0.2 }, segments: {}, config: {}, fitSeconds: 0 },
+      },
+    };
+    const gate = (notAgainst?: string[]) =>
+      blessModel(r, undefined, { beatBaselines: ['ndcg@10'], ...(notAgainst ? { notAgainst } : {}) }).gates[0]!;
+    // An EASE^R candidate ties the EASE^R baseline (the same fit): held against it, it could never pass.
+    assert.equal(gate().passed, false);
+    const own = gate(['ease']);
+    assert.equal(own.passed, true, own.reason);
+    assert.equal(own.threshold, 0.12);
+    assert.match(own.reason, /strongest baseline recentPopularity 0.12.*reported, not gated: ease 0.2/);
   });
 
   void it('p99 is the nearest-rank percentile', () => {

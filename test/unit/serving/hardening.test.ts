@@ -46,6 +46,31 @@ void describe('serving hardening', () => {
     return { status: res.statusCode, headers: res.headers, body, text: res.body };
   };
 
+  void it('the wrong-user fault answers with another user’s recommendations, still 200, the real user’s seen items out', async () => {
+    const rec = async (userId: string) => {
+      const r = await call({ method: 'POST', url: '/v1/recommend', payload: { userId, k: 20, includeSeen: true } });
+      assert.equal(r.status, 200, r.text);
+      return (r.body.items as Array<{ itemId: string }>).map((x) => x.itemId);
+    };
+    const before = await rec('u5');
+    const put = await call({
+      method: 'PUT',
+      url: '/v1/admin/faults',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      payload: { variant: 'stable', wrongUserRate: 1 },
+    });
+    assert.equal(put.status, 200, put.text);
+    try {
+      const during = await rec('u5');
+      assert.notDeepEqual(during, before, 'another user’s answer');
+      const def = await call({ method: 'POST', url: '/v1/recommend', payload: { userId: 'u5', k: 100 } });
+      for (const seen of testHistory(5)) assert.ok(!JSON.stringify(def.body.items).includes(`"i${seen}"`));
+    } finally {
+      await call({ method: 'DELETE', url: '/v1/admin/faults', headers: { authorization: `Bearer ${TOKEN}` } });
+    }
+    assert.deepEqual(await rec('u5'), before);
+  });
+
   void it('admin GETs need a token and show no bundle path without one; the reader token reads, never writes', async () => {
     for (const url of ['/v1/admin/stats', '/v1/admin/fleet', '/v1/admin/faults']) {
       for (const headers of [{}, { authorization: 'Bearer wrong' }]) {
