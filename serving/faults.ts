@@ -1,8 +1,8 @@
 /**
  * Fault injection for game days and the reliability suite, in the spirit of Envoy's HTTP fault filter: per variant
  * (stable or canary), delay a share of the model requests (`/v1/recommend`, `/v1/score`, `/v1/search`), abort a
- * share with an HTTP 5xx, and/or answer a share of recommendations as if for another user (a broken feature join: a
- * bad model that still answers 200, which only the CTR analysis can catch). Faults live in the replica's memory only (a restart clears them) and are set through the admin API
+ * share with an HTTP 5xx, and/or answer a share of recommendations with random catalogue items (a model whose
+ * weights did not load right: it still answers 200, and only the CTR analysis can catch it). Faults live in the replica's memory only (a restart clears them) and are set through the admin API
  * (`PUT /v1/admin/faults`, bearer token), so a canary can be made to misbehave on a real fleet and the analysis be
  * seen to catch it. Aborted requests count as errors in the replica's stats exactly like real failures.
  */
@@ -20,22 +20,19 @@ export interface FaultSpec {
   delayMs?: number;
   /** Share of requests delayed by `delayMs`. @default 1 when delayMs > 0 */
   delayRate?: number;
-  /**
-   * Share of `/v1/recommend` requests of known users answered with another known user's recommendations (the real
-   * user's seen items still left out). @default 0
-   */
-  wrongUserRate?: number;
+  /** Share of `/v1/recommend` requests answered with random catalogue items (seen items still left out). @default 0 */
+  randomItemsRate?: number;
 }
 
 /** What to do with one request. */
 export interface FaultDecision {
   delayMs: number;
   abortStatus: number | null;
-  /** Answer as if for another user. */
-  wrongUser: boolean;
+  /** Answer with random catalogue items. */
+  randomItems: boolean;
 }
 
-const NONE: FaultDecision = { delayMs: 0, abortStatus: null, wrongUser: false };
+const NONE: FaultDecision = { delayMs: 0, abortStatus: null, randomItems: false };
 
 /** The faults of one replica, by variant. */
 export class FaultInjector {
@@ -54,9 +51,9 @@ export class FaultInjector {
       abortStatus: spec.abortStatus ?? 503,
       delayMs: spec.delayMs ?? 0,
       delayRate: spec.delayRate ?? (spec.delayMs ? 1 : 0),
-      wrongUserRate: spec.wrongUserRate ?? 0,
+      randomItemsRate: spec.randomItemsRate ?? 0,
     };
-    if (full.abortRate <= 0 && (full.delayMs <= 0 || full.delayRate <= 0) && full.wrongUserRate <= 0) {
+    if (full.abortRate <= 0 && (full.delayMs <= 0 || full.delayRate <= 0) && full.randomItemsRate <= 0) {
       this.specs.delete(spec.variant);
       return null;
     }
@@ -80,7 +77,7 @@ export class FaultInjector {
     if (!s) return NONE;
     const delayMs = s.delayMs > 0 && this.random() < s.delayRate ? s.delayMs : 0;
     const abortStatus = s.abortRate > 0 && this.random() < s.abortRate ? s.abortStatus : null;
-    const wrongUser = s.wrongUserRate > 0 && this.random() < s.wrongUserRate;
-    return { delayMs, abortStatus, wrongUser };
+    const randomItems = s.randomItemsRate > 0 && this.random() < s.randomItemsRate;
+    return { delayMs, abortStatus, randomItems };
   }
 }

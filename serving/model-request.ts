@@ -12,8 +12,8 @@ import type { ModelOfTask, Variant } from './model-slot';
 export interface ModelCall<K extends ModelTask = 'recommend'> {
   variant: Variant;
   model: ModelOfTask<K>;
-  /** Injected fault (serving/faults.ts `wrongUserRate`): answer as if for another user. */
-  wrongUser: boolean;
+  /** Injected fault (serving/faults.ts `randomItemsRate`): answer with random catalogue items. */
+  randomItems: boolean;
 }
 
 /** The routes of each task, for the 409 that names the right one. */
@@ -57,7 +57,7 @@ export async function withModel<K extends ModelTask, T>(
     const f = app.faults.decide(variant);
     if (f.delayMs > 0) await new Promise((r) => setTimeout(r, f.delayMs));
     if (f.abortStatus !== null) throw app.httpErrors.createError(f.abortStatus, 'injected fault', { expose: true });
-    return await fn({ variant, model: model as ModelOfTask<K>, wrongUser: f.wrongUser });
+    return await fn({ variant, model: model as ModelOfTask<K>, randomItems: f.randomItems });
   } finally {
     model.release();
   }

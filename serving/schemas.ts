@@ -175,7 +175,7 @@ export const FaultBody = Type.Object(
     abortStatus: Type.Optional(Type.Integer({ minimum: 500, maximum: 599 })),
     delayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
     delayRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-    wrongUserRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    randomItemsRate: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   },
   { additionalProperties: false },
 );

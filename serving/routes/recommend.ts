@@ -11,7 +11,7 @@ import { recommendSchema } from '../schemas';
 
 export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/v1/recommend', { schema: recommendSchema }, (req) =>
-    withModel(app, req, req.body.userId, 'recommend', async ({ variant, model, wrongUser }) => {
+    withModel(app, req, req.body.userId, 'recommend', async ({ variant, model, randomItems }) => {
       const body = req.body;
       const k = body.k ?? 10;
       const unknownItems: string[] = [];
@@ -32,11 +32,6 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
       }
       const user = model.userIndex.get(body.userId);
       const stored = model.seen(user);
-      // The injected wrong-user fault: another known user's answer (a fixed mapping), the real user's seen items out.
-      const served =
-        wrongUser && user !== undefined && model.userIndex.size > 1
-          ? 1 + ((user * 7919 + 13) % model.userIndex.size)
-          : user;
       let seenExcluded = 0;
       if (!body.includeSeen) {
         const seen = new Set<number>(stored);
@@ -44,17 +39,25 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
         seenExcluded = seen.size;
         for (const i of seen) exclude.add(i);
       }
-      const history = requested.length ? requested : served === user ? stored : model.seen(served);
+      const history = requested.length ? requested : stored;
       const useModel = user !== undefined || (model.historyLength > 0 && history.length > 0);
       let items: Array<{ itemId: string; score: number | null }>;
-      if (!useModel) {
+      if (randomItems) {
+        // The injected random-items fault: k random catalogue items (not the excluded ones), as a broken model would.
+        const picked = new Set<number>();
+        for (let tries = 0; picked.size < Math.min(k, model.itemCount - exclude.size) && tries < 50 * k; tries++) {
+          const i = 1 + Math.floor(Math.random() * model.itemCount);
+          if (!exclude.has(i)) picked.add(i);
+        }
+        items = [...picked].map((i) => ({ itemId: model.itemIds[i] ?? String(i), score: 0.5 }));
+      } else if (!useModel) {
         items = model.popular
           .filter((i) => !exclude.has(i))
           .slice(0, k)
           .map((i) => ({ itemId: model.itemIds[i] ?? String(i), score: null }));
       } else {
         const out = await timed(app, 'recommend', model.version, () =>
-          model.recommendBatcher.submit({ user: served ?? 0, k, exclude: [...exclude], history }),
+          model.recommendBatcher.submit({ user: user ?? 0, k, exclude: [...exclude], history }),
         );
         items = [];
         // When k exceeds what is left after exclusions the graph pads with excluded items: drop them.

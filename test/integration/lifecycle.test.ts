@@ -3,7 +3,7 @@
  * onnxruntime, real HTTP) and simulated users clicking from the shop's ground truth:
  *  1. a first run becomes the fleet's first model (no canary: nothing to compare with);
  *  2. a better challenger, approved by a reviewer (Update), passes the canary and is promoted;
- *  3. a canary that answers badly (every known user gets another user's recommendations, the wrong-user fault) is rolled back by the CTR analysis;
+ *  3. a canary that answers 200 with random items (the random-items fault) is rolled back by the CTR analysis;
  *  4. canaries made to fail or slow down by fault injection on the replicas are rolled back, and stable traffic
  *     never fails meanwhile;
  *  5. a replica SIGKILLed during a bake leaves the window without its data: inconclusive, no promotion.
@@ -213,13 +213,12 @@ describe('modelLifecycleWorkflow end to end (dev server, real activities, servin
     await maybeRecordHistory(env.client.workflow.getHandle('e2e-better'), 'modelLifecycleWorkflow', 'promoted');
   });
 
-  it('rolls back a canary that recommends other users’ items (a broken feature join) on the CTR analysis', async () => {
+  it('rolls back a canary that answers 200 with random items (a model that did not load right) on the CTR analysis', async () => {
     const stableErrorsBefore = await stableErrors();
-    // A model that still answers 200 but badly: every canary request of a known user gets another user's
-    // recommendations (serving/faults.ts wrongUserRate). Only the CTR analysis can see it. (A barely trained
-    // two-tower is no longer bad enough: its history pooling and item features rank like a category-aware
-    // popularity.)
-    await injectFaults({ variant: 'canary', wrongUserRate: 1 });
+    // A model that still answers 200 but badly: every canary recommendation is random catalogue items
+    // (serving/faults.ts randomItemsRate). Only the CTR analysis can see it. (A barely trained two-tower is no
+    // longer bad enough: its history pooling and item features rank like a category-aware popularity.)
+    await injectFaults({ variant: 'canary', randomItemsRate: 1 });
     let r: LifecycleResult;
     try {
       r = await lifecycle('e2e-bad', {

@@ -19,7 +19,7 @@ describe('FaultInjector', () => {
         assert.equal(d.delayMs, 50);
         delayed++;
       }
-      assert.deepEqual(f.decide('stable'), { delayMs: 0, abortStatus: null, wrongUser: false });
+      assert.deepEqual(f.decide('stable'), { delayMs: 0, abortStatus: null, randomItems: false });
     }
     assert.ok(Math.abs(aborted / n - 0.3) < 0.02, `aborted ${aborted / n}`);
     assert.ok(Math.abs(delayed / n - 0.5) < 0.02, `delayed ${delayed / n}`);
@@ -33,24 +33,24 @@ describe('FaultInjector', () => {
       abortStatus: 503,
       delayMs: 20,
       delayRate: 1,
-      wrongUserRate: 0,
+      randomItemsRate: 0,
     });
     for (let i = 0; i < 100; i++)
-      assert.deepEqual(f.decide('stable'), { delayMs: 20, abortStatus: null, wrongUser: false });
+      assert.deepEqual(f.decide('stable'), { delayMs: 20, abortStatus: null, randomItems: false });
     assert.equal(f.set({ variant: 'stable', abortRate: 0, delayMs: 0 }), null);
     assert.deepEqual(f.list(), []);
     f.set({ variant: 'canary', abortRate: 1, abortStatus: 500 });
     assert.equal(f.decide('canary').abortStatus, 500);
     f.clear();
-    assert.deepEqual(f.decide('canary'), { delayMs: 0, abortStatus: null, wrongUser: false });
+    assert.deepEqual(f.decide('canary'), { delayMs: 0, abortStatus: null, randomItems: false });
   });
 
-  it('answers the configured share as if for another user; alone it is a fault too', () => {
+  it('answers the configured share with random items; alone it is a fault too', () => {
     const f = new FaultInjector(3);
-    assert.ok(f.set({ variant: 'canary', wrongUserRate: 0.25 }));
-    let wrong = 0;
-    for (let i = 0; i < 20_000; i++) if (f.decide('canary').wrongUser) wrong++;
-    assert.ok(Math.abs(wrong / 20_000 - 0.25) < 0.02, `wrong user ${wrong / 20_000}`);
-    assert.equal(f.decide('stable').wrongUser, false);
+    assert.ok(f.set({ variant: 'canary', randomItemsRate: 0.25 }));
+    let random = 0;
+    for (let i = 0; i < 20_000; i++) if (f.decide('canary').randomItems) random++;
+    assert.ok(Math.abs(random / 20_000 - 0.25) < 0.02, `random items ${random / 20_000}`);
+    assert.equal(f.decide('stable').randomItems, false);
   });
 });
