@@ -5,6 +5,7 @@
  * work, and release the model (a hot swap waits for the requests in flight).
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { itemHash } from './feedback';
 import type { ModelTask } from '../lib/kinds';
 import type { ModelOfTask, Variant } from './model-slot';
 
@@ -76,4 +77,43 @@ export async function timed<T>(
   } finally {
     app.metrics.inferenceDuration.observe({ graph, version }, Number(process.hrtime.bigint() - t0) / 1e9);
   }
+}
+
+/**
+ * Record what a model request served and return its feedback token: the impressions (Prometheus and the per-user
+ * buckets the canary reads; a score answer shows nothing, so it counts none) and the signed token that lets any
+ * replica count one click per (request, item), apart for each kind.
+ */
+export function servedToken(
+  app: FastifyInstance,
+  req: FastifyRequest,
+  variant: Variant,
+  model: { version: string; precision: string },
+  kind: 'recommend' | 'score' | 'search',
+  itemIds: string[],
+): string {
+  const { salt = '', bucket = 0, at = Date.now() } = req.served;
+  if (kind !== 'score') {
+    app.metrics.impressions.inc({ variant, version: model.version, kind }, itemIds.length);
+    // Recommendation series keep their ids from before search existed (no `kind` key).
+    app.bucketed.add(
+      { variant, version: model.version, salt, ...(kind === 'search' ? { kind } : {}) },
+      'impressions',
+      bucket,
+      at,
+      itemIds.length,
+    );
+  }
+  return app.feedback.remember({
+    rid: req.id,
+    rep: app.reconciler?.replicaId ?? 'local',
+    variant,
+    version: model.version,
+    precision: model.precision,
+    salt,
+    bucket,
+    t: at,
+    kind,
+    items: itemIds.map(itemHash),
+  });
 }

@@ -5,8 +5,7 @@
  * graph that reads it, the model's answer for that history).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { itemHash } from '../feedback';
-import { timed, withModel } from '../model-request';
+import { servedToken, timed, withModel } from '../model-request';
 import { recommendSchema } from '../schemas';
 
 export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -65,21 +64,14 @@ export const recommendRoutes: FastifyPluginAsyncTypebox = async (app) => {
           if (!exclude.has(i)) items.push({ itemId: model.itemIds[i] ?? String(i), score: out.scores[j] ?? 0 });
         });
       }
-      app.metrics.impressions.inc({ variant, version: model.version, kind: 'recommend' }, items.length);
-      const { salt = '', bucket = 0, at = Date.now() } = req.served;
-      app.bucketed.add({ variant, version: model.version, salt }, 'impressions', bucket, at, items.length);
-      const feedbackToken = app.feedback.remember({
-        rid: req.id,
-        rep: app.reconciler?.replicaId ?? 'local',
+      const feedbackToken = servedToken(
+        app,
+        req,
         variant,
-        version: model.version,
-        precision: model.precision,
-        salt,
-        bucket,
-        t: at,
-        kind: 'recommend',
-        items: items.map((x) => itemHash(x.itemId)),
-      });
+        model,
+        'recommend',
+        items.map((x) => x.itemId),
+      );
       return {
         requestId: req.id,
         model: { version: model.version, variant, precision: model.precision },

@@ -3,8 +3,7 @@
  * feedback token is marked `score`: feedback on it is counted apart, never toward recommendation CTR.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { itemHash } from '../feedback';
-import { timed, withModel } from '../model-request';
+import { servedToken, timed, withModel } from '../model-request';
 import { scoreSchema } from '../schemas';
 
 export const scoreRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -26,19 +25,14 @@ export const scoreRoutes: FastifyPluginAsyncTypebox = async (app) => {
         );
         scores = known.map((x, j) => ({ itemId: x.id, score: out[j] ?? 0 }));
       }
-      const { salt = '', bucket = 0, at = Date.now() } = req.served;
-      const feedbackToken = app.feedback.remember({
-        rid: req.id,
-        rep: app.reconciler?.replicaId ?? 'local',
+      const feedbackToken = servedToken(
+        app,
+        req,
         variant,
-        version: model.version,
-        precision: model.precision,
-        salt,
-        bucket,
-        t: at,
-        kind: 'score',
-        items: known.map((x) => itemHash(x.id)),
-      });
+        model,
+        'score',
+        known.map((x) => x.id),
+      );
       return {
         requestId: req.id,
         model: { version: model.version, variant, precision: model.precision },

@@ -5,8 +5,7 @@
  * A recommender in the slot answers 409 (use `/v1/recommend`).
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { itemHash } from '../feedback';
-import { timed, withModel } from '../model-request';
+import { servedToken, timed, withModel } from '../model-request';
 import { searchSchema } from '../schemas';
 
 export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -19,27 +18,14 @@ export const searchRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const hits = await timed(app, 'search', model.version, () => model.searchBatcher.submit({ query, k }));
       const items = hits.map((h) => ({ itemId: h.id, score: h.score }));
       const truncated = model.isTruncated(query);
-      app.metrics.impressions.inc({ variant, version: model.version, kind: 'search' }, items.length);
-      const { salt = '', bucket = 0, at = Date.now() } = req.served;
-      app.bucketed.add(
-        { variant, version: model.version, salt, kind: 'search' },
-        'impressions',
-        bucket,
-        at,
-        items.length,
-      );
-      const feedbackToken = app.feedback.remember({
-        rid: req.id,
-        rep: app.reconciler?.replicaId ?? 'local',
+      const feedbackToken = servedToken(
+        app,
+        req,
         variant,
-        version: model.version,
-        precision: model.precision,
-        salt,
-        bucket,
-        t: at,
-        kind: 'search',
-        items: items.map((x) => itemHash(x.itemId)),
-      });
+        model,
+        'search',
+        items.map((x) => x.itemId),
+      );
       return {
         requestId: req.id,
         model: { version: model.version, variant, precision: model.precision },
