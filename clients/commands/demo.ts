@@ -163,7 +163,6 @@ async function runDemo(o: DemoOptions): Promise<void> {
     const common: LifecycleInput = {
       modelName,
       requestedBy: REQUESTER,
-      train: o.epochs ? { config: { epochs: o.epochs } } : undefined,
       rollout: {
         fleet: DEFAULT_FLEET,
         steps,
@@ -195,7 +194,14 @@ async function runDemo(o: DemoOptions): Promise<void> {
     if (!champion) {
       await run(
         'champion',
-        { ...common, data: { kind: 'synthetic', seed: 1, ...shop }, approval: { autoApprove: true } },
+        {
+          ...common,
+          // Today's production model: a quickly trained two-tower (what a team starts with).
+          kind: 'two-tower',
+          train: { config: { epochs: o.epochs ?? 2 } },
+          data: { kind: 'synthetic', seed: 1, ...shop },
+          approval: { autoApprove: true },
+        },
         false,
       );
     } else {
@@ -205,9 +211,10 @@ async function runDemo(o: DemoOptions): Promise<void> {
       'challenger',
       {
         ...common,
-        // Fresher data: the same shop, more events (a new day's log).
+        // Fresher data (the same shop, a new day's log), and every kind trained: the best on validation ships.
+        kind: 'auto',
         data: { kind: 'synthetic', seed: 1, ...shop, events: Math.round(shop.events * 1.25) },
-        train: { ...common.train, seed: 7 },
+        train: { seed: 7, ...(o.epochs ? { config: { epochs: o.epochs } } : {}) },
         approval: { autoApprove: o.autoApprove ?? false, reviewers: [] },
       },
       !o.autoApprove,

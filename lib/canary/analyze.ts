@@ -21,7 +21,7 @@ import type { CanaryAnalysis, CheckResult, Verdict, WindowCoverage } from './ana
 import { bucketTotals, type PeriodBuckets, type VariantBuckets } from './buckets';
 import { ctrChange, errorRateDifference } from './estimators';
 import { normalCdf } from './normal';
-import { alwaysValidPValue, confidenceBound, mixtureBoundary } from './sequential';
+import { alwaysValidPValueMix, confidenceBound, mixtureBoundary } from './sequential';
 import { ErrorType, RecflowError } from '../errors';
 
 /** Thresholds of the sequential analysis. Every field has a default ({@link DEFAULT_SEQUENTIAL_CRITERIA}). */
@@ -263,7 +263,8 @@ export function analyzeRolloutLook(input: RolloutLookInput): RolloutLookResult {
   const err = usable ? errorRateDifference(input.periods) : undefined;
   if (err && Number.isFinite(err.variance)) {
     const tau2 = c.maxErrorRateIncrease ** 2;
-    errorPValue = alwaysValidPValue(err.estimate, err.variance, tau2, 'greater', prev.errorPValue);
+    // Two scales: the smallest increase that matters, and ten times it (a broken canary is seen at once).
+    errorPValue = alwaysValidPValueMix(err.estimate, err.variance, [tau2, 100 * tau2], 'greater', prev.errorPValue);
     const upper = confidenceBound(err.estimate, err.variance, tau2, alphaErr, 'upper');
     const fail = errorPValue < alphaErr && err.estimate > c.maxErrorRateIncrease;
     checks.push({
@@ -313,7 +314,8 @@ export function analyzeRolloutLook(input: RolloutLookInput): RolloutLookResult {
   } else {
     const tau = -Math.log(1 - c.ctrDropToDetect);
     const tau2 = tau * tau;
-    ctrPValue = alwaysValidPValue(ctr.estimate, ctr.variance, tau2, 'less', prev.ctrPValue);
+    // Two scales: the drop to detect, and three times it (a much worse canary is rolled back early).
+    ctrPValue = alwaysValidPValueMix(ctr.estimate, ctr.variance, [tau2, 9 * tau2], 'less', prev.ctrPValue);
     const lower = Math.expm1(confidenceBound(ctr.estimate, ctr.variance, tau2, 1 - c.power, 'lower'));
     const upper = Math.expm1(confidenceBound(ctr.estimate, ctr.variance, tau2, alphaCtr, 'upper'));
     const change = Math.expm1(ctr.estimate);

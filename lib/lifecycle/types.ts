@@ -87,6 +87,7 @@ export interface LifecycleInput {
      * comparison is adjusted for which users landed on which side, which buys power when users are few.
      * `false` skips it. @default the first analysis step's duration
      */
+    // eslint-disable-next-line @typescript-eslint/no-redundant-type-constituents -- Duration is ms's StringValue | number; the linter resolves ms's template type to any
     preWindow?: Duration | false;
     /** How long after a window ends its clicks are still counted (feedback arrives late). @default '2 seconds' */
     feedbackDelay?: Duration;

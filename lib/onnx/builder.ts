@@ -1,7 +1,8 @@
 /**
  * A small ONNX graph builder over `onnx-proto` 8.0.1 (protobufjs classes generated from ONNX 1.10, IR version 8):
  * initializers from typed arrays (stored as little-endian `raw_data`), nodes with typed attributes, typed graph
- * inputs and outputs, opset imports and `metadata_props`. Enough for opset 13 fp32 and int8 graphs.
+ * inputs and outputs, opset imports and `metadata_props`. Enough for opset 13 fp32 and int8 graphs; a graph may ask
+ * for a later opset (the search encoder uses 17 for `LayerNormalization`).
  */
 import { onnx } from 'onnx-proto';
 
@@ -15,7 +16,7 @@ export const DType = {
 } as const;
 export type DType = (typeof DType)[keyof typeof DType];
 
-/** The opset recflow graphs target. */
+/** The opset recflow graphs target unless a {@link GraphBuilder} asks for another. */
 export const OPSET = 13;
 
 /** Typed arrays an initializer may be built from (BigInt64Array for int64). */
@@ -99,7 +100,14 @@ export class GraphBuilder {
   private readonly names = new Set<string>();
   private counter = 0;
 
-  constructor(readonly name: string) {}
+  /**
+   * @param name the graph's name
+   * @param opset the default domain's opset version; @default {@link OPSET}
+   */
+  constructor(
+    readonly name: string,
+    readonly opset: number = OPSET,
+  ) {}
 
   /** A fresh value name with a readable prefix. */
   fresh(prefix: string): string {
@@ -174,13 +182,13 @@ export class GraphBuilder {
     return this.op(opType, inputs, outName ? [outName] : 1, attrs)[0] as string;
   }
 
-  /** The finished model: IR version 8, the default domain at {@link OPSET}, string metadata. */
+  /** The finished model: IR version 8, the default domain at the builder's opset, string metadata. */
   model(metadata: Record<string, string>, producerVersion = '1'): onnx.ModelProto {
     return onnx.ModelProto.create({
       irVersion: 8,
       producerName: 'recflow',
       producerVersion,
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: this.opset }],
       metadataProps: Object.entries(metadata).map(([key, value]) => ({ key, value })),
       graph: {
         name: this.name,

@@ -140,6 +140,14 @@ describe('sequential canary analysis: errors, traffic, coverage', () => {
     assert.equal(check(slight, 'error-rate').verdict, 'pass');
   });
 
+  it('a broken canary fails at its first look, on a few hundred requests (the mixture covers large effects)', () => {
+    // 30 % of the canary's requests fail, about 220 requests over 22 buckets: seen on a real fleet at p = 0.02 with
+    // one small mixture scale, which did not fail.
+    const broken = look([period(50, arm(26, 0.2, 100), arm(22, 0.2, 100, 0.3), 3)], { criteria: { minRequests: 40 } });
+    assert.equal(check(broken, 'error-rate').verdict, 'fail', broken.analysis.summary);
+    assert.ok((check(broken, 'error-rate').pValue ?? 1) < 0.001);
+  });
+
   it('missing replicas, dropped requests and impossible counts are inconclusive; a failure still wins', () => {
     const ok = [period(25, arm(300, 0.3), arm(300, 0.3))];
     const lost = { expected: 2, covered: 1, missing: ['r2'] };
