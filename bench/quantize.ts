@@ -64,6 +64,7 @@ async function main(): Promise<void> {
       vocabHash: 'bench',
       config: m.config,
       sizes: m.sizes,
+      extras: m.extras,
     });
     const exportSeconds = (performance.now() - t0) / 1000;
     for (const p of ['fp32', 'int8'] as const)
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
           u[i] = pairs[2 * i]!;
           it[i] = pairs[2 * i + 1]!;
         }
-        const feeds = { user: i64(u, [b]), items: i64(it, [b, 1]) };
+        const feeds = { user: i64(u, [b]), items: i64(it, [b, 1]), history: i64(new BigInt64Array(0), [b, 0]) };
         res.score[`batch${b}`] = await timed(() => score.run(feeds));
       }
       for (const b of [1, 256]) {
@@ -115,6 +116,7 @@ async function main(): Promise<void> {
           user: i64(benchUsers.subarray(0, b), [b]),
           k: i64([10n], [1]),
           exclude: new ort.Tensor('int64', new BigInt64Array(0), [b, 0]),
+          history: new ort.Tensor('int64', new BigInt64Array(0), [b, 0]),
         };
         res.recommend[`batch${b}`] = await timed(() => rec.run(feeds), 1500, 500);
       }

@@ -64,14 +64,17 @@ for variant in ('fp32', 'int8', 'ort_int8', 'ort_int8_pc'):
     v = {'scoreBytes': os.path.getsize(path(f'score.{variant}.onnx')),
          'recommendBytes': os.path.getsize(path(f'recommend.{variant}.onnx')), 'score': {}, 'recommend': {}}
     for b in (1, 256, 4096):
-        feed = {'user': pairs[:b, 0].copy(), 'items': pairs[:b, 1:2].copy()}
+        feed = {'user': pairs[:b, 0].copy(), 'items': pairs[:b, 1:2].copy(), 'history': np.zeros((b, 0), dtype=np.int64)}
         v['score'][f'batch{b}'] = timed(lambda: score.run(None, feed))
     for b in (1, 256):
-        feed = {'user': users[:b].copy(), 'k': np.array([10], dtype=np.int64), 'exclude': np.zeros((b, 0), dtype=np.int64)}
+        feed = {'user': users[:b].copy(), 'k': np.array([10], dtype=np.int64), 'exclude': np.zeros((b, 0), dtype=np.int64),
+                'history': np.zeros((b, 0), dtype=np.int64)}
         v['recommend'][f'batch{b}'] = timed(lambda: rec.run(None, feed), max_runs=500)
-    s = score.run(None, {'user': pairs[:, 0].copy(), 'items': pairs[:, 1:2].copy()})[0].ravel()
+    s = score.run(None, {'user': pairs[:, 0].copy(), 'items': pairs[:, 1:2].copy(),
+                         'history': np.zeros((len(pairs), 0), dtype=np.int64)})[0].ravel()
     top = rec.run(None, {'user': users.copy(), 'k': np.array([10], dtype=np.int64),
-                         'exclude': np.zeros((len(users), 0), dtype=np.int64)})[1]
+                         'exclude': np.zeros((len(users), 0), dtype=np.int64),
+                         'history': np.zeros((len(users), 0), dtype=np.int64)})[1]
     if variant == 'fp32':
         ref_scores, ref_top = s, top
     d = np.abs(s - ref_scores)

@@ -299,6 +299,7 @@ async function main(): Promise<void> {
               user: new ort.Tensor('int64', BigInt64Array.of(BigInt(u)), [1]),
               k: new ort.Tensor('int64', BigInt64Array.of(10n), [1]),
               exclude: new ort.Tensor('int64', new BigInt64Array(0), [1, 0]),
+              history: new ort.Tensor('int64', new BigInt64Array(0), [1, 0]),
             });
             lat.push(performance.now() - t);
           }

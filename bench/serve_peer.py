@@ -50,6 +50,17 @@ session = ort.InferenceSession(
     os.path.join(bundle_dir, manifest["files"][precision]["recommend"]), opts, providers=["CPUExecutionProvider"]
 )
 K_INPUT = np.zeros(1, dtype=np.int64)
+# Graphs with a `history` input (two-tower v3) get the user's stored history, as recflow's serving feeds it: the last
+# L items, 0-padded on the left, when the width is static, else all of them.
+HISTORY = next((i for i in session.get_inputs() if i.name == "history"), None)
+HISTORY_WIDTH = HISTORY.shape[1] if HISTORY is not None and isinstance(HISTORY.shape[1], int) else None
+
+
+def history_feed(user):
+    h = hist_items[offsets[user] : offsets[user + 1]].astype(np.int64) if user is not None else np.zeros(0, np.int64)
+    if HISTORY_WIDTH is not None:
+        h = np.concatenate([np.zeros(max(0, HISTORY_WIDTH - len(h)), np.int64), h[-HISTORY_WIDTH:]])
+    return h.reshape(1, len(h))
 
 
 class RecommendBody(BaseModel):
@@ -87,9 +98,10 @@ async def recommend(body: RecommendBody):
     else:
         ex = np.fromiter(exclude, dtype=np.int64, count=len(exclude)).reshape(1, len(exclude))
         K_INPUT[0] = body.k
-        scores, top = session.run(
-            ["scores", "items"], {"user": np.array([user], dtype=np.int64), "k": K_INPUT, "exclude": ex}
-        )
+        feeds = {"user": np.array([user], dtype=np.int64), "k": K_INPUT, "exclude": ex}
+        if HISTORY is not None:
+            feeds["history"] = history_feed(user)
+        scores, top = session.run(["scores", "items"], feeds)
         items = [
             {"itemId": item_ids[i], "score": float(s)}
             for i, s in zip(top[0].tolist(), scores[0].tolist())

@@ -1,57 +1,55 @@
 /**
  * Profile of one two-tower training step on a backend (development tool, not a benchmark of record):
  *
- *   npx tsx bench/train-profile.ts [wasm|cpu]    env: BATCH=1024 USERS=6000 ITEMS=2000 STEPS=40 PROFILE=1 TOP=30
- *                                                STOCK_ADAM=1 (tf.train.adam instead of FusedAdam)
+ *   npx tsx bench/train-profile.ts [wasm|cpu]    env: BATCH=512 USERS=3000 ITEMS=1500 EVENTS=200000 STEPS=20
+ *                                                PROFILE=1 TOP=30
  *
- * Prints wall and process-CPU milliseconds per step (CPU time is the steadier figure on a shared machine) and, with
- * PROFILE=1, the kernels of one step from `tf.profile` (count by kernel, the costliest by shape).
+ * Trains on a synthetic shop (lib/data/pipeline.ts makeShop, prepared like production data) with the default
+ * config. Prints wall and process-CPU milliseconds per step (CPU time is the steadier figure on a shared machine)
+ * and, with PROFILE=1, the kernels of one step from `tf.profile` (count by kernel, the costliest by shape).
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ArtifactStore } from '../lib/artifacts';
 import { loadDataset } from '../lib/data/dataset';
+import { makeShop, prepareDataset } from '../lib/data/pipeline';
 import { DEFAULT_MODEL_CONFIG, sizesOf, towerFeatures } from '../kinds/two-tower/spec';
 import { selectBackend } from '../lib/train/backend';
 import { TwoTowerModel } from '../kinds/two-tower/model';
-import { epochExamples } from '../kinds/two-tower/trainer';
+import { batchContext, buildBatch, epochExamples, seededRandom } from '../kinds/two-tower/trainer';
 import { FusedAdam } from '../lib/train/optimizer';
-import { writeTinyDataset } from '../test/helpers/tiny-dataset';
 
 async function main() {
   const be = process.argv[2] ?? 'wasm';
   await selectBackend(be);
-  const dir = mkdtempSync(join(tmpdir(), 'prof-'));
-  await writeTinyDataset(dir, {
-    users: Number(process.env.USERS ?? 6000),
-    items: Number(process.env.ITEMS ?? 2000),
-    perUser: 12,
-    segments: 8,
-    categories: 24,
-    seed: 11,
+  const store = new ArtifactStore(join(mkdtempSync(join(tmpdir(), 'prof-')), 'artifacts'));
+  const { shop } = await makeShop(store, {
+    users: Number(process.env.USERS ?? 3000),
+    items: Number(process.env.ITEMS ?? 1500),
+    events: Number(process.env.EVENTS ?? 200_000),
+    seed: 1,
   });
-  const ds = await loadDataset(dir);
-  const config = { ...DEFAULT_MODEL_CONFIG, batchSize: Number(process.env.BATCH ?? 1024) };
+  const ds = await loadDataset((await prepareDataset(store, { source: { kind: 'shop', id: shop.id } })).dataset.path);
+  const config = { ...DEFAULT_MODEL_CONFIG, batchSize: Number(process.env.BATCH ?? DEFAULT_MODEL_CONFIG.batchSize) };
   const model = new TwoTowerModel(config, sizesOf(ds), towerFeatures(ds));
-  const opt = process.env.STOCK_ADAM ? tf.train.adam(config.learningRate) : new FusedAdam(config.learningRate);
+  const opt = new FusedAdam(config.learningRate);
   const vars = Object.values(model.vars);
-  const ex = epochExamples(ds, config, 0, 20000);
+  const ctx = batchContext(ds, config);
+  const ex = epochExamples(ctx.seqs, config, 0);
+  const rand = seededRandom(1);
   const B = config.batchSize;
   const step = (b: number) => {
     const lo = (b * B) % (ex.users.length - B);
-    const cost = tf.tidy(() => {
-      const u = tf.tensor1d(ex.users.subarray(lo, lo + B), 'int32');
-      const i = tf.tensor1d(ex.items.subarray(lo, lo + B), 'int32');
-      const y = tf.tensor1d(ex.labels.subarray(lo, lo + B), 'float32');
-      return opt.minimize(() => model.loss(u, i, y), true, vars)!;
-    });
+    const batch = buildBatch(ctx, ex, lo, lo + B, rand);
+    const cost = tf.tidy(() => opt.minimize(() => model.loss(batch), true, vars)!);
     const l = cost.dataSync()[0];
     cost.dispose();
     return l;
   };
-  for (let b = 0; b < 10; b++) step(b);
-  const N = Number(process.env.STEPS ?? 40);
+  for (let b = 0; b < 5; b++) step(b);
+  const N = Number(process.env.STEPS ?? 20);
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   let l: number | undefined = 0;

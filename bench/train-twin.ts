@@ -11,9 +11,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadedDataset } from '../lib/data/dataset';
 import { selectBackend } from '../lib/train/backend';
-import { sizesOf, towerFeatures, writeCheckpoint, type ModelConfig } from '../kinds/two-tower/spec';
+import { defaultExtras, sizesOf, towerFeatures, writeCheckpoint, type ModelConfig } from '../kinds/two-tower/spec';
 import { TwoTowerModel } from '../kinds/two-tower/model';
-import { epochExamples, trainTwoTower } from '../kinds/two-tower/trainer';
+import { batchContext, buildBatch, epochExamples, epochRandom, trainTwoTower } from '../kinds/two-tower/trainer';
 import { PY } from './peer';
 
 /** One timed tfjs run. */
@@ -36,15 +36,23 @@ export interface TwinEntry {
   twin(dir: string, batchSize: number, threads: number[]): Promise<{ script: string; spec: Record<string, unknown> }>;
 }
 
-/** The two-tower (kinds/two-tower) on a dataset: `positives` positives per epoch, x(1 + negatives) examples. */
+/**
+ * The two-tower (kinds/two-tower) on a dataset: `positives` next-item examples per epoch, each scored against the
+ * whole catalogue (the default, full-softmax path; the dataset must have at most `config.sampledItems` items).
+ * The twin gets each epoch's batches exactly as the trainer builds them (kinds/two-tower/trainer.ts buildBatch
+ * with the epoch's seeded generator): histories, dropout multipliers, id gates, targets and the masked items.
+ */
 export function twoTowerEntry(ds: LoadedDataset, dsDir: string, config: ModelConfig, positives: number): TwinEntry {
   let written: string | undefined;
+  const ctx = batchContext(ds, config);
+  if (!ctx.full) throw new Error(`twin: ${ds.vocab.items.length} items, above sampledItems ${config.sampledItems}`);
   return {
     kind: 'two-tower',
     describe: {
       dataset: ds.manifest.id,
       tables: sizesOf(ds),
-      samplesPerEpoch: Math.min(positives, ds.splits.train.user.length) * (1 + config.negativesPerPositive),
+      samplesPerEpoch: epochExamples(ctx.seqs, config, 0, positives).users.length,
+      note: 'one sample = one next-item example scored against the whole catalogue (softmax over every item)',
     },
     async tfjs(batchSize) {
       await selectBackend('wasm');
@@ -58,8 +66,9 @@ export function twoTowerEntry(ds: LoadedDataset, dsDir: string, config: ModelCon
       return { samples: e1.samples, seconds: e1.seconds, samplesPerSec: e1.samplesPerSec, epoch0Loss: e0.loss };
     },
     async twin(dir, batchSize, threads) {
-      if (!written) {
-        mkdirSync(dir, { recursive: true });
+      const bdir = join(dir, `batch${batchSize}`);
+      if (written !== bdir) {
+        mkdirSync(bdir, { recursive: true });
         // The initial weights trainTwoTower starts from (the same seeded initialization).
         await selectBackend('wasm');
         const model = new TwoTowerModel(config, sizesOf(ds), towerFeatures(ds));
@@ -71,25 +80,68 @@ export function twoTowerEntry(ds: LoadedDataset, dsDir: string, config: ModelCon
           gpu: false,
           epoch: -1,
           history: [],
+          extras: defaultExtras(ds.items.popularity),
         };
-        await writeCheckpoint(join(dir, 'init'), meta, model.toWeights());
+        await writeCheckpoint(join(bdir, 'init'), meta, model.toWeights());
         model.dispose();
+        const c = { ...config, batchSize };
         for (const e of [0, 1]) {
-          const ex = epochExamples(ds, config, e, positives);
-          const p = join(dir, `epoch${e}-`);
-          writeFileSync(`${p}users.bin`, new Uint8Array(ex.users.buffer));
-          writeFileSync(`${p}items.bin`, new Uint8Array(ex.items.buffer));
-          writeFileSync(`${p}labels.bin`, new Uint8Array(ex.labels.buffer));
+          const ex = epochExamples(ctx.seqs, c, e, positives);
+          const rand = epochRandom(c, e);
+          const parts: Record<string, Array<Int32Array | Float32Array>> = {
+            users: [],
+            targets: [],
+            history: [],
+            historyValid: [],
+            dropout: [],
+            idGate: [],
+            maskCount: [],
+            maskItems: [],
+          };
+          for (let lo = 0; lo < ex.users.length; lo += batchSize) {
+            const hi = Math.min(ex.users.length, lo + batchSize);
+            const b = buildBatch(ctx, ex, lo, hi, rand);
+            parts.users!.push(b.users);
+            parts.targets!.push(b.targets);
+            parts.history!.push(b.history);
+            parts.historyValid!.push(b.historyValid);
+            parts.dropout!.push(b.dropout ?? new Float32Array(0));
+            parts.idGate!.push(b.idGate);
+            // The masked candidates of each example, as (count, indices): what the twin scatters -1e9 into.
+            const W = b.candidates.length;
+            const counts = new Int32Array(hi - lo);
+            const items: number[] = [];
+            for (let r = 0; r < hi - lo; r++)
+              for (let j = 0; j < W; j++)
+                if (b.logitMask[r * W + j] !== 0) {
+                  counts[r]!++;
+                  items.push(j);
+                }
+            parts.maskCount!.push(counts);
+            parts.maskItems!.push(Int32Array.from(items));
+          }
+          const p = join(bdir, `epoch${e}-`);
+          for (const [name, arrays] of Object.entries(parts)) {
+            const n = arrays.reduce((s, a) => s + a.length, 0);
+            const out = arrays[0] instanceof Float32Array ? new Float32Array(n) : new Int32Array(n);
+            let at = 0;
+            for (const a of arrays) {
+              out.set(a, at);
+              at += a.length;
+            }
+            writeFileSync(`${p}${name}.bin`, new Uint8Array(out.buffer));
+          }
         }
-        written = dir;
+        written = bdir;
       }
       return {
         script: join(__dirname, 'train_twin.py'),
         spec: {
           dataset: dsDir,
-          weights: join(written, 'init'),
-          epochs: [join(written, 'epoch0-'), join(written, 'epoch1-')],
+          weights: join(bdir, 'init'),
+          epochs: [join(bdir, 'epoch0-'), join(bdir, 'epoch1-')],
           config: { ...config, batchSize },
+          items: ds.vocab.items.length,
           threads,
         },
       };

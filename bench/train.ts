@@ -26,12 +26,11 @@ import { ArtifactStore } from '../lib/artifacts';
 import { loadGroundTruth, indexOfId, preferenceByIndex } from '../lib/data/ground-truth';
 import { makeShop, prepareDataset } from '../lib/data/pipeline';
 import { loadDataset, type LoadedDataset } from '../lib/data/dataset';
-import { DEFAULT_MODEL_CONFIG, sizesOf, towerFeatures, type ModelConfig } from '../kinds/two-tower/spec';
+import { DEFAULT_MODEL_CONFIG, sizesOf, type ModelConfig } from '../kinds/two-tower/spec';
 import { selectBackend } from '../lib/train/backend';
 import { useFastSegmentSum } from '../lib/train/kernels';
 import { popularityScorer, rankSplit, type SplitRanking } from '../lib/train/metrics';
-import { TwoTowerModel } from '../kinds/two-tower/model';
-import { rankWithModel, trainTwoTower } from '../kinds/two-tower/trainer';
+import { rankTest, trainTwoTower } from '../kinds/two-tower/trainer';
 import { plantedScore, writeTinyDataset } from '../test/helpers/tiny-dataset';
 import { runTwins, twoTowerEntry, type TwinEntry } from './train-twin';
 import { runOpsBench } from './train-ops';
@@ -64,7 +63,7 @@ async function speed(
     backend,
     kernel,
     dataset: name,
-    tables: `users ${s.users}x${config.embeddingDim}, items ${s.items}x${config.embeddingDim}`,
+    tables: `items ${s.items}x${config.embeddingDim}, history ${config.historyLength}`,
     batchSize: config.batchSize,
   };
   try {
@@ -149,9 +148,7 @@ async function quality(
     },
   });
   const trainSeconds = (performance.now() - t0) / 1000;
-  const model = new TwoTowerModel(config, sizesOf(ds), towerFeatures(ds), trained.weights);
-  const tfjsTest = await rankWithModel(model, ds, 'test');
-  model.dispose();
+  const tfjsTest: SplitRanking = { k: 10, ...(await rankTest(ds, config, trained.weights, trained.extras)) };
   const popTest = await rankSplit(ds, ds.splits.test, popularityScorer(ds));
   const oracleTest = await rankSplit(ds, ds.splits.test, oracle);
   let peer: Record<string, unknown> | null = null;
@@ -219,7 +216,7 @@ async function main(): Promise<void> {
     if (sections.has('twin')) {
       // tfjs against the PyTorch twin (bench/train_twin.py), then Keras (bench/train_peer.py) at the default batch.
       const positives = numArg('twin-positives', speedPositives);
-      const batchSizes = strArg('twin-batches', `${config.batchSize},4096,16384`).split(',').map(Number);
+      const batchSizes = strArg('twin-batches', `${config.batchSize},2048`).split(',').map(Number);
       const entries: TwinEntry[] = [
         twoTowerEntry(big, bigDir, config, positives),
         // The sequential recommender and the search fine-tune: one entry each here.

@@ -8,8 +8,9 @@ import { evaluateBundle } from '../lib/eval/evaluate';
 import type { BundleManifest } from '../lib/bundle';
 import type { LoadedDataset } from '../lib/data/dataset';
 import type { KindName } from '../lib/kinds';
+import type { LinearBundleInput } from '../lib/onnx/linear-graphs';
 import type { FitProgress } from '../lib/recsys/interactions';
-import type { CheckpointSummary, EpochRecord, ExportInput, ModelKind } from './types';
+import type { CheckpointSummary, EpochRecord, ModelKind } from './types';
 
 /** What a fitted model must expose for the history. */
 export interface FittedModel<C> {
@@ -19,17 +20,21 @@ export interface FittedModel<C> {
   fitSeconds: number;
 }
 
+/** What {@link fittedKind} needs of a kind. */
 export interface FittedKindSpec<C extends object, M extends FittedModel<C>> {
   name: KindName;
   trainerVersion: string;
-  exporterVersion: string;
   defaults: C;
   /** Check a full configuration (throws `InvalidInput` naming the field). */
   check?: (c: C) => void;
   fit: (ds: LoadedDataset, config: C, onProgress: FitProgress) => Promise<M>;
   write: (dir: string, m: M) => Promise<void>;
   read: (dir: string) => Promise<M>;
-  exportBundle: (dir: string, m: M, input: ExportInput) => Promise<BundleManifest>;
+  /** The kind's graphs: their exporter version and bundle writer (lib/onnx/linear-graphs.ts). */
+  graphs: {
+    readonly exporterVersion: string;
+    exportBundle(dir: string, m: M, input: LinearBundleInput): Promise<BundleManifest>;
+  };
 }
 
 /** Build a {@link ModelKind} for a fitted model. */
@@ -61,7 +66,8 @@ export function fittedKind<C extends object, M extends FittedModel<C>>(spec: Fit
     name: spec.name,
     task: 'recommend',
     trainerVersion: spec.trainerVersion,
-    exporterVersion: spec.exporterVersion,
+    // `+history`: bundles carry the users' training histories (history.bin: serving leaves them out of recommendations).
+    exporterVersion: `${spec.graphs.exporterVersion}+history`,
     resolveConfig(partial, seed) {
       const given = partial ?? {};
       for (const key of Object.keys(given))
@@ -99,7 +105,13 @@ export function fittedKind<C extends object, M extends FittedModel<C>>(spec: Fit
           ErrorType.InvalidInput,
           `checkpoint ${input.checkpointId} was fitted on dataset ${m.datasetId}, not ${input.datasetId}`,
         );
-      return spec.exportBundle(input.dir, m, input);
+      const { modelName, checkpointId, ds } = input;
+      return spec.graphs.exportBundle(input.dir, m, {
+        modelName,
+        checkpointId,
+        vocab: ds.vocab,
+        history: ds.splits.train,
+      });
     },
     evaluate: (bundleDir, ds, options, onProgress, fits) => evaluateBundle(bundleDir, ds, options, onProgress, fits),
   };

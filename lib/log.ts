@@ -46,12 +46,27 @@ export function shortLine(record: Record<string, unknown>): string {
   return `${time} ${paint(name)} ${text(record.component)}: ${text(record.msg)}${err?.message ? `: ${err.message}` : ''}${extra ? `  (${extra})` : ''}`;
 }
 
+/**
+ * Warnings that say how a worker was built on purpose (the GPU worker runs activities only), kept in the log file
+ * but not shown to a person: they read as trouble and are not.
+ */
+const EXPECTED_NOTICES = [
+  /^No workflows registered, not polling for workflow tasks/,
+  /^No activities registered, not polling/,
+];
+
+/** Whether a record is a warning the terminal leaves out (still in the log file). */
+export function isExpectedNotice(record: Record<string, unknown>): boolean {
+  return typeof record.msg === 'string' && EXPECTED_NOTICES.some((re) => re.test(record.msg as string));
+}
+
 class TerminalStream extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
     for (const line of chunk.toString('utf8').split('\n')) {
       if (!line.trim()) continue;
       try {
-        terminalSink(shortLine(JSON.parse(line) as Record<string, unknown>));
+        const record = JSON.parse(line) as Record<string, unknown>;
+        if (!isExpectedNotice(record)) terminalSink(shortLine(record));
       } catch {
         terminalSink(line);
       }

@@ -76,6 +76,8 @@ export interface RecommendOutput {
 export interface ScoreInput {
   user: number;
   items: number[];
+  /** Item indices, oldest first, for a score graph with a `history` input (ignored otherwise). */
+  history?: ArrayLike<number>;
 }
 
 /** One bundle at one precision, with its two sessions, vocabularies and batchers. */
@@ -90,6 +92,8 @@ export class LoadedModel {
   readonly historyLength: number;
   /** The graph's `history` width is static: feed exactly {@link historyLength}. */
   private readonly historyFixed: boolean;
+  /** The score graph's `history` input (two-tower v3 graphs take one in both graphs). */
+  private readonly scoreHistory: { width: number; fixed: boolean };
 
   private constructor(
     readonly slot: SlotState,
@@ -109,6 +113,7 @@ export class LoadedModel {
     const h = historyInput(recommendSession, histories);
     this.historyLength = h.width;
     this.historyFixed = h.fixed;
+    this.scoreHistory = historyInput(scoreSession, histories);
     const batch = { maxBatch: opts.maxBatch ?? 64 };
     this.recommendBatcher = new Batcher((xs) => this.runRecommend(xs), {
       ...batch,
@@ -246,14 +251,17 @@ export class LoadedModel {
     const n = Math.max(1, ...xs.map((x) => x.items.length));
     const items = new BigInt64Array(b * n);
     xs.forEach((x, r) => x.items.forEach((it, c) => (items[r * n + c] = BigInt(it))));
-    const out = await this.scoreSession.run({
+    const feeds: Record<string, ort.Tensor> = {
       [ONNX_IO.user]: new ort.Tensor(
         'int64',
         BigInt64Array.from(xs, (x) => BigInt(x.user)),
         [b],
       ),
       [ONNX_IO.items]: new ort.Tensor('int64', items, [b, n]),
-    });
+    };
+    if (this.scoreHistory.width > 0)
+      feeds[ONNX_IO.history] = historyTensor(xs, this.scoreHistory.width, this.scoreHistory.fixed);
+    const out = await this.scoreSession.run(feeds);
     const scores = out[ONNX_IO.scores]?.data as Float32Array;
     return xs.map((x, r) => Array.from(scores.subarray(r * n, r * n + x.items.length)));
   }
@@ -274,7 +282,7 @@ export function sessionOptions(
 }
 
 /**
- * The recommend graph's `history` input: its static width, else the bundle's cap per user (or 50) as the most fed;
+ * A graph's `history` input: its static width, else the bundle's cap per user (or 50) as the most fed;
  * width 0 when the graph takes no history.
  */
 function historyInput(
@@ -292,7 +300,7 @@ function historyInput(
  * The `history` input of a batch: `[B, L]`, each row's last `L` items, 0-padded on the left, most recent last. `L`
  * is `width` for a static graph dimension, else the longest row (at least 1, at most `width`).
  */
-function historyTensor(xs: RecommendInput[], width: number, fixed: boolean): ort.Tensor {
+function historyTensor(xs: Array<{ history?: ArrayLike<number> }>, width: number, fixed: boolean): ort.Tensor {
   const l = fixed ? width : Math.max(1, ...xs.map((x) => Math.min(width, x.history?.length ?? 0)));
   const data = new BigInt64Array(xs.length * l);
   xs.forEach((x, r) => {

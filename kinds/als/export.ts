@@ -12,42 +12,16 @@
  * - int8: factor tables and item matrices with per-row (Gather) or per-column (MatMul) int8 scales
  *   (lib/onnx/quantize.ts); the fold-in's small d x d matrices stay fp32.
  */
-import type { onnx } from 'onnx-proto';
-import { ONNX_IO, type Precision } from '../../lib/bundle';
-import { DType, GraphBuilder, attr, encodeModel } from '../../lib/onnx/builder';
-import {
-  MATMUL_QMAX,
-  emitInt8Gather,
-  emitInt8MatMulPerRow,
-  quantizePerColumn,
-  quantizePerRow,
-  transpose,
-} from '../../lib/onnx/quantize';
-import {
-  HISTORY_INPUT,
-  axes,
-  calibrated,
-  emptyFlag,
-  historyWeights,
-  linearMetadata,
-  padHistory,
-  recommendHead,
-} from '../../lib/onnx/recommender-parts';
-import { writeGraphBundle, type GraphBundleInput } from '../../lib/onnx/write-bundle';
+import type { BundleManifest, Precision } from '../../lib/bundle';
+import { attr, type GraphBuilder } from '../../lib/onnx/builder';
+import { linearGraphs, type LinearBundleInput, type LinearGraphInputs } from '../../lib/onnx/linear-graphs';
+import { emitInt8Gather, quantizePerRow, transpose } from '../../lib/onnx/quantize';
+import { emptyFlag, historyWeights, mixPrior, padHistory, weightMatMul } from '../../lib/onnx/recommender-parts';
 import { solveSpd } from '../../lib/recsys/linalg';
-import type { BundleManifest } from '../../lib/bundle';
 import { gramPlusReg, type AlsModel } from './spec';
 
 /** Bumped when the graphs change: part of the bundle's idempotency key. */
 export const ALS_EXPORTER_VERSION = 'recflow-als-onnx-2';
-
-/** What the graphs record besides the model. */
-export interface AlsExportMeta {
-  modelName: string;
-  version?: string;
-  checkpointId: string;
-  vocabHash: string;
-}
 
 /** `(YᵀY + λI)` and its inverse, float32 for the graph. */
 function foldInMatrices(m: AlsModel): { a0: Float32Array; m0: Float32Array } {
@@ -84,9 +58,7 @@ function userPart(
   g: GraphBuilder,
   p: Precision,
   m: AlsModel,
-  user: string,
-  history: string,
-  ax: ReturnType<typeof axes>,
+  { user, history, ax }: LinearGraphInputs,
 ): { u: string; empty: string } {
   const d = m.config.factors;
   const hist = padHistory(g, history, user, ax);
@@ -136,95 +108,35 @@ function userPart(
   return { u, empty };
 }
 
-function meta(m: AlsModel, e: AlsExportMeta, graph: 'score' | 'recommend', precision: Precision) {
-  return linearMetadata({
-    kind: 'als',
-    modelName: e.modelName,
-    version: e.version,
-    datasetId: m.datasetId,
-    checkpointId: e.checkpointId,
-    vocabHash: e.vocabHash,
-    graph,
-    precision,
-    exporterVersion: ALS_EXPORTER_VERSION,
-    config: {
-      ...m.config,
-      priorConfig: m.priorConfig,
-      calibration: m.calibration,
-      historyConfidence: m.historyConfidence,
-    },
-  });
-}
-
-/** The score graph: `user [B]`, `items [B, N]`, `history [B, L]` to `scores [B, N]` probabilities. */
-export function buildAlsScoreModel(m: AlsModel, e: AlsExportMeta, p: Precision): onnx.ModelProto {
-  const g = new GraphBuilder(`recflow_als_score_${p}`);
-  const d = m.config.factors;
-  const user = g.input(ONNX_IO.user, DType.int64, ['batch']);
-  const items = g.input(ONNX_IO.items, DType.int64, ['batch', 'n']);
-  const history = g.input(HISTORY_INPUT, DType.int64, ['batch', 'history']);
-  const ax = axes(g);
-  const { u, empty } = userPart(g, p, m, user, history, ax);
-  const yi = lookup(g, p, 'item_factors', m.itemFactors, m.items, d, items);
-  const raw = g.op1('Squeeze', [g.op1('MatMul', [yi, g.op1('Unsqueeze', [u, ax.a2])]), ax.a2]);
-  const prior = g.op1('Gather', [g.init('prior', [m.items], m.prior), items], { axis: attr.int(0) });
-  const s = g.op1('Add', [raw, g.op1('Mul', [empty, prior])]);
-  calibrated(g, s, empty, m.calibration, ONNX_IO.scores);
-  g.output(ONNX_IO.scores, DType.float, ['batch', 'n']);
-  return g.model(meta(m, e, 'score', p));
-}
-
-/** The recommend graph: `user [B]`, `k [1]`, `exclude [B, E]`, `history [B, L]` to `scores [B, k]`, `items [B, k]`. */
-export function buildAlsRecommendModel(m: AlsModel, e: AlsExportMeta, p: Precision): onnx.ModelProto {
-  const g = new GraphBuilder(`recflow_als_recommend_${p}`);
-  const d = m.config.factors;
-  const user = g.input(ONNX_IO.user, DType.int64, ['batch']);
-  const k = g.input(ONNX_IO.k, DType.int64, [1]);
-  const exclude = g.input(ONNX_IO.exclude, DType.int64, ['batch', 'excluded']);
-  const history = g.input(HISTORY_INPUT, DType.int64, ['batch', 'history']);
-  const ax = axes(g);
-  const { u, empty } = userPart(g, p, m, user, history, ax);
-  const yT = transpose(m.itemFactors, m.items, d);
-  const raw =
-    p === 'int8'
-      ? emitInt8MatMulPerRow(g, 'item_matrix', u, quantizePerColumn(yT, d, m.items, MATMUL_QMAX))
-      : g.op1('MatMul', [u, g.init('item_matrix_t', [d, m.items], yT)]);
-  const s = g.op1('Add', [raw, g.op1('Mul', [empty, g.init('prior', [m.items], m.prior)])]);
-  const top = recommendHead(g, s, user, exclude, k, m.items, ax, ONNX_IO.topItems);
-  calibrated(g, top, empty, m.calibration, ONNX_IO.scores);
-  g.output(ONNX_IO.scores, DType.float, ['batch', 'k']);
-  g.output(ONNX_IO.topItems, DType.int64, ['batch', 'k']);
-  return g.model(meta(m, e, 'recommend', p));
-}
-
-/** Encoded graphs of both precisions. */
-export function exportAlsGraphs(
-  m: AlsModel,
-  e: AlsExportMeta,
-): Record<Precision, { score: Uint8Array; recommend: Uint8Array }> {
-  const out = {} as Record<Precision, { score: Uint8Array; recommend: Uint8Array }>;
-  for (const p of ['fp32', 'int8'] as const)
-    out[p] = {
-      score: encodeModel(buildAlsScoreModel(m, e, p)),
-      recommend: encodeModel(buildAlsRecommendModel(m, e, p)),
-    };
-  return out;
-}
+/** ALS's graphs and bundle (lib/onnx/linear-graphs.ts). */
+export const alsGraphs = linearGraphs<AlsModel>({
+  kind: 'als',
+  exporterVersion: ALS_EXPORTER_VERSION,
+  config: (m) => ({
+    ...m.config,
+    priorConfig: m.priorConfig,
+    calibration: m.calibration,
+    historyConfidence: m.historyConfidence,
+  }),
+  scoreItems(g, p, m, io) {
+    const { items, ax } = io;
+    const { u, empty } = userPart(g, p, m, io);
+    const yi = lookup(g, p, 'item_factors', m.itemFactors, m.items, m.config.factors, items);
+    const raw = g.op1('Squeeze', [g.op1('MatMul', [yi, g.op1('Unsqueeze', [u, ax.a2])]), ax.a2]);
+    const prior = g.op1('Gather', [g.init('prior', [m.items], m.prior), items], { axis: attr.int(0) });
+    return { scores: mixPrior(g, raw, empty, prior), empty };
+  },
+  scoreCatalogue(g, p, m, io) {
+    const d = m.config.factors;
+    const { u, empty } = userPart(g, p, m, io);
+    const raw = weightMatMul(g, p, u, transpose(m.itemFactors, m.items, d), d, m.items, 'item_matrix', 'item_matrix_t');
+    return { scores: mixPrior(g, raw, empty, g.init('prior', [m.items], m.prior)), empty };
+  },
+});
 
 /**
  * Write an ALS bundle into `dir` (a fresh folder): vocab.json, popular.json (the prior's order), the four graphs,
  * bundle.json. Returns the manifest.
  */
-export async function exportAlsBundle(
-  dir: string,
-  m: AlsModel,
-  input: Omit<GraphBundleInput, 'kind' | 'datasetId' | 'popularity' | 'graphs'>,
-): Promise<BundleManifest> {
-  return writeGraphBundle(dir, {
-    ...input,
-    kind: 'als',
-    datasetId: m.datasetId,
-    popularity: m.prior,
-    graphs: (vocabHash) => exportAlsGraphs(m, { ...input, vocabHash }),
-  });
-}
+export const exportAlsBundle: (dir: string, m: AlsModel, input: LinearBundleInput) => Promise<BundleManifest> =
+  alsGraphs.exportBundle;

@@ -6,7 +6,7 @@
  */
 import type { LoadedDataset } from '../../lib/data/dataset';
 import { ErrorType, RecflowError } from '../../lib/errors';
-import { fitPlatt, validationPairs } from '../../lib/recsys/calibration';
+import { fitModelAndPrior } from '../../lib/recsys/calibration';
 import { meanLabel, transposeCsr, userItemMatrix, type Csr, type FitProgress } from '../../lib/recsys/interactions';
 import { choleskyInPlace, choleskySolveInPlace } from '../../lib/recsys/linalg';
 import { fitRecentPopularity } from '../../lib/recsys/recent-popularity';
@@ -217,6 +217,11 @@ export async function fitAls(
   const recent = await fitRecentPopularity(ds, base.recentGrid, base.maxValidationUsers);
   const trained = new Uint8Array(users);
   for (const u of ds.splits.train.user) trained[u] = 1;
+  /** Validation NDCG@10 of factors (NaN when no validation user has a positive). */
+  const validationNdcg = async (X: Float32Array, Y: Float32Array, c: AlsConfig) => {
+    const scorer = factorScorer(X, Y, c.factors, trained, recent.scores);
+    return (await rankSplit(ds, ds.splits.validation, scorer, { k: 10, maxUsers: c.maxValidationUsers })).ndcg;
+  };
   const byAlpha = new Map<number, { Cui: Csr; Ciu: Csr }>();
   const grid: AlsModel['validation']['grid'] = [];
   let best: { c: AlsConfig; X: Float32Array; Y: Float32Array; ndcg: number } | undefined;
@@ -242,52 +247,25 @@ export async function fitAls(
     clean(X, Y, c.factors, trained);
     let ndcg = NaN;
     if (points.length > 1) {
-      const v = await rankSplit(ds, ds.splits.validation, factorScorer(X, Y, c.factors, trained, recent.scores), {
-        k: 10,
-        maxUsers: c.maxValidationUsers,
-      });
-      ndcg = Number.isNaN(v.ndcg) ? 0 : v.ndcg;
+      const v = await validationNdcg(X, Y, c);
+      ndcg = Number.isNaN(v) ? 0 : v;
     }
     grid.push({ ...points[g], validationNdcg10: ndcg, seconds: (performance.now() - tg) / 1000 });
     if (!best || ndcg > best.ndcg) best = { c, X, Y, ndcg };
   }
   const { c, X, Y } = best!;
   if (points.length === 1) {
-    const v = await rankSplit(ds, ds.splits.validation, factorScorer(X, Y, c.factors, trained, recent.scores), {
-      k: 10,
-      maxUsers: c.maxValidationUsers,
-    });
-    best!.ndcg = v.ndcg;
-    grid[0]!.validationNdcg10 = v.ndcg;
+    const v = await validationNdcg(X, Y, c);
+    best!.ndcg = v;
+    grid[0]!.validationNdcg10 = v;
   }
   onProgress({ step: 'calibration' });
-  const pairs = validationPairs(ds);
-  const modelS: number[] = [];
-  const modelL: number[] = [];
-  const priorS: number[] = [];
-  const priorL: number[] = [];
-  for (let k = 0; k < pairs.users.length; k++) {
-    const u = pairs.users[k]!;
-    const i = pairs.items[k]!;
-    if (trained[u]) {
-      let v = 0;
-      for (let s = 0; s < c.factors; s++) v += X[u * c.factors + s]! * Y[i * c.factors + s]!;
-      modelS.push(v);
-      modelL.push(pairs.labels[k]!);
-    } else {
-      priorS.push(recent.scores[i]!);
-      priorL.push(pairs.labels[k]!);
-    }
-  }
-  // Cold validation users are often few: calibrate the prior on every validation pair when they are.
-  if (priorS.length < 500) {
-    priorS.length = 0;
-    priorL.length = 0;
-    for (let k = 0; k < pairs.users.length; k++) {
-      priorS.push(recent.scores[pairs.items[k]!]!);
-      priorL.push(pairs.labels[k]!);
-    }
-  }
+  const calibration = fitModelAndPrior(ds, recent.scores, (u, i) => {
+    if (!trained[u]) return undefined;
+    let v = 0;
+    for (let s = 0; s < c.factors; s++) v += X[u * c.factors + s]! * Y[i * c.factors + s]!;
+    return v;
+  });
   const { grid: _g, ...chosen } = c;
   return {
     config: { ...chosen, grid: base.grid },
@@ -300,7 +278,7 @@ export async function fitAls(
     prior: recent.scores,
     priorConfig: recent.config,
     historyConfidence: 1 + c.alpha * meanLabel(ds.splits.train),
-    calibration: { model: fitPlatt(modelS, modelL), prior: fitPlatt(priorS, priorL) },
+    calibration,
     validation: { ndcg10: best!.ndcg, grid },
     fitSeconds: (performance.now() - t0) / 1000,
   };

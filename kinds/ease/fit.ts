@@ -5,7 +5,7 @@
  */
 import type { LoadedDataset } from '../../lib/data/dataset';
 import { ErrorType, RecflowError } from '../../lib/errors';
-import { fitPlatt, validationPairs } from '../../lib/recsys/calibration';
+import { fitModelAndPrior } from '../../lib/recsys/calibration';
 import { userHistories, userItemMatrix, type Csr, type FitProgress } from '../../lib/recsys/interactions';
 import { spdInverseInPlace } from '../../lib/recsys/linalg';
 import { fitRecentPopularity } from '../../lib/recsys/recent-popularity';
@@ -116,38 +116,18 @@ export async function fitEase(
   }
   onProgress({ step: 'calibration' });
   const { w, lambda, ndcg } = best!;
-  const pairs = validationPairs(ds);
-  const modelS: number[] = [];
-  const modelL: number[] = [];
-  const priorS: number[] = [];
-  const priorL: number[] = [];
   const cache = new Map<number, Float64Array>();
-  for (let k = 0; k < pairs.users.length; k++) {
-    const u = pairs.users[k]!;
-    const i = pairs.items[k]!;
+  const calibration = fitModelAndPrior(ds, recent.scores, (u, i) => {
     const lo = historyPtr[u]!;
     const hi = historyPtr[u + 1]!;
-    if (lo < hi) {
-      let s = cache.get(u);
-      if (!s) {
-        s = easeScoresOf(w, n, historyItems.subarray(lo, hi));
-        cache.set(u, s);
-      }
-      modelS.push(s[i]!);
-      modelL.push(pairs.labels[k]!);
-    } else {
-      priorS.push(recent.scores[i]!);
-      priorL.push(pairs.labels[k]!);
+    if (lo === hi) return undefined;
+    let s = cache.get(u);
+    if (!s) {
+      s = easeScoresOf(w, n, historyItems.subarray(lo, hi));
+      cache.set(u, s);
     }
-  }
-  if (priorS.length < 500) {
-    priorS.length = 0;
-    priorL.length = 0;
-    for (let k = 0; k < pairs.users.length; k++) {
-      priorS.push(recent.scores[pairs.items[k]!]!);
-      priorL.push(pairs.labels[k]!);
-    }
-  }
+    return s[i]!;
+  });
   return {
     config: { ...c, lambda },
     datasetId: ds.manifest.id,
@@ -158,7 +138,7 @@ export async function fitEase(
     historyItems,
     prior: recent.scores,
     priorConfig: recent.config,
-    calibration: { model: fitPlatt(modelS, modelL), prior: fitPlatt(priorS, priorL) },
+    calibration,
     validation: { ndcg10: ndcg, grid },
     fitSeconds: (performance.now() - t0) / 1000,
   };

@@ -5,31 +5,23 @@
  * and few kernels.
  *
  * - {@link mm}: `a @ b` for matrices, gradient `dy @ b^T`, `a^T @ dy` with explicit transposes (the contrastive
- *   loss's similarity matrix). Per-head attention products use the stock MatMul: for batches of short products its
- *   transposed form is as fast as the plain one on wasm.
+ *   loss's similarity matrix): lib/train/ops.ts `matMul`. Per-head attention products use the stock MatMul: for
+ *   batches of short products its transposed form is as fast as the plain one on wasm.
  * - {@link layerNorm}: LayerNorm over the last axis with the analytic gradient.
- * - {@link gelu}: GELU in the erf form BERT uses, `0.5 x (1 + erf(x / sqrt 2))`, with its analytic gradient.
+ * - `gelu`: GELU in the erf form BERT uses, `0.5 x (1 + erf(x / sqrt 2))`, with its analytic gradient
+ *   (lib/train/ops.ts `gelu`, re-exported).
  * Dense layers use lib/train/ops.ts `dense`.
  */
 import * as tf from '@tensorflow/tfjs';
+import { matMul } from '../../lib/train/ops';
+
+export { gelu } from '../../lib/train/ops';
 
 type GradFn = Parameters<typeof tf.customGrad>[0];
 
-const mm2 = tf.customGrad(((a: tf.Tensor2D, b: tf.Tensor2D, save: tf.GradSaveFunc) => {
-  save([a, b]);
-  return {
-    value: tf.matMul(a, b),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-      const g = dy as tf.Tensor2D;
-      const [as, bs] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [tf.matMul(g, tf.transpose(bs)), tf.matMul(tf.transpose(as), g)];
-    },
-  };
-}) as unknown as GradFn);
-
 /** Matrix product `a [M, K] @ b [K, P]` with an explicit-transpose gradient (no bias: see lib/train/ops.ts `dense`). */
 export function mm(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return mm2(a, b) as tf.Tensor2D;
+  return matMul(a, b) as tf.Tensor2D;
 }
 
 function makeLayerNorm(eps: number) {
@@ -67,25 +59,4 @@ export function layerNorm<R extends tf.Rank>(
   const h = x.shape[x.shape.length - 1] ?? 0;
   if (x.rank === 2) return f(x, gamma, beta) as tf.Tensor<R>;
   return tf.tidy(() => tf.reshape<R>(f(tf.reshape(x, [-1, h]), gamma, beta), x.shape));
-}
-
-const SQRT1_2 = Math.SQRT1_2;
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
-
-const geluOp = tf.customGrad(((x: tf.Tensor, save: tf.GradSaveFunc) => {
-  const cdf = tf.mul(0.5, tf.add(1, tf.erf(tf.mul(x, SQRT1_2))));
-  save([x, cdf]);
-  return {
-    value: tf.mul(x, cdf),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => {
-      const [xs, c] = saved as [tf.Tensor, tf.Tensor];
-      const pdf = tf.mul(INV_SQRT_2PI, tf.exp(tf.mul(tf.square(xs), -0.5)));
-      return [tf.mul(dy as tf.Tensor, tf.add(c, tf.mul(xs, pdf)))];
-    },
-  };
-}) as unknown as GradFn);
-
-/** GELU, erf form (BERT's `gelu`), with an analytic gradient. */
-export function gelu<T extends tf.Tensor>(x: T): T {
-  return geluOp(x) as T;
 }

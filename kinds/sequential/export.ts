@@ -29,10 +29,16 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { onnx } from 'onnx-proto';
 import { ONNX_IO, type BundleManifest, type Precision } from '../../lib/bundle';
-import type { Vocabularies } from '../../lib/data/dataset';
+import type { Interactions, Vocabularies } from '../../lib/data/dataset';
 import { ErrorType, RecflowError } from '../../lib/errors';
 import { DType, GraphBuilder, OPSET, attr, encodeModel } from '../../lib/onnx/builder';
-import { BUNDLE_FILES, popularItems } from '../../lib/onnx/bundle-io';
+import {
+  BUNDLE_FILES,
+  HISTORY_MAX_PER_USER,
+  buildHistories,
+  popularItems,
+  writeHistories,
+} from '../../lib/onnx/bundle-io';
 import {
   MATMUL_QMAX,
   emitInt8Gather,
@@ -466,11 +472,16 @@ export interface SequentialBundleInput {
   popularity: Float32Array;
   /** @default {@link DEFAULT_INT8_PARTS} */
   int8Parts?: Int8Parts;
+  /**
+   * The training interactions (time-ordered): each known user's history goes to history.bin, which serving feeds to
+   * the graphs' `history` input and leaves out of recommendations. Without it a known user is served as a new one.
+   */
+  history?: Pick<Interactions, 'user' | 'item' | 'timestamp'>;
 }
 
 /**
  * Write a complete sequential bundle into `dir` (a fresh folder, e.g. the temp folder of `ArtifactStore.put`):
- * vocab.json, popular.json, the four ONNX graphs and bundle.json. Returns the manifest.
+ * vocab.json, popular.json, history.bin (with `history`), the four ONNX graphs and bundle.json. Returns the manifest.
  * @throws {RecflowError} `InvalidInput` when the weights do not fit the config or the vocab the sizes.
  */
 export async function exportSequentialBundle(
@@ -502,6 +513,12 @@ export async function exportSequentialBundle(
   );
   await writeFile(join(dir, 'vocab.json'), vocabJson);
   await writeFile(join(dir, 'popular.json'), `${JSON.stringify(popularItems(input.vocab, input.popularity))}\n`);
+  const history = input.history
+    ? await writeHistories(
+        dir,
+        buildHistories(input.vocab.users.length, input.history, Math.max(HISTORY_MAX_PER_USER, input.config.maxLength)),
+      )
+    : undefined;
   const sizes = { fp32: { score: 0, recommend: 0 }, int8: { score: 0, recommend: 0 } };
   for (const p of ['fp32', 'int8'] as const)
     for (const k of ['score', 'recommend'] as const) {
@@ -517,6 +534,7 @@ export async function exportSequentialBundle(
     files: BUNDLE_FILES,
     sizes,
     vocabHash,
+    ...(history ? { history } : {}),
     createdAt: new Date().toISOString(),
     kind: 'sequential',
     historyLength: input.config.maxLength,

@@ -46,7 +46,8 @@ export const sequentialKind: ModelKind<SequentialConfig> = {
   name: 'sequential',
   task: 'recommend',
   trainerVersion: 'sequential-1',
-  exporterVersion: SEQUENTIAL_EXPORTER_VERSION,
+  // `+history`: bundles carry the users' training histories (history.bin), which serving feeds to the graphs.
+  exporterVersion: `${SEQUENTIAL_EXPORTER_VERSION}+history`,
 
   resolveConfig: (partial, seed) => resolveSequentialConfig(partial ?? {}, seed),
 
@@ -119,6 +120,7 @@ export const sequentialKind: ModelKind<SequentialConfig> = {
       features: itemFeaturesOf(input.ds),
       vocab: input.ds.vocab,
       popularity: input.ds.items.popularity,
+      history: input.ds.splits.train,
     });
   },
 

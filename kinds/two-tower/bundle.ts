@@ -1,16 +1,13 @@
 /**
- * The two-tower kind's bundle writer: vocab.json, popular.json, the users' histories (history.bin), the four ONNX
- * graphs (lib/bundle.ts contract) and bundle.json.
+ * The two-tower kind's bundle writer: vocab.json, popular.json (the recent-popularity prior's order: serving's
+ * fallback for an unknown user), the four ONNX graphs (lib/bundle.ts contract plus the optional `history` input) and
+ * bundle.json (with the kind and the graphs' inputs).
  */
-import { createHash } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { BundleManifest } from '../../lib/bundle';
 import type { Interactions, Vocabularies } from '../../lib/data/dataset';
-import { OPSET } from '../../lib/onnx/builder';
-import { BUNDLE_FILES, buildHistories, popularItems, writeHistories } from '../../lib/onnx/bundle-io';
+import { writeGraphBundle } from '../../lib/onnx/write-bundle';
 import { exportGraphs, type ExportMeta } from './export';
-import type { ModelWeights, TowerFeatures } from './spec';
+import { defaultExtras, type ModelWeights, type TowerFeatures } from './spec';
 
 export interface WriteBundleInput {
   modelName: string;
@@ -18,14 +15,16 @@ export interface WriteBundleInput {
   datasetId: string;
   checkpointId: string;
   weights: ModelWeights;
+  /** The dataset's tower features, stored histories included (`towerFeatures(ds)`). */
   features: TowerFeatures;
-  meta: Pick<ExportMeta, 'config' | 'sizes'>;
+  /** The checkpoint's config, sizes and extras; without extras, {@link defaultExtras} of `popularity`. */
+  meta: Pick<ExportMeta, 'config' | 'sizes'> & Partial<Pick<ExportMeta, 'extras'>>;
   vocab: Pick<Vocabularies, 'users' | 'items'>;
-  /** Training interaction count by item index. */
+  /** Training interaction count by item index (popular.json when the model has no fitted prior). */
   popularity: Float32Array;
   /**
-   * The training interactions (time-ordered): each known user's history is stored in the bundle so serving leaves
-   * out what the user already has. Without it the bundle has no history and nothing is excluded.
+   * The training interactions (time-ordered): each known user's history is stored in the bundle (history.bin), which
+   * serving feeds to the graphs' `history` input and leaves out of recommendations. Without it the bundle has none.
    */
   history?: Pick<Interactions, 'user' | 'item' | 'timestamp'>;
 }
@@ -35,42 +34,26 @@ export interface WriteBundleInput {
  * popular.json, history.bin (with `history`), the four ONNX graphs and bundle.json. Returns the manifest.
  */
 export async function writeBundle(dir: string, input: WriteBundleInput): Promise<BundleManifest> {
-  const vocabJson = `${JSON.stringify({ users: input.vocab.users, items: input.vocab.items })}\n`;
-  const vocabHash = createHash('sha256').update(vocabJson).digest('hex');
-  await writeFile(join(dir, 'vocab.json'), vocabJson);
-  await writeFile(join(dir, 'popular.json'), `${JSON.stringify(popularItems(input.vocab, input.popularity))}\n`);
-  const history = input.history
-    ? await writeHistories(dir, buildHistories(input.vocab.users.length, input.history))
-    : undefined;
-  const graphs = exportGraphs(input.weights, input.features, {
-    modelName: input.modelName,
-    version: input.version,
-    datasetId: input.datasetId,
-    checkpointId: input.checkpointId,
-    vocabHash,
-    config: input.meta.config,
-    sizes: input.meta.sizes,
-  });
-  const sizes = { fp32: { score: 0, recommend: 0 }, int8: { score: 0, recommend: 0 } };
-  for (const p of ['fp32', 'int8'] as const)
-    for (const k of ['score', 'recommend'] as const) {
-      await writeFile(join(dir, BUNDLE_FILES[p][k]), graphs[p][k]);
-      sizes[p][k] = graphs[p][k].byteLength;
-    }
-  const manifest: BundleManifest = {
+  const extras = input.meta.extras ?? defaultExtras(input.popularity);
+  return writeGraphBundle(dir, {
     kind: 'two-tower',
-    task: 'recommend',
     modelName: input.modelName,
     ...(input.version ? { version: input.version } : {}),
     datasetId: input.datasetId,
     checkpointId: input.checkpointId,
-    opset: OPSET,
-    files: BUNDLE_FILES,
-    sizes,
-    vocabHash,
-    ...(history ? { history } : {}),
-    createdAt: new Date().toISOString(),
-  };
-  await writeFile(join(dir, 'bundle.json'), `${JSON.stringify(manifest, null, 2)}\n`);
-  return manifest;
+    vocab: input.vocab,
+    popularity: extras.priorConfig ? extras.prior : input.popularity,
+    ...(input.history ? { history: input.history } : {}),
+    graphs: (vocabHash) =>
+      exportGraphs(input.weights, input.features, {
+        modelName: input.modelName,
+        version: input.version,
+        datasetId: input.datasetId,
+        checkpointId: input.checkpointId,
+        vocabHash,
+        config: input.meta.config,
+        sizes: input.meta.sizes,
+        extras,
+      }),
+  });
 }

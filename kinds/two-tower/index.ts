@@ -1,6 +1,8 @@
 /**
  * The two-tower neural recommender as a model kind: tfjs training (GPU queue with the CPU fallback), the checkpoint
- * format of ./spec.ts, the ONNX export of ./export.ts and the recommender evaluation every recommender kind shares.
+ * format of ./spec.ts (`recflow-two-tower/3`: weights plus the fitted prior, item gates, prior weight and
+ * calibrations), the ONNX export of ./export.ts (graphs with the `history` input) and the recommender evaluation
+ * every recommender kind shares.
  */
 import { ErrorType, RecflowError } from '../../lib/errors';
 import { evaluateBundle } from '../../lib/eval/evaluate';
@@ -16,6 +18,7 @@ import {
   writeCheckpoint,
   type CheckpointMeta,
   type ModelConfig,
+  type ModelExtras,
 } from './spec';
 import { trainTwoTower, type ResumeState } from './trainer';
 
@@ -24,13 +27,24 @@ const INTEGER_FIELDS: ReadonlyArray<keyof ModelConfig> = [
   'featureDim',
   'hiddenUnits',
   'outputDim',
+  'historyLength',
   'epochs',
   'batchSize',
-  'negativesPerPositive',
+  'minItemInteractions',
+  'sampledItems',
   'earlyStoppingPatience',
   'seed',
 ];
-const MAY_BE_ZERO: ReadonlyArray<keyof ModelConfig> = ['l2', 'seed', 'negativesPerPositive', 'earlyStoppingPatience'];
+const MAY_BE_ZERO: ReadonlyArray<keyof ModelConfig> = [
+  'l2',
+  'seed',
+  'earlyStoppingPatience',
+  'dropout',
+  'historyDropout',
+  'historyGap',
+  'itemIdDropout',
+];
+const RATES: ReadonlyArray<keyof ModelConfig> = ['dropout', 'historyDropout', 'itemIdDropout'];
 
 /**
  * Resolve a partial two-tower config over {@link DEFAULT_MODEL_CONFIG}, checking every field.
@@ -49,6 +63,14 @@ export function resolveModelConfig(partial: Partial<ModelConfig> = {}, seed?: nu
   }
   if (config.learningRateDecay > 1)
     throw new RecflowError(ErrorType.InvalidInput, `config.learningRateDecay = ${config.learningRateDecay}: > 1`);
+  for (const key of RATES)
+    if (config[key] >= 1)
+      throw new RecflowError(ErrorType.InvalidInput, `config.${key} = ${config[key]}: a rate must be below 1`);
+  if (config.l2 * config.learningRate >= 1)
+    throw new RecflowError(
+      ErrorType.InvalidInput,
+      `config.l2 = ${config.l2}: weight decay times the learning rate (${config.learningRate}) must be below 1`,
+    );
   return config;
 }
 
@@ -67,7 +89,7 @@ function summary(meta: CheckpointMeta): CheckpointSummary {
 export const twoTowerKind: ModelKind<ModelConfig> = {
   name: 'two-tower',
   task: 'recommend',
-  trainerVersion: 'two-tower-2',
+  trainerVersion: 'two-tower-3',
   // `+history`: bundles carry the users' training histories (history.bin); older bundles are not reused.
   exporterVersion: `${EXPORTER_VERSION}+history`,
 
@@ -84,9 +106,10 @@ export const twoTowerKind: ModelKind<ModelConfig> = {
         weights: ck.weights,
         history: ck.meta.history as unknown as EpochRecord[],
         bestWeights: best.weights,
+        bestPriorWeight: best.meta.extras.priorWeight,
       };
     }
-    const meta = (epoch: number, history: EpochRecord[]): CheckpointMeta => ({
+    const meta = (epoch: number, history: EpochRecord[], extras: ModelExtras): CheckpointMeta => ({
       config,
       sizes: sizesOf(ds),
       datasetId: ds.manifest.id,
@@ -94,20 +117,21 @@ export const twoTowerKind: ModelKind<ModelConfig> = {
       gpu: choice.gpu,
       epoch,
       history: history as unknown as Array<Record<string, number>>,
+      extras,
     });
     const done: EpochRecord[] = [...(resume?.history ?? [])];
     const result = await trainTwoTower(ds, config, {
       resume,
       maxValidationUsers: ctx.maxValidationUsers,
       onProgress: (epoch, batch, batches) => ctx.onProgress(epoch, batch, batches),
-      onEpoch: async (record, weights) => {
+      onEpoch: async (record, weights, extras) => {
         done.push(record);
         const history = [...done];
-        await ctx.onEpoch(record, (dir) => writeCheckpoint(dir, meta(record.epoch, history), weights));
+        await ctx.onEpoch(record, (dir) => writeCheckpoint(dir, meta(record.epoch, history, extras), weights));
       },
     });
     return {
-      write: (dir) => writeCheckpoint(dir, meta(result.bestEpoch, result.history), result.weights),
+      write: (dir) => writeCheckpoint(dir, meta(result.bestEpoch, result.history, result.extras), result.weights),
       history: result.history,
       bestEpoch: result.bestEpoch,
       epochsRun: result.epochsRun,

@@ -1,18 +1,21 @@
 /**
- * The two-tower model of lib/model-spec.ts in TensorFlow.js ops: the same weight names and shapes, the title as the
- * mean of the non-zero tokens' embeddings, the price appended last in the item input, a relu hidden layer, a linear
- * output and `sigmoid(dot(user, item))`. Plain `tf.variable`s and ops (no layers), so the weights map one to one
- * onto {@link ModelWeights} and the forward pass matches `referenceScore`.
+ * The two-tower model of ./spec.ts in TensorFlow.js ops: the same weight names and shapes, plain `tf.variable`s and
+ * ops (no layers), so the weights map one to one onto {@link ModelWeights} and the forward pass matches the
+ * reference (`catalogScores`).
  *
- * Built from lib/train/ops.ts for training speed: each tower's input is one `embeddingConcat` (the id and feature
- * lookups and the title bag in one kernel, forward and gradient), its layers `dense` (fused bias and relu, explicit
- * transposes in the gradient), the loss `sigmoidCrossEntropyWithLogits` (closed-form gradient). The title mean is a
- * bag with per-item weights `1 / max(tokens, 1)` on the non-zero tokens, precomputed once.
+ * A training step scores a set of candidate items `W` (the whole catalogue, or a sample for large catalogues):
+ * the item tower runs once over `W` (`[|W|, outputDim + 1]`: vectors and biases), each example's history pools the
+ * rows of `W` it names (every history item is in `W`), and the logits of every example against every candidate
+ * feed a softmax cross-entropy on the example's next item. Built from lib/train/ops.ts for speed: the item input is
+ * one `embeddingConcat` (the gated id, category, brand and the title bag in one kernel, forward and gradient), the
+ * layers `dense` (fused bias and relu, explicit transposes in the gradient), the logits `matMul`, the loss
+ * `softmaxCrossEntropy` (closed-form gradient).
  */
 import * as tf from '@tensorflow/tfjs';
 import { TITLE_LEN } from '../../lib/data/dataset';
-import { dense, embeddingConcat, sigmoidCrossEntropyWithLogits } from '../../lib/train/ops';
+import { dense, embeddingConcat, matMul, softmaxCrossEntropy, MASKED_SCORE } from '../../lib/train/ops';
 import {
+  POSITION_HALF_LIFE,
   WEIGHT_NAMES,
   weightShapes,
   type ModelConfig,
@@ -23,18 +26,41 @@ import {
 } from './spec';
 
 const EMBEDDINGS = new Set<WeightName>([
-  'user_embedding',
-  'segment_embedding',
-  'region_embedding',
   'item_embedding',
   'category_embedding',
   'brand_embedding',
   'token_embedding',
+  'segment_embedding',
+  'region_embedding',
 ]);
 
 let modelCount = 0;
 
-/** The two towers' variables plus the feature tables (constant tensors) they read. */
+/** One step's inputs (built in JS by the trainer; row-major typed arrays). */
+export interface StepBatch {
+  /** Candidate items (global indices), `[W]`. */
+  candidates: Int32Array;
+  /** Per candidate: 1 to use its id embedding this step, 0 for features only. */
+  idGate: Float32Array;
+  /** Per candidate: added to its logit (the sampling correction; zeros for the full catalogue). */
+  logitOffset: Float32Array;
+  /** Examples' users (global), `[B]`: their segment and region. */
+  users: Int32Array;
+  /** `[B, L]` positions into `candidates`, rank 0 (most recent) first; padding anywhere with `historyValid` 0. */
+  history: Int32Array;
+  /** `[B, L]` 1 for a pooled history item, 0 for padding (or an item dropped this step). */
+  historyValid: Float32Array;
+  /** `[B]` position into `candidates` of each example's next item. */
+  targets: Int32Array;
+  /** `[B, W]` 0 or {@link MASKED_SCORE} (the example's earlier items, item 0): added to the logits. */
+  logitMask: Float32Array;
+  /** `[B, outputDim + 2 featureDim]` dropout multipliers of the user tower's input (0 or 1 / keep), or none. */
+  dropout?: Float32Array;
+  /** `[B]` example weights of the loss, or none (all 1). */
+  weights?: Float32Array;
+}
+
+/** The towers' variables plus the feature tables (constant tensors) they read. */
 export class TwoTowerModel {
   readonly vars: Record<WeightName, tf.Variable>;
   private readonly feats: {
@@ -49,13 +75,17 @@ export class TwoTowerModel {
   };
 
   /**
-   * @param weights start from these (a checkpoint), else a seeded initialization: embeddings N(0, 0.05),
-   *   kernels Glorot-uniform, biases 0.
+   * @param weights start from these (a checkpoint), else a seeded initialization: embeddings N(0, 0.05) with row 0
+   *   (unknown) zero, kernels Glorot-uniform, biases 0, the recency weighting a half-life of
+   *   {@link POSITION_HALF_LIFE} positions.
    */
   constructor(
     readonly config: ModelConfig,
     readonly sizes: ModelSizes,
-    features: TowerFeatures,
+    features: Pick<
+      TowerFeatures,
+      'userSegment' | 'userRegion' | 'itemCategory' | 'itemBrand' | 'itemPrice' | 'itemTitleTokens'
+    >,
     weights?: ModelWeights,
   ) {
     const shapes = weightShapes(config, sizes);
@@ -65,7 +95,13 @@ export class TwoTowerModel {
       const seed = config.seed * 1000 + i;
       const init = tf.tidy((): tf.Tensor => {
         if (weights) return tf.tensor(weights[name].data, shape, 'float32');
-        if (EMBEDDINGS.has(name)) return tf.randomNormal(shape, 0, 0.05, 'float32', seed);
+        if (name === 'history_position')
+          return tf.tensor1d(Array.from({ length: shape[0] ?? 0 }, (_, k) => (-k * Math.LN2) / POSITION_HALF_LIFE));
+        if (EMBEDDINGS.has(name)) {
+          const [rows = 1, cols = 1] = shape;
+          const rowMask = tf.concat([tf.zeros([1, 1]), tf.ones([rows - 1, 1])]);
+          return tf.mul(tf.randomNormal([rows, cols], 0, 0.05, 'float32', seed), rowMask);
+        }
         if (name.endsWith('/bias')) return tf.zeros(shape);
         const [fanIn = 1, fanOut = 1] = shape;
         const limit = Math.sqrt(6 / (fanIn + fanOut));
@@ -88,82 +124,118 @@ export class TwoTowerModel {
       itemCategory: tf.tensor1d(features.itemCategory, 'int32'),
       itemBrand: tf.tensor1d(features.itemBrand, 'int32'),
       itemPrice: tf.tensor2d(features.itemPrice, [features.itemPrice.length, 1], 'float32'),
-      itemTitle: tf.tensor2d(
-        features.itemTitleTokens,
-        [features.itemTitleTokens.length / TITLE_LEN, TITLE_LEN],
-        'int32',
-      ),
+      itemTitle: tf.tensor2d(titles, [titles.length / TITLE_LEN, TITLE_LEN], 'int32'),
       itemTitleWeights: tf.tensor2d(titleWeights, [titles.length / TITLE_LEN, TITLE_LEN], 'float32'),
     };
   }
 
-  private tower(x: tf.Tensor2D, side: 'user' | 'item'): tf.Tensor2D {
-    const v = this.vars;
-    const h = dense(x, v[`${side}_dense1/kernel`], v[`${side}_dense1/bias`], 'relu');
-    return dense(h, v[`${side}_dense2/kernel`], v[`${side}_dense2/bias`]);
-  }
-
-  /** The user tower's input `[n, embeddingDim + 2 featureDim]`: user, segment and region embeddings. */
-  private userInput(users: tf.Tensor1D): tf.Tensor2D {
-    return embeddingConcat([
-      { table: this.vars.user_embedding, ids: users },
-      { table: this.vars.segment_embedding, ids: tf.gather(this.feats.userSegment, users) },
-      { table: this.vars.region_embedding, ids: tf.gather(this.feats.userRegion, users) },
-    ]);
-  }
-
-  /** The item tower's input: item, category, brand embeddings, the title's mean token embedding, the price. */
-  private itemInput(items: tf.Tensor1D): tf.Tensor2D {
-    return embeddingConcat(
-      [
-        { table: this.vars.item_embedding, ids: items },
-        { table: this.vars.category_embedding, ids: tf.gather(this.feats.itemCategory, items) },
-        { table: this.vars.brand_embedding, ids: tf.gather(this.feats.itemBrand, items) },
-        {
-          table: this.vars.token_embedding,
-          ids: tf.gather(this.feats.itemTitle, items),
-          weights: tf.gather(this.feats.itemTitleWeights, items),
-        },
-      ],
-      tf.gather(this.feats.itemPrice, items),
-    );
-  }
-
-  /** User vectors `[n, outputDim]` for user indices `[n]` (int32). */
-  userTower(users: tf.Tensor1D): tf.Tensor2D {
-    return tf.tidy(() => this.tower(this.userInput(users), 'user'));
-  }
-
-  /** Item vectors `[n, outputDim]` for item indices `[n]` (int32). */
-  itemTower(items: tf.Tensor1D): tf.Tensor2D {
-    return tf.tidy(() => this.tower(this.itemInput(items), 'item'));
-  }
-
-  /** Logits `dot(user, item)` `[n]` for pairs. */
-  logits(users: tf.Tensor1D, items: tf.Tensor1D): tf.Tensor1D {
-    return tf.tidy(() => tf.sum(tf.mul(this.userTower(users), this.itemTower(items)), 1));
-  }
-
-  /** Scores `sigmoid(dot(user, item))` `[n]` for pairs. */
-  score(users: tf.Tensor1D, items: tf.Tensor1D): tf.Tensor1D {
-    return tf.tidy(() => tf.sigmoid(this.logits(users, items)));
+  /**
+   * The item tower `[n, outputDim + 1]` (vectors, then the bias) of items `[n]` (int32); `gate` `[n]` float (1: use
+   * the id embedding).
+   */
+  itemOutputs(items: tf.Tensor1D, gate: tf.Tensor1D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const v = this.vars;
+      const x = embeddingConcat(
+        [
+          { table: v.item_embedding, ids: tf.reshape(items, [-1, 1]), weights: tf.reshape(gate, [-1, 1]) },
+          { table: v.category_embedding, ids: tf.gather(this.feats.itemCategory, items) },
+          { table: v.brand_embedding, ids: tf.gather(this.feats.itemBrand, items) },
+          {
+            table: v.token_embedding,
+            ids: tf.gather(this.feats.itemTitle, items),
+            weights: tf.gather(this.feats.itemTitleWeights, items),
+          },
+        ],
+        tf.gather(this.feats.itemPrice, items),
+      );
+      const h = dense(x, v['item_dense1/kernel'], v['item_dense1/bias'], 'relu');
+      return dense(h, v['item_dense2/kernel'], v['item_dense2/bias']);
+    });
   }
 
   /**
-   * Binary cross-entropy on logits (numerically stable form) plus `l2` times the mean squared norm of the
-   * embedding rows the batch touched.
+   * User vectors `[B, outputDim]` from item vectors `vecs` `[W, outputDim]`, histories `[B, L]` (positions into
+   * `vecs`, rank 0 first) with their validity `[B, L]`, users `[B]`, and an optional dropout multiplier of the
+   * tower's input.
    */
-  loss(users: tf.Tensor1D, items: tf.Tensor1D, labels: tf.Tensor1D): tf.Scalar {
+  userVectors(
+    vecs: tf.Tensor2D,
+    history: tf.Tensor2D,
+    valid: tf.Tensor2D,
+    users: tf.Tensor1D,
+    dropout?: tf.Tensor2D,
+  ): tf.Tensor2D {
     return tf.tidy(() => {
-      const xu = this.userInput(users);
-      const xi = this.itemInput(items);
-      const z = tf.sum(tf.mul(this.tower(xu, 'user'), this.tower(xi, 'item')), 1);
-      const bce = sigmoidCrossEntropyWithLogits(z, labels);
-      if (this.config.l2 <= 0) return bce;
-      // The user and item id embeddings are the first embeddingDim columns of the towers' inputs.
-      const d = this.config.embeddingDim;
-      const sq = (x: tf.Tensor2D): tf.Scalar => tf.mean(tf.sum(tf.square(tf.slice(x, [0, 0], [-1, d])), 1));
-      return tf.add<tf.Scalar>(bce, tf.mul(tf.add(sq(xu), sq(xi)), this.config.l2));
+      const v = this.vars;
+      const [b = 0, l = 0] = history.shape;
+      const d = vecs.shape[1] ?? 0;
+      // Softmax over the valid positions of the learned position logits.
+      const logits = tf.add(
+        tf.reshape(tf.slice(v.history_position, [0], [l]), [1, l]),
+        tf.mul(tf.sub(1, valid), MASKED_SCORE),
+      );
+      const w = tf.softmax(logits); // [B, L]
+      const rows = tf.reshape(tf.gather(vecs, tf.reshape(history, [-1])), [b, l, d]);
+      const pooled = tf.reshape<tf.Rank.R2>(matMul(tf.reshape(w, [b, 1, l]), rows), [b, d]);
+      const side = embeddingConcat([
+        { table: v.segment_embedding, ids: tf.gather(this.feats.userSegment, users) },
+        { table: v.region_embedding, ids: tf.gather(this.feats.userRegion, users) },
+      ]);
+      let x = tf.concat([pooled, side], 1);
+      if (dropout) x = tf.mul(x, dropout);
+      const h = dense(x, v['user_dense1/kernel'], v['user_dense1/bias'], 'relu');
+      return tf.add(dense(h, v['user_dense2/kernel'], v['user_dense2/bias']), pooled);
+    });
+  }
+
+  /** Split the item tower's output into vectors `[W, d]` and biases `[W]`. */
+  private split(out: tf.Tensor2D): { vecs: tf.Tensor2D; bias: tf.Tensor1D } {
+    const d = this.config.outputDim;
+    return { vecs: tf.slice(out, [0, 0], [-1, d]), bias: tf.reshape(tf.slice(out, [0, d], [-1, 1]), [-1]) };
+  }
+
+  /** Logits `[B, W]` of a step's examples against its candidates (masks and offsets added). */
+  stepLogits(b: StepBatch): tf.Tensor2D {
+    return tf.tidy(() => {
+      const W = b.candidates.length;
+      const B = b.users.length;
+      const L = b.history.length / Math.max(1, B);
+      const { vecs, bias } = this.split(
+        this.itemOutputs(tf.tensor1d(b.candidates, 'int32'), tf.tensor1d(b.idGate, 'float32')),
+      );
+      const u = this.userVectors(
+        vecs,
+        tf.tensor2d(b.history, [B, L], 'int32'),
+        tf.tensor2d(b.historyValid, [B, L], 'float32'),
+        tf.tensor1d(b.users, 'int32'),
+        b.dropout ? tf.tensor2d(b.dropout, [B, b.dropout.length / B], 'float32') : undefined,
+      );
+      const offset = tf.add(bias, tf.tensor1d(b.logitOffset, 'float32'));
+      const z = tf.add(matMul(u, vecs, false, true), tf.reshape(offset, [1, W]));
+      return tf.add<tf.Tensor2D>(z, tf.tensor2d(b.logitMask, [B, W], 'float32'));
+    });
+  }
+
+  /** The step's loss: softmax cross-entropy of each example's next item among the candidates. */
+  loss(b: StepBatch): tf.Scalar {
+    return tf.tidy(() =>
+      softmaxCrossEntropy(
+        this.stepLogits(b),
+        tf.tensor1d(b.targets, 'int32'),
+        b.weights ? tf.tensor1d(b.weights, 'float32') : undefined,
+      ),
+    );
+  }
+
+  /**
+   * The whole catalogue's item side, `itemHasId` gating the ids: vectors `[items, outputDim]` and biases `[items]`
+   * (caller disposes).
+   */
+  catalogue(itemHasId: Uint8Array): { vecs: tf.Tensor2D; bias: tf.Tensor1D } {
+    return tf.tidy(() => {
+      const n = itemHasId.length;
+      return this.split(this.itemOutputs(tf.range(0, n, 1, 'int32'), tf.tensor1d(Float32Array.from(itemHasId))));
     });
   }
 

@@ -1,10 +1,10 @@
 /**
  * The validation gate for a shop's optional search log: `queries.csv` (`query_id,user_id,timestamp,query`) and
  * `search_events.csv` (`query_id,item_id,event,timestamp`), plus the item texts search needs (items.csv's title and
- * attribute columns). Same rules and messages as lib/data/validate.ts (built on its `Tally` and lib/data/csv.ts's
- * `readCsv`): structural problems throw, row problems are counted per file and column with the first offending
- * row, hard above the policy's limits. A missing or empty file (0 bytes, blank, or a header without rows) is absent;
- * without `queries.csv` the folder has no search data.
+ * attribute columns). Same rules and messages as lib/data/validate.ts (built on its `Tally` and `tallyAnomalies`,
+ * and lib/data/csv.ts's `readCsv`): structural problems throw, row problems are counted per file and column with
+ * the first offending row, hard above the policy's limits. A missing or empty file (0 bytes, blank, or a header
+ * without rows) is absent; without `queries.csv` the folder has no search data.
  */
 import { existsSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import {
   DEFAULT_POLICY,
   Tally,
   parseTimestamp,
+  tallyAnomalies,
   type Anomaly,
   type FileReport,
   type ValidationPolicy,
@@ -53,8 +54,6 @@ export interface SearchValidation {
   data?: SearchCollected;
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(x < 0.001 ? 3 : 1)}%`;
-
 /** An optional file is absent when missing, 0 bytes, blank, or a header without rows. */
 function hasContent(path: string): boolean {
   if (!existsSync(path)) return false;
@@ -75,46 +74,21 @@ async function hasDataRows(path: string): Promise<boolean> {
   }
 }
 
-/** Anomalies of one file from its tally (the rules of lib/data/validate.ts). */
-function anomaliesOf(t: Tally, rows: number, required: readonly string[], policy: ValidationPolicy): Anomaly[] {
-  const out: Anomaly[] = [];
-  for (const [kind, count] of t.counts) {
-    const f = t.first.get(kind);
-    if (!f) continue;
-    const [code, column] = kind.split(':') as [Anomaly['code'], string | undefined];
-    const rate = count / rows;
-    const limit =
-      code === 'null'
-        ? required.includes(column ?? '')
-          ? policy.maxNullRate
-          : 1
-        : code === 'invalid'
-          ? policy.maxInvalidRate
-          : code === 'unknown_id'
-            ? policy.maxUnknownIdRate
-            : code === 'duplicate'
-              ? policy.maxDuplicateRate
-              : 1;
-    const severity = rate > limit ? 'hard' : 'soft';
-    const where = `${t.file} row ${f.row}${f.column ? `, column ${f.column}` : ''}, value '${f.value.slice(0, 60)}'`;
-    const tail =
-      severity === 'hard'
-        ? `${pct(rate)} of rows (${count} of ${rows}) exceed the ${pct(limit)} limit`
-        : `${count} of ${rows} rows (${pct(rate)})`;
-    out.push({
-      code,
-      severity,
-      file: t.file,
-      column: f.column,
-      row: f.row,
-      value: f.value.slice(0, 200),
-      count,
-      rate,
-      limit: limit < 1 ? limit : undefined,
-      message: `${where}: ${f.note}; ${tail}`,
-    });
+/**
+ * A row's trimmed field by column name, or undefined when the row's field count is not the header's (counted as an
+ * invalid `(row)`).
+ */
+function rowFields(
+  t: Tally,
+  f: string[],
+  row: number,
+  columns: ReadonlyMap<string, number>,
+): ((column: string) => string) | undefined {
+  if (f.length !== columns.size) {
+    t.bad('(row)', row, f.join(',').slice(0, 60), `${f.length} fields, the header has ${columns.size}`);
+    return undefined;
   }
-  return out;
+  return (c) => (f[columns.get(c) ?? 0] ?? '').trim();
 }
 
 /** The searchable text of an item: its title, then its attributes as `key: value`. */
@@ -201,7 +175,6 @@ export async function validateSearch(dir: string, opts: ValidateSearchOptions = 
   if (qPresent) {
     const t = new Tally(SEARCH_FILES.queries);
     const required = ['query_id', 'timestamp', 'query'];
-    let idx: ReadonlyMap<string, number> | undefined;
     const { header, rows } = await readCsv(
       qPath,
       {
@@ -210,12 +183,8 @@ export async function validateSearch(dir: string, opts: ValidateSearchOptions = 
         onProgress: progress(SEARCH_FILES.queries),
       },
       (f, row, columns) => {
-        idx ??= columns;
-        if (f.length !== idx.size) {
-          t.bad('(row)', row, f.join(',').slice(0, 60), `${f.length} fields, the header has ${idx.size}`);
-          return;
-        }
-        const get = (c: string) => (f[idx?.get(c) ?? 0] ?? '').trim();
+        const get = rowFields(t, f, row, columns);
+        if (!get) return;
         const id = get('query_id');
         if (!id) return t.null('query_id', row);
         if (queryIndex.has(id)) return t.hit('duplicate:query_id', row, id, 'duplicate query id', 'query_id');
@@ -252,7 +221,7 @@ export async function validateSearch(dir: string, opts: ValidateSearchOptions = 
     );
     qRows = rows;
     files[SEARCH_FILES.queries] = { rows, columns: header, nulls: t.nulls, invalid: t.invalid };
-    if (rows > 0) anomalies.push(...anomaliesOf(t, rows, required, policy));
+    if (rows > 0) anomalies.push(...tallyAnomalies(t, rows, required, policy));
   }
   if (qRows === 0) {
     if (ePresent) {
@@ -285,17 +254,12 @@ export async function validateSearch(dir: string, opts: ValidateSearchOptions = 
     const t = new Tally(SEARCH_FILES.events);
     const required = ['query_id', 'item_id', 'event', 'timestamp'];
     const grade = new Map<string, number>(SEARCH_EVENT_TYPES.map((e, k) => [e, k + 1]));
-    let idx: ReadonlyMap<string, number> | undefined;
     const { header, rows } = await readCsv(
       ePath,
       { required, maxLineBytes: policy.maxLineBytes, onProgress: progress(SEARCH_FILES.events) },
       (f, row, columns) => {
-        idx ??= columns;
-        if (f.length !== idx.size) {
-          t.bad('(row)', row, f.join(',').slice(0, 60), `${f.length} fields, the header has ${idx.size}`);
-          return;
-        }
-        const get = (c: string) => (f[idx?.get(c) ?? 0] ?? '').trim();
+        const get = rowFields(t, f, row, columns);
+        if (!get) return;
         let ok = true;
         const q = get('query_id');
         const item = get('item_id');
@@ -337,7 +301,7 @@ export async function validateSearch(dir: string, opts: ValidateSearchOptions = 
     );
     eRows = rows;
     files[SEARCH_FILES.events] = { rows, columns: header, nulls: t.nulls, invalid: t.invalid };
-    if (rows > 0) anomalies.push(...anomaliesOf(t, rows, required, policy));
+    if (rows > 0) anomalies.push(...tallyAnomalies(t, rows, required, policy));
   }
   return {
     present: true,

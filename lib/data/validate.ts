@@ -275,6 +275,60 @@ export class Tally {
 
 const pct = (x: number) => `${(100 * x).toFixed(x < 0.001 ? 3 : 1)}%`;
 
+/**
+ * The anomalies of one file of `rows` (> 0) data rows from its tally, one per kind counted: hard where the kind's
+ * rate exceeds the policy's limit for it (nulls only limited in the `required` columns), soft otherwise; the
+ * message names the file, the first offending row, column and value, and a later row's hint where there is one.
+ */
+export function tallyAnomalies(
+  t: Tally,
+  rows: number,
+  required: readonly string[],
+  policy: ValidationPolicy,
+): Anomaly[] {
+  const out: Anomaly[] = [];
+  for (const [kind, count] of t.counts) {
+    const f = t.first.get(kind);
+    if (!f) continue;
+    const [code, column] = kind.split(':') as [Anomaly['code'] | 'null', string | undefined];
+    const rate = count / rows;
+    const limit =
+      code === 'null'
+        ? required.includes(column ?? '')
+          ? policy.maxNullRate
+          : 1
+        : code === 'invalid'
+          ? policy.maxInvalidRate
+          : code === 'unknown_id'
+            ? policy.maxUnknownIdRate
+            : code === 'duplicate'
+              ? policy.maxDuplicateRate
+              : code === 'price_outlier'
+                ? policy.maxPriceOutlierRate
+                : 1;
+    const severity = rate > limit ? 'hard' : 'soft';
+    const where = `${t.file} row ${f.row}${f.column ? `, column ${f.column}` : ''}, value '${f.value.slice(0, 60)}'`;
+    const tail =
+      severity === 'hard'
+        ? `${pct(rate)} of rows (${count} of ${rows}) exceed the ${pct(limit)} limit`
+        : `${count} of ${rows} rows (${pct(rate)})`;
+    const hint = t.hints.get(kind);
+    out.push({
+      code,
+      severity,
+      file: t.file,
+      column: f.column,
+      row: f.row,
+      value: f.value.slice(0, 200),
+      count,
+      rate,
+      limit: limit < 1 ? limit : undefined,
+      message: `${where}: ${f.note}; ${tail}${hint ? `; ${hint}` : ''}`,
+    });
+  }
+  return out;
+}
+
 /** Lower-case letters and digits only: 'Add-To-Cart' -> 'addtocart'. */
 const squash = (s: string) => s.toLowerCase().replace(/[^\p{L}\p{N}]/gu, '');
 
@@ -623,45 +677,7 @@ export async function validateSource(
       });
       return;
     }
-    for (const [kind, count] of t.counts) {
-      const f = t.first.get(kind);
-      if (!f) continue;
-      const [code, column] = kind.split(':') as [Anomaly['code'] | 'null', string | undefined];
-      const rate = count / rows;
-      const limit =
-        code === 'null'
-          ? required.includes(column ?? '')
-            ? policy.maxNullRate
-            : 1
-          : code === 'invalid'
-            ? policy.maxInvalidRate
-            : code === 'unknown_id'
-              ? policy.maxUnknownIdRate
-              : code === 'duplicate'
-                ? policy.maxDuplicateRate
-                : code === 'price_outlier'
-                  ? policy.maxPriceOutlierRate
-                  : 1;
-      const severity = rate > limit ? 'hard' : 'soft';
-      const where = `${t.file} row ${f.row}${f.column ? `, column ${f.column}` : ''}, value '${f.value.slice(0, 60)}'`;
-      const tail =
-        severity === 'hard'
-          ? `${pct(rate)} of rows (${count} of ${rows}) exceed the ${pct(limit)} limit`
-          : `${count} of ${rows} rows (${pct(rate)})`;
-      const hint = t.hints.get(kind);
-      anomalies.push({
-        code,
-        severity,
-        file: t.file,
-        column: f.column,
-        row: f.row,
-        value: f.value.slice(0, 200),
-        count,
-        rate,
-        limit: limit < 1 ? limit : undefined,
-        message: `${where}: ${f.note}; ${tail}${hint ? `; ${hint}` : ''}`,
-      });
-    }
+    anomalies.push(...tallyAnomalies(t, rows, required, policy));
   };
 
   if (usersFile && hasUsers) {

@@ -89,6 +89,9 @@ export async function checkBundleHealth(
     });
     return done(null);
   }
+  // Graphs with a `history` input (the history-based kinds) get an empty one: the stored history or the prior.
+  const noHistory = (sess: ort.InferenceSession): Record<string, ort.Tensor> =>
+    sess.inputNames.includes('history') ? { history: i64([], [1, 0]) } : {};
   const problems: string[] = [];
   const times: number[] = [];
   const champTimes: number[] = [];
@@ -117,13 +120,19 @@ export async function checkBundleHealth(
           user: i64([r % champ.users], [1]),
           k: i64([k], [1]),
           exclude: i64([1 + (r % (champ.items - 1)), 0], [1, 2]),
+          ...noHistory(champ.rec),
         });
         champTimes.push(Number(process.hrtime.bigint() - t0) / 1e6);
       }
       const user = r % users;
       const excluded = [1 + (r % (items - 1)), 0];
       const t0 = process.hrtime.bigint();
-      const out = await rec.run({ user: i64([user], [1]), k: i64([k], [1]), exclude: i64(excluded, [1, 2]) });
+      const out = await rec.run({
+        user: i64([user], [1]),
+        k: i64([k], [1]),
+        exclude: i64(excluded, [1, 2]),
+        ...noHistory(rec),
+      });
       times.push(Number(process.hrtime.bigint() - t0) / 1e6);
       const top = Array.from(out.items!.data as BigInt64Array, Number);
       const s = Array.from(out.scores!.data as Float32Array);
@@ -135,7 +144,7 @@ export async function checkBundleHealth(
       if (s.some((x, i) => !(x >= 0 && x <= 1) || (i > 0 && x > s[i - 1]!)))
         problems.push(`user ${user}: scores not sorted probabilities`);
       if (r < 5) {
-        const sc = await score.run({ user: i64([user], [1]), items: i64(top, [1, top.length]) });
+        const sc = await score.run({ user: i64([user], [1]), items: i64(top, [1, top.length]), ...noHistory(score) });
         const d = Array.from(sc.scores!.data as Float32Array).reduce((m, x, i) => Math.max(m, Math.abs(x - s[i]!)), 0);
         if (d > agreeTol) problems.push(`user ${user}: score graph disagrees with recommend by ${d}`);
       }

@@ -68,8 +68,8 @@ export function checkLifecycleInput(raw: unknown): { ok: true; value: CheckedInp
 
   keys(input, TOP, '');
   name(input.modelName, 'modelName');
-  if (input.kind !== undefined && !isKindName(input.kind))
-    errors.push(`kind: ${JSON.stringify(input.kind)} is not a model kind (${KIND_NAMES.join(', ')})`);
+  if (input.kind !== undefined && input.kind !== 'auto' && !isKindName(input.kind))
+    errors.push(`kind: ${JSON.stringify(input.kind)} is not a model kind (auto, ${KIND_NAMES.join(', ')})`);
   str(input.requestedBy, 'requestedBy');
 
   const data = obj(input.data, 'data');

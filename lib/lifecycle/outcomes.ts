@@ -31,110 +31,58 @@ export interface OutcomeEffect {
   meaning: string;
 }
 
-const row = (e: OutcomeEffect): OutcomeEffect => e;
+/** An effect that leaves the aliases and the fleet as they are. */
+const stays = (status: ModelStatus | null, exit: OutcomeEffect['exit'], meaning: string): OutcomeEffect => ({
+  status,
+  champion: false,
+  clearCanary: false,
+  rollbackFleet: false,
+  exit,
+  meaning,
+});
+
+/** The rollback's effect: the version `rolled_back`, `@canary` removed, the fleet on the previous stable. */
+const rolledBack = (exit: OutcomeEffect['exit'], meaning: string): OutcomeEffect => ({
+  status: 'rolled_back',
+  champion: false,
+  clearCanary: true,
+  rollbackFleet: true,
+  exit,
+  meaning,
+});
 
 /** The effect of an outcome in a phase. */
 export function outcomeEffect(outcome: LifecycleOutcome, phase: EndPhase): OutcomeEffect {
   switch (outcome) {
     case 'promoted':
-      return row({
+      return {
         status: 'production',
         champion: true,
         clearCanary: true,
         rollbackFleet: false,
         exit: 'ok',
         meaning: 'the candidate serves all users',
-      });
+      };
     case 'approved':
-      return row({
-        status: null,
-        champion: false,
-        clearCanary: false,
-        rollbackFleet: false,
-        exit: 'ok',
-        meaning: 'approved; the rollout was skipped',
-      });
+      return stays(null, 'ok', 'approved; the rollout was skipped');
     case 'unchanged':
-      return row({
-        status: null,
-        champion: false,
-        clearCanary: false,
-        rollbackFleet: false,
-        exit: 'ok',
-        meaning: 'the candidate equals the champion: nothing registered',
-      });
+      return stays(null, 'ok', 'the candidate equals the champion: nothing registered');
     case 'rolled_back':
-      return row({
-        status: 'rolled_back',
-        champion: false,
-        clearCanary: true,
-        rollbackFleet: true,
-        exit: 'refused',
-        meaning: 'the canary analysis failed: rolled back',
-      });
+      return rolledBack('refused', 'the canary analysis failed: rolled back');
     case 'gate_failed':
-      return row({
-        status: 'rejected',
-        champion: false,
-        clearCanary: false,
-        rollbackFleet: false,
-        exit: 'refused',
-        meaning: 'an evaluation gate refused the candidate',
-      });
+      return stays('rejected', 'refused', 'an evaluation gate refused the candidate');
     case 'rejected':
-      return row({
-        status: 'rejected',
-        champion: false,
-        clearCanary: false,
-        rollbackFleet: false,
-        exit: 'refused',
-        meaning: 'a reviewer rejected the candidate',
-      });
+      return stays('rejected', 'refused', 'a reviewer rejected the candidate');
     case 'expired':
-      return row({
-        status: 'rejected',
-        champion: false,
-        clearCanary: false,
-        rollbackFleet: false,
-        exit: 'refused',
-        meaning: 'no review before the deadline',
-      });
+      return stays('rejected', 'refused', 'no review before the deadline');
     case 'aborted':
       return phase === 'rollout'
-        ? row({
-            status: 'rolled_back',
-            champion: false,
-            clearCanary: true,
-            rollbackFleet: true,
-            exit: 'refused',
-            meaning: 'aborted during the rollout: rolled back',
-          })
-        : row({
-            status: stoppedStatus(phase),
-            champion: false,
-            clearCanary: false,
-            rollbackFleet: false,
-            exit: 'refused',
-            meaning: 'aborted before the rollout',
-          });
+        ? rolledBack('refused', 'aborted during the rollout: rolled back')
+        : stays(stoppedStatus(phase), 'refused', 'aborted before the rollout');
     case 'cancelled':
     case 'failed':
       return phase === 'rollout'
-        ? row({
-            status: 'rolled_back',
-            champion: false,
-            clearCanary: true,
-            rollbackFleet: true,
-            exit: 'failure',
-            meaning: `${outcome} during the rollout: rolled back`,
-          })
-        : row({
-            status: stoppedStatus(phase),
-            champion: false,
-            clearCanary: false,
-            rollbackFleet: false,
-            exit: 'failure',
-            meaning: `the run ${outcome}`,
-          });
+        ? rolledBack('failure', `${outcome} during the rollout: rolled back`)
+        : stays(stoppedStatus(phase), 'failure', `the run ${outcome}`);
   }
 }

@@ -1,10 +1,12 @@
 /**
  * Graph pieces shared by the recommender kinds that read a `history` input (ALS, EASE^R): history weights (valid
- * and each item counted once), the cold-start prior mix, Platt-calibrated probabilities, and the recommend head
- * (mask index 0 and `exclude`, TopK). Opset 13: Unsqueeze, Squeeze and ReduceSum take their axes as inputs,
- * ReduceMax as an attribute.
+ * and each item counted once), the cold-start prior mix, weight matrices of either precision, Platt-calibrated
+ * probabilities, and the recommend head (mask index 0 and `exclude`, TopK); lib/onnx/linear-graphs.ts assembles
+ * them. Opset 13: Unsqueeze, Squeeze and ReduceSum take their axes as inputs, ReduceMax as an attribute.
  */
+import type { Precision } from '../bundle';
 import { DType, attr, type GraphBuilder } from './builder';
+import { MATMUL_QMAX, emitInt8MatMulPerRow, quantizePerColumn } from './quantize';
 
 /** The `history` input: item indices of the bundle's vocab, `[B, L]`, 0-padded on the left, most recent last. */
 export const HISTORY_INPUT = 'history';
@@ -69,6 +71,29 @@ export function historyWeights(g: GraphBuilder, history: string, ax: ReturnType<
 export function emptyFlag(g: GraphBuilder, count: string, gate?: string): string {
   const e = g.op1('Cast', [g.op1('Less', [count, g.float('half_f', [0.5], [])])], { to: attr.int(DType.float) });
   return gate ? g.op1('Mul', [e, gate]) : e;
+}
+
+/** `raw + empty * prior`: the prior's scores (`prior`, broadcast to `raw`) on the rows flagged `empty [B, 1]`. */
+export function mixPrior(g: GraphBuilder, raw: string, empty: string, prior: string): string {
+  return g.op1('Add', [raw, g.op1('Mul', [empty, prior])]);
+}
+
+/**
+ * `x [B, rows] @ W [rows, cols]` for a constant row-major `W`: fp32 MatMul (the initializer named `fp32Name`), or
+ * int8 weights per column ({@link MATMUL_QMAX}) with the activations quantized per row (initializers `name_*`).
+ */
+export function weightMatMul(
+  g: GraphBuilder,
+  p: Precision,
+  x: string,
+  w: Float32Array,
+  rows: number,
+  cols: number,
+  name: string,
+  fp32Name = name,
+): string {
+  if (p === 'int8') return emitInt8MatMulPerRow(g, name, x, quantizePerColumn(w, rows, cols, MATMUL_QMAX));
+  return g.op1('MatMul', [x, g.init(fp32Name, [rows, cols], w)]);
 }
 
 /**

@@ -1,15 +1,16 @@
 /**
  * Write a bundle folder (the layout of lib/bundle.ts) from already-built graphs, for any recommender kind:
- * vocab.json, popular.json, the four ONNX files and bundle.json (with `kind` and the graphs' input names).
+ * vocab.json, popular.json, history.bin (when given the training interactions), the four ONNX files and bundle.json
+ * (with `kind` and the graphs' input names).
  */
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BundleManifest, Precision } from '../bundle';
-import type { Vocabularies } from '../data/dataset';
+import type { Interactions, Vocabularies } from '../data/dataset';
 import type { KindName } from '../kinds';
 import { OPSET } from './builder';
-import { BUNDLE_FILES, popularItems } from './bundle-io';
+import { BUNDLE_FILES, buildHistories, popularItems, writeHistories } from './bundle-io';
 
 /** What {@link writeGraphBundle} needs. */
 export interface GraphBundleInput {
@@ -22,6 +23,8 @@ export interface GraphBundleInput {
   vocab: Pick<Vocabularies, 'users' | 'items'>;
   /** Item scores whose order popular.json lists (serving's fallback for an unknown user). */
   popularity: Float32Array;
+  /** The training interactions (time-ordered): each known user's history goes to history.bin (lib/onnx/bundle-io.ts). */
+  history?: Pick<Interactions, 'user' | 'item' | 'timestamp'>;
   /** The encoded graphs, given the sha256 of vocab.json (the graphs record it). */
   graphs: (vocabHash: string) => Record<Precision, { score: Uint8Array; recommend: Uint8Array }>;
 }
@@ -35,6 +38,9 @@ export async function writeGraphBundle(dir: string, input: GraphBundleInput): Pr
   const vocabHash = createHash('sha256').update(vocabJson).digest('hex');
   await writeFile(join(dir, 'vocab.json'), vocabJson);
   await writeFile(join(dir, 'popular.json'), `${JSON.stringify(popularItems(input.vocab, input.popularity))}\n`);
+  const history = input.history
+    ? await writeHistories(dir, buildHistories(input.vocab.users.length, input.history))
+    : undefined;
   const graphs = input.graphs(vocabHash);
   const sizes = { fp32: { score: 0, recommend: 0 }, int8: { score: 0, recommend: 0 } };
   for (const p of ['fp32', 'int8'] as const)
@@ -53,6 +59,7 @@ export async function writeGraphBundle(dir: string, input: GraphBundleInput): Pr
     files: BUNDLE_FILES,
     sizes,
     vocabHash,
+    ...(history ? { history } : {}),
     inputs: { score: ['user', 'items', 'history'], recommend: ['user', 'k', 'exclude', 'history'] },
     createdAt: new Date().toISOString(),
   };

@@ -95,6 +95,45 @@ export function validationPairs(
   return { users: Int32Array.from(users), items: Int32Array.from(items), labels: Uint8Array.from(labels) };
 }
 
+/**
+ * The two calibrations of a model with a cold-start prior, fitted on {@link validationPairs}: `model` on the pairs
+ * `modelScore` scores (it returns undefined for a user the model cannot score), `prior` on the other pairs' prior
+ * scores, or on every pair's prior score when fewer than `minPriorPairs` pairs are left to it (cold validation users
+ * are often few).
+ */
+export function fitModelAndPrior(
+  ds: LoadedDataset,
+  prior: ArrayLike<number>,
+  modelScore: (user: number, item: number) => number | undefined,
+  minPriorPairs = 500,
+): { model: Calibration; prior: Calibration } {
+  const pairs = validationPairs(ds);
+  const modelS: number[] = [];
+  const modelL: number[] = [];
+  const priorS: number[] = [];
+  const priorL: number[] = [];
+  for (let k = 0; k < pairs.users.length; k++) {
+    const i = pairs.items[k]!;
+    const s = modelScore(pairs.users[k]!, i);
+    if (s !== undefined) {
+      modelS.push(s);
+      modelL.push(pairs.labels[k]!);
+    } else {
+      priorS.push(prior[i]!);
+      priorL.push(pairs.labels[k]!);
+    }
+  }
+  if (priorS.length < minPriorPairs) {
+    priorS.length = 0;
+    priorL.length = 0;
+    for (let k = 0; k < pairs.users.length; k++) {
+      priorS.push(prior[pairs.items[k]!]!);
+      priorL.push(pairs.labels[k]!);
+    }
+  }
+  return { model: fitPlatt(modelS, modelL), prior: fitPlatt(priorS, priorL) };
+}
+
 /** `sigmoid(a * s + b)`. */
 export function calibrate(c: Calibration, s: number): number {
   return 1 / (1 + Math.exp(-(c.a * s + c.b)));

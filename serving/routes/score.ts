@@ -22,7 +22,7 @@ export const scoreRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (known.length) {
         // Unknown users are scored with the unknown-user row (index 0) of the user tower.
         const out = await timed(app, 'score', model.version, () =>
-          model.scoreBatcher.submit({ user: user ?? 0, items: known.map((x) => x.index) }),
+          model.scoreBatcher.submit({ user: user ?? 0, items: known.map((x) => x.index), history: model.seen(user) }),
         );
         scores = known.map((x, j) => ({ itemId: x.id, score: out[j] ?? 0 }));
       }

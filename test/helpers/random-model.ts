@@ -1,7 +1,8 @@
 /**
- * Random two-tower models and datasets for tests and benches: ModelWeights with the shapes of lib/model-spec.ts,
- * TowerFeatures, and (when a dataset folder is needed) a full dataset written with writeTable whose interactions are
- * drawn from the model itself, so a good model beats the popularity baseline on it.
+ * Random two-tower models and datasets for tests and benches: ModelWeights with the shapes of
+ * kinds/two-tower/spec.ts, TowerFeatures (with random stored histories), fitted-looking extras, and (when a dataset
+ * folder is needed) a full dataset written with writeTable whose interactions are drawn from the model itself, each
+ * user's next item from the model's scores given the items before, so a good model beats the popularity baseline.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,15 +12,16 @@ import { writeJsonAtomic } from '../../lib/fs-atomic';
 import {
   DEFAULT_MODEL_CONFIG,
   WEIGHT_NAMES,
-  userVector,
+  catalogScores,
+  itemSide,
   weightShapes,
   writeCheckpoint,
   type ModelConfig,
+  type ModelExtras,
   type ModelSizes,
   type ModelWeights,
   type TowerFeatures,
 } from '../../kinds/two-tower/spec';
-import { computeItemMatrix } from '../../kinds/two-tower/export';
 import { mulberry32 } from '../../lib/rng';
 
 /** Deterministic PRNG (mulberry32). */
@@ -45,6 +47,7 @@ export const SMALL_CONFIG: ModelConfig = {
   featureDim: 4,
   hiddenUnits: 32,
   outputDim: 16,
+  historyLength: 10,
 };
 
 export interface RandomModel {
@@ -52,9 +55,14 @@ export interface RandomModel {
   sizes: ModelSizes;
   weights: ModelWeights;
   features: TowerFeatures;
+  extras: ModelExtras;
 }
 
-/** Random weights (embeddings ~ N(0, 0.3), kernels Glorot-scaled) and random tower features. */
+/**
+ * Random weights (embeddings ~ N(0, 0.3), kernels Glorot-scaled), random tower features and stored histories
+ * (0 to 15 distinct items per user, none for user 0), and extras: a tenth of the items without an id, a prior
+ * falling with the index, prior weight 0.5, non-trivial calibrations.
+ */
 export function randomModel(opts: { sizes?: ModelSizes; config?: ModelConfig; seed?: number } = {}): RandomModel {
   const sizes = opts.sizes ?? SMALL_SIZES;
   const config = opts.config ?? SMALL_CONFIG;
@@ -66,7 +74,7 @@ export function randomModel(opts: { sizes?: ModelSizes; config?: ModelConfig; se
     const n = shape.reduce((a, b) => a * b, 1);
     const std = name.endsWith('/kernel')
       ? Math.sqrt(2 / ((shape[0] ?? 1) + (shape[1] ?? 1))) * 1.5
-      : name.endsWith('/bias')
+      : name.endsWith('/bias') || name === 'history_position'
         ? 0.05
         : 0.3;
     const data = new Float32Array(n);
@@ -79,6 +87,15 @@ export function randomModel(opts: { sizes?: ModelSizes; config?: ModelConfig; se
     const len = Math.floor(r() * (TITLE_LEN + 1)); // 0..TITLE_LEN tokens, some titles empty
     for (let t = 0; t < len; t++) titles[i * TITLE_LEN + t] = pick(sizes.tokens);
   }
+  const historyPtr = new Int32Array(sizes.users + 1);
+  const flat: number[] = [];
+  for (let u = 0; u < sizes.users; u++) {
+    const n = u === 0 ? 0 : Math.floor(r() * 16);
+    const seen = new Set<number>();
+    while (seen.size < n) seen.add(pick(sizes.items));
+    flat.push(...seen);
+    historyPtr[u + 1] = flat.length;
+  }
   const features: TowerFeatures = {
     userSegment: Int32Array.from({ length: sizes.users }, (_, u) => (u === 0 ? 0 : pick(sizes.segments))),
     userRegion: Int32Array.from({ length: sizes.users }, (_, u) => (u === 0 ? 0 : pick(sizes.regions))),
@@ -86,14 +103,27 @@ export function randomModel(opts: { sizes?: ModelSizes; config?: ModelConfig; se
     itemBrand: Int32Array.from({ length: sizes.items }, (_, i) => (i === 0 ? 0 : pick(sizes.brands))),
     itemPrice: Float32Array.from({ length: sizes.items }, () => gauss(r)),
     itemTitleTokens: titles,
+    historyPtr,
+    historyItems: Int32Array.from(flat),
   };
-  return { config, sizes, weights, features };
+  const extras: ModelExtras = {
+    itemHasId: Uint8Array.from({ length: sizes.items }, (_, i) => (i > 0 && r() > 0.1 ? 1 : 0)),
+    prior: Float32Array.from({ length: sizes.items }, (_, i) =>
+      i === 0 ? 0 : (sizes.items - i) / sizes.items + 0.05 * r(),
+    ),
+    priorConfig: { windowDays: 7, halfLifeDays: null },
+    priorWeight: 0.5,
+    // Random weights give logits of tens of units: a small slope keeps probabilities off 0 and 1.
+    calibration: { model: { a: 0.15, b: -1.2 }, prior: { a: 3, b: -2.5 } },
+  };
+  return { config, sizes, weights, features, extras };
 }
 
 /**
- * Write a dataset folder for a random model: interactions sampled per user from softmax(model logits / 0.5) over
- * the catalog (with a popularity bias), split by time 70/15/15. A tenth of the users appear only in the test split
- * (new users). Returns the manifest.
+ * Write a dataset folder for a random model: each user's items drawn one after another, the first from the prior,
+ * each next one from softmax(model scores given the items before / 0.5) among the items not taken yet, times
+ * increasing per user, split by time 70/15/15. A tenth of the users appear only in the test split (new users).
+ * Returns the manifest.
  */
 export async function writeRandomDataset(
   dir: string,
@@ -102,40 +132,44 @@ export async function writeRandomDataset(
 ): Promise<DatasetManifest> {
   const r = rng(opts.seed ?? 7);
   const { sizes, weights, features } = m;
-  const im = computeItemMatrix(weights, features);
-  const d = m.config.outputDim;
+  const side = itemSide(weights, features, m.extras);
+  // Scores from the history drawn so far only (not the model's random stored histories).
+  const fresh: TowerFeatures = {
+    ...features,
+    historyPtr: new Int32Array(sizes.users + 1),
+    historyItems: new Int32Array(0),
+  };
   const perUser = opts.eventsPerUser ?? 12;
   const events: Array<{ u: number; i: number; t: number; l: number }> = [];
   const t0 = Date.UTC(2026, 0, 1);
-  const logits = new Float64Array(sizes.items);
+  const probs = new Float64Array(sizes.items);
   for (let u = 1; u < sizes.users; u++) {
-    const uv = userVector(weights, features, u);
-    let max = -Infinity;
-    for (let i = 1; i < sizes.items; i++) {
-      let s = 0;
-      for (let j = 0; j < d; j++) s += (uv[j] ?? 0) * (im[i * d + j] ?? 0);
-      s = s / 0.5 - 0.002 * i; // low indices a little more popular
-      logits[i] = s;
-      max = Math.max(max, s);
-    }
-    let z = 0;
-    for (let i = 1; i < sizes.items; i++) z += Math.exp((logits[i] ?? 0) - max);
     const newUser = u % 10 === 0;
+    const drawn: number[] = [];
+    const times = Array.from({ length: perUser }, () => (newUser ? 0.86 + r() * 0.14 : r())).sort((a, b) => a - b);
     for (let e = 0; e < perUser; e++) {
+      const { scores, cold } = catalogScores(weights, fresh, m.extras, side, u, drawn);
+      let max = -Infinity;
+      for (let i = 1; i < sizes.items; i++) if (!drawn.includes(i)) max = Math.max(max, scores[i]!);
+      let z = 0;
+      for (let i = 1; i < sizes.items; i++) {
+        probs[i] = drawn.includes(i) ? 0 : Math.exp(((scores[i] ?? 0) - max) / (cold ? 0.1 : 0.5));
+        z += probs[i]!;
+      }
       let x = r() * z;
       let item = sizes.items - 1;
       for (let i = 1; i < sizes.items; i++) {
-        x -= Math.exp((logits[i] ?? 0) - max);
-        if (x <= 0) {
+        x -= probs[i]!;
+        if (x <= 0 && probs[i]! > 0) {
           item = i;
           break;
         }
       }
-      const frac = newUser ? 0.86 + r() * 0.14 : r();
+      drawn.push(item);
       events.push({
         u,
         i: item,
-        t: t0 + Math.floor(frac * 86_400_000 * 30),
+        t: t0 + Math.floor(times[e]! * 86_400_000 * 30),
         l: [0.25, 0.5, 0.75, 1][Math.floor(r() * 4)] ?? 1,
       });
     }
@@ -228,7 +262,16 @@ export async function storeWithModel(
   await store.put('checkpoint', checkpointId, (dir) =>
     writeCheckpoint(
       dir,
-      { config: model.config, sizes: model.sizes, datasetId, backend: 'cpu', gpu: false, epoch: 0, history: [] },
+      {
+        config: model.config,
+        sizes: model.sizes,
+        datasetId,
+        backend: 'cpu',
+        gpu: false,
+        epoch: 0,
+        history: [],
+        extras: model.extras,
+      },
       model.weights,
     ),
   );

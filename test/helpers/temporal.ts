@@ -69,16 +69,27 @@ export async function devServerEnv(
   quietRuntime();
   const bins = findTemporalBinaries();
   console.log(`# dev server: ${bins.cli ? `${bins.cli.version} (${bins.cli.source})` : 'SDK download'}`);
-  return TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: devServerExecutable(bins),
-      ip: '127.0.0.1',
-      port: opts.port,
-      dbFilename: opts.dbFilename,
-      searchAttributes: SEARCH_ATTRIBUTE_KEYS,
-      log: { format: 'json', level: 'error' },
-    },
-  });
+  const start = () =>
+    TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: devServerExecutable(bins),
+        ip: '127.0.0.1',
+        port: opts.port,
+        dbFilename: opts.dbFilename,
+        searchAttributes: SEARCH_ATTRIBUTE_KEYS,
+        log: { format: 'json', level: 'error' },
+      },
+    });
+  // The SDK gives the server 5 s to accept connections; a loaded host (two cores, a training run beside) can miss
+  // that once. Starting again is safe: the failed start left no server behind.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3 || !/did not start within/.test(String(err))) throw err;
+      console.log(`# dev server did not start in time (attempt ${attempt}), starting again`);
+    }
+  }
 }
 
 /** A fresh temp folder for a test's artifacts and registry. */

@@ -117,7 +117,9 @@ describe('training on the real dev server', () => {
   it('a worker killed mid-training: the retry on a new worker resumes from the heartbeat checkpoint', async () => {
     const home = tempHome('recflow-kill-');
     const store = new ArtifactStore(loadConfig({ RECFLOW_HOME: home }).artifactsDir);
-    await putTinyDataset(store, 'tiny', { users: 400, items: 150, perUser: 12 });
+    // Large enough that an epoch outlasts the heartbeat throttle (0.8 x the 3 s timeout) on a fast host: on a
+    // dataset of 400 users the whole run finished between two heartbeats and the test saw no epoch to kill in.
+    await putTinyDataset(store, 'tiny', { users: 3000, items: 400, perUser: 20 });
     // This process runs the workflow only; training runs in child processes polling recflow-gpu.
     const worker = await Worker.create({
       interceptors: { activity: activityInterceptors },
@@ -148,18 +150,23 @@ describe('training on the real dev server', () => {
             ],
           },
         );
-        // Watch the heartbeat details the server holds; kill the worker once epoch 1 (the 2nd) is reported.
-        let seen: TrainHeartbeat | undefined;
+        // Watch the heartbeat details the server holds; kill the worker once the checkpoint of epoch 1 (the 2nd) is
+        // reported. A progress beat's `epoch` is the epoch in flight; the finished one is its checkpoint's (`-e<n>`).
+        let seen: { epoch: number; beat: TrainHeartbeat } | undefined;
+        const observed: string[] = [];
         for (let i = 0; i < 600 && !seen; i++) {
           const desc = await handle.describe();
           for (const a of desc.raw.pendingActivities ?? []) {
             const p = a.heartbeatDetails?.payloads?.[0];
             const d = p ? defaultPayloadConverter.fromPayload<TrainHeartbeat>(p) : undefined;
-            if (d && typeof d.epoch === 'number' && d.epoch >= 1) seen = d;
+            const line = `${a.activityType?.name} attempt ${a.attempt} state ${a.state}: ${JSON.stringify(d ?? null)}`;
+            if (observed.at(-1) !== line) observed.push(line);
+            const done = Number(/-e(\d+)$/.exec(typeof d?.checkpointId === 'string' ? d.checkpointId : '')?.[1] ?? -1);
+            if (d && done >= 1) seen = { epoch: done, beat: d };
           }
           if (!seen) await new Promise((r) => setTimeout(r, 100));
         }
-        assert.ok(seen, 'the heartbeat of epoch 1 reached the server');
+        assert.ok(seen, `the heartbeat naming the checkpoint of epoch 1 reached the server; the server held:\n${observed.slice(-8).join('\n')}`);
         children[0]?.kill('SIGKILL');
         const doneAtKill = readdirSync(join(store.root, 'checkpoint'))
           .map((d) => /-e(\d+)$/.exec(d)?.[1])

@@ -13,9 +13,8 @@ import {
 import { loadConfig } from '../../../lib/config';
 import { loadDataset } from '../../../lib/data/dataset';
 import { rankingMetrics } from '../../../lib/eval/metrics';
-import { readCheckpoint, towerFeatures, userVector } from '../../../kinds/two-tower/spec';
+import { catalogScores, itemSide, readCheckpoint, towerFeatures } from '../../../kinds/two-tower/spec';
 import { writeBundle } from '../../../kinds/two-tower/bundle';
-import { computeItemMatrix } from '../../../kinds/two-tower/export';
 import { randomModel, rng, storeWithModel } from '../../helpers/random-model';
 import { mockActivityEnv } from '../../helpers/activity-env';
 
@@ -80,10 +79,11 @@ void describe('evaluateModel and checkServingHealth activities', () => {
       'no champion yet: nothing to regress from',
     );
 
-    // Independent: rank with the JS reference forward, excluding training items; relevant = unseen test items.
+    // Independent: rank with the JS reference forward (each user's training items as the history), excluding
+    // training items; relevant = unseen test items.
     const ds = await loadDataset((await ctx.store.get('dataset', ctx.datasetId)).path);
-    const im = computeItemMatrix(ctx.model.weights, ctx.model.features);
-    const d = ctx.model.config.outputDim;
+    const features = towerFeatures(ds);
+    const side = itemSide(ctx.model.weights, features, ctx.model.extras);
     const seen = new Map<number, Set<number>>();
     ds.splits.train.user.forEach((u, i) => seen.set(u, (seen.get(u) ?? new Set()).add(ds.splits.train.item[i]!)));
     const rel = new Map<number, Set<number>>();
@@ -92,14 +92,9 @@ void describe('evaluateModel and checkServingHealth activities', () => {
       if (!seen.get(u)?.has(it)) rel.set(u, (rel.get(u) ?? new Set()).add(it));
     });
     const cases = [...rel.entries()].map(([u, relevant]) => {
-      const uv = userVector(ctx.model.weights, ctx.model.features, u);
+      const { scores } = catalogScores(ctx.model.weights, features, ctx.model.extras, side, u);
       const scored: Array<[number, number]> = [];
-      for (let i = 1; i < ctx.model.sizes.items; i++) {
-        if (seen.get(u)?.has(i)) continue;
-        let s = 0;
-        for (let j = 0; j < d; j++) s += uv[j]! * im[i * d + j]!;
-        scored.push([i, s]);
-      }
+      for (let i = 1; i < ctx.model.sizes.items; i++) if (!seen.get(u)?.has(i)) scored.push([i, scores[i]!]);
       scored.sort((a, b) => b[1] - a[1]);
       return { ranking: scored.slice(0, 50).map((x) => x[0]), relevant };
     });
@@ -160,9 +155,17 @@ void describe('evaluateModel and checkServingHealth activities', () => {
     };
     const w = { ...ck.weights };
     const de = ck.meta.config.embeddingDim;
-    w.user_embedding = { shape: w.user_embedding.shape, data: rows(w.user_embedding.data, de, pu) };
     w.item_embedding = { shape: w.item_embedding.shape, data: rows(w.item_embedding.data, de, pi) };
     const f = towerFeatures(ds);
+    // Stored histories: rows moved with their user, item indices renamed.
+    const historyPtr = new Int32Array(f.historyPtr.length);
+    const flat: number[] = [];
+    const byNew = new Map(pu.map((to, from) => [to, from]));
+    for (let to = 0; to < pu.length; to++) {
+      const from = byNew.get(to)!;
+      for (let k = f.historyPtr[from]!; k < f.historyPtr[from + 1]!; k++) flat.push(pi[f.historyItems[k]!]!);
+      historyPtr[to + 1] = flat.length;
+    }
     const features = {
       userSegment: rows(f.userSegment, 1, pu),
       userRegion: rows(f.userRegion, 1, pu),
@@ -170,6 +173,17 @@ void describe('evaluateModel and checkServingHealth activities', () => {
       itemBrand: rows(f.itemBrand, 1, pi),
       itemPrice: rows(f.itemPrice, 1, pi),
       itemTitleTokens: rows(f.itemTitleTokens, 8, pi),
+      historyPtr,
+      historyItems: Int32Array.from(flat),
+    };
+    const e = ck.meta.extras;
+    const meta = {
+      ...ck.meta,
+      extras: {
+        ...e,
+        itemHasId: Uint8Array.from(rows(Int32Array.from(e.itemHasId), 1, pi)),
+        prior: rows(e.prior, 1, pi),
+      },
     };
     const vocab = { users: [...ds.vocab.users], items: [...ds.vocab.items] };
     pu.forEach((to, from) => (vocab.users[to] = ds.vocab.users[from]!));
@@ -181,7 +195,7 @@ void describe('evaluateModel and checkServingHealth activities', () => {
         checkpointId: 'ck-permuted',
         weights: w,
         features,
-        meta: ck.meta,
+        meta,
         vocab,
         popularity: rows(ds.items.popularity, 1, pi),
       });
@@ -208,7 +222,7 @@ void describe('evaluateModel and checkServingHealth activities', () => {
       smokeRequests: 50,
       p99BudgetMs: 1000,
     })) as CheckServingHealthResult;
-    assert.equal(ok.blessed, true, JSON.stringify(ok.gates));
+    assert.equal(ok.blessed, true, JSON.stringify(ok.gates, null, 1));
     assert.deepEqual(
       ok.gates.map((g) => g.name),
       ['infra:loads', 'infra:smoke', 'infra:p99'],

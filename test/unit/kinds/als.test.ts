@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
-import { calibrate } from '../../../lib/recsys/calibration';
+import type { LoadedDataset } from '../../../lib/data/dataset';
 import { transposeCsr, userItemMatrix } from '../../../lib/recsys/interactions';
 import { popularityScorer, rankSplit } from '../../../lib/train/metrics';
 import { exportAlsBundle } from '../../../kinds/als/export';
@@ -17,8 +15,16 @@ import {
   writeAlsCheckpoint,
   type AlsModel,
 } from '../../../kinds/als/spec';
-import { writeTinyDataset } from '../../helpers/tiny-dataset';
-import { loadReference, referenceSplit, refTop, runRecommend, runScore, sessions } from '../../helpers/linear-kinds';
+import {
+  assertCalibrated,
+  assertCheckpointRoundTrip,
+  fitLinearFixture,
+  int8TopOverlap,
+  loadReference,
+  referenceSplit,
+  refTop,
+  runCases,
+} from '../../helpers/linear-kinds';
 
 void describe('ALS kind', () => {
   let root: string;
@@ -26,20 +32,20 @@ void describe('ALS kind', () => {
   let model: AlsModel;
   let bundle: string;
   before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'recflow-als-'));
-    await writeTinyDataset(join(root, 'ds'), { users: 300, items: 150, perUser: 14, seed: 3 });
-    ds = await loadDataset(join(root, 'ds'));
-    model = await fitAls(ds, {
-      factors: 16,
-      iterations: 8,
-      grid: [
-        { regularization: 1, alpha: 1 },
-        { regularization: 10, alpha: 10 },
-      ],
-    });
-    bundle = join(root, 'bundle');
-    await mkdir(bundle);
-    await exportAlsBundle(bundle, model, { modelName: 'als', checkpointId: 'ck-als', vocab: ds.vocab });
+    ({ root, ds, model, bundle } = await fitLinearFixture(
+      'als',
+      3,
+      (d) =>
+        fitAls(d, {
+          factors: 16,
+          iterations: 8,
+          grid: [
+            { regularization: 1, alpha: 1 },
+            { regularization: 10, alpha: 10 },
+          ],
+        }),
+      exportAlsBundle,
+    ));
   });
   after(() => rm(root, { recursive: true, force: true }));
 
@@ -113,20 +119,18 @@ void describe('ALS kind', () => {
   });
 
   void it('checkpoint round trip keeps every array and setting', async () => {
-    const dir = join(root, 'ck');
-    await writeAlsCheckpoint(dir, model);
-    const back = await readAlsCheckpoint(dir);
-    assert.deepEqual(back.config, model.config);
-    assert.deepEqual(back.itemFactors, model.itemFactors);
-    assert.deepEqual(back.userFactors, model.userFactors);
-    assert.deepEqual(back.trained, model.trained);
-    assert.deepEqual(back.prior, model.prior);
-    assert.equal(back.historyConfidence, model.historyConfidence);
+    await assertCheckpointRoundTrip(join(root, 'ck'), model, writeAlsCheckpoint, readAlsCheckpoint, [
+      'config',
+      'itemFactors',
+      'userFactors',
+      'trained',
+      'prior',
+      'historyConfidence',
+    ]);
     await assert.rejects(readAlsCheckpoint(join(root, 'nope')), /checkpoint .*nope/);
   });
 
   void it('ONNX fp32 equals the reference: trained users, folded-in histories (padding, repeats), the prior', async () => {
-    const s = await sessions(bundle, 'fp32');
     const gram = gramPlusReg(model.itemFactors, model.items, model.config.factors, model.config.regularization);
     const cases: Array<[number, number[]]> = [
       [3, []],
@@ -136,24 +140,12 @@ void describe('ALS kind', () => {
       [0, Array.from({ length: 60 }, (_, k) => 1 + ((k * 7) % 149))],
       [0, []], // the prior
     ];
-    const users = cases.map((c) => c[0]);
-    const hist = cases.map((c) => c[1]);
-    const items = cases.map(() => [1, 2, 30, 60, 90, 149]);
-    const scores = await runScore(s.score, users, items, hist);
-    const recs = await runRecommend(
-      s.recommend,
-      users,
-      10,
-      hist,
-      users.map(() => [1, 2]),
-    );
+    const items = [1, 2, 30, 60, 90, 149];
+    const { scores, recs } = await runCases(bundle, cases, items, [1, 2]);
     cases.forEach(([u, h], b) => {
       const ref = alsCatalogScores(model, u, h, gram);
       const cal = usesPrior(model, u, h) ? model.calibration.prior : model.calibration.model;
-      items[b]!.forEach((i, j) => {
-        const want = calibrate(cal, ref[i]!);
-        assert.ok(Math.abs(scores[b]![j]! - want) < 2e-5, `case ${b} item ${i}: ${scores[b]![j]} vs ${want}`);
-      });
+      assertCalibrated(scores[b]!, items, ref, cal, `case ${b}`);
       const top = refTop(ref, 10, new Set([1, 2]));
       const got = recs[b]!.items;
       assert.ok(!got.includes(1) && !got.includes(2) && !got.includes(0), `case ${b}: excluded items returned`);
@@ -165,20 +157,11 @@ void describe('ALS kind', () => {
         ),
       );
     });
-    await s.score.release();
-    await s.recommend.release();
   });
 
   void it('ONNX int8 keeps the top 10 of fp32 and the manifest records the kind and inputs', async () => {
-    const f = await sessions(bundle, 'fp32');
-    const q = await sessions(bundle, 'int8');
-    const users = Array.from({ length: 40 }, (_, k) => (k % 2 ? 1 + k : 0));
-    const hist = users.map((u, k) => (u ? [] : [1 + k, 50 + k, 100 + k]));
-    const a = await runRecommend(f.recommend, users, 10, hist);
-    const b = await runRecommend(q.recommend, users, 10, hist);
-    let overlap = 0;
-    a.forEach((r, k) => (overlap += r.items.filter((i) => b[k]!.items.includes(i)).length));
-    assert.ok(overlap / (10 * users.length) > 0.8, `int8 top-10 overlap ${overlap / (10 * users.length)}`);
+    const overlap = await int8TopOverlap(bundle);
+    assert.ok(overlap > 0.8, `int8 top-10 overlap ${overlap}`);
     const manifest = JSON.parse(await readFile(join(bundle, 'bundle.json'), 'utf8')) as {
       kind: string;
       inputs: { recommend: string[] };
@@ -187,10 +170,6 @@ void describe('ALS kind', () => {
     assert.equal(manifest.kind, 'als');
     assert.deepEqual(manifest.inputs.recommend, ['user', 'k', 'exclude', 'history']);
     assert.ok(manifest.sizes.int8.recommend < manifest.sizes.fp32.recommend * 0.7, JSON.stringify(manifest.sizes));
-    for (const s of [f, q]) {
-      await s.score.release();
-      await s.recommend.release();
-    }
   });
 
   void it('refuses a bad setting with the field named', async () => {

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadDataset, type LoadedDataset } from '../../../lib/data/dataset';
-import { calibrate } from '../../../lib/recsys/calibration';
+import type { LoadedDataset } from '../../../lib/data/dataset';
 import { userItemMatrix } from '../../../lib/recsys/interactions';
 import { popularityScorer, rankSplit } from '../../../lib/train/metrics';
 import { exportEaseBundle, storedTable } from '../../../kinds/ease/export';
@@ -18,8 +16,16 @@ import {
   writeEaseCheckpoint,
   type EaseModel,
 } from '../../../kinds/ease/spec';
-import { writeTinyDataset } from '../../helpers/tiny-dataset';
-import { loadReference, referenceSplit, refTop, runRecommend, runScore, sessions } from '../../helpers/linear-kinds';
+import {
+  assertCalibrated,
+  assertCheckpointRoundTrip,
+  fitLinearFixture,
+  int8TopOverlap,
+  loadReference,
+  referenceSplit,
+  refTop,
+  runCases,
+} from '../../helpers/linear-kinds';
 
 void describe('EASE^R kind', () => {
   let root: string;
@@ -27,13 +33,12 @@ void describe('EASE^R kind', () => {
   let model: EaseModel;
   let bundle: string;
   before(async () => {
-    root = await mkdtemp(join(tmpdir(), 'recflow-ease-'));
-    await writeTinyDataset(join(root, 'ds'), { users: 300, items: 150, perUser: 14, seed: 5 });
-    ds = await loadDataset(join(root, 'ds'));
-    model = await fitEase(ds, { lambdaGrid: [2, 20, 200], maxStoredHistory: 8 });
-    bundle = join(root, 'bundle');
-    await mkdir(bundle);
-    await exportEaseBundle(bundle, model, { modelName: 'ease', checkpointId: 'ck-ease', vocab: ds.vocab });
+    ({ root, ds, model, bundle } = await fitLinearFixture(
+      'ease',
+      5,
+      (d) => fitEase(d, { lambdaGrid: [2, 20, 200], maxStoredHistory: 8 }),
+      exportEaseBundle,
+    ));
   });
   after(() => rm(root, { recursive: true, force: true }));
 
@@ -77,18 +82,16 @@ void describe('EASE^R kind', () => {
   });
 
   void it('checkpoint round trip keeps every array and setting', async () => {
-    const dir = join(root, 'ck');
-    await writeEaseCheckpoint(dir, model);
-    const back = await readEaseCheckpoint(dir);
-    assert.deepEqual(back.config, model.config);
-    assert.deepEqual(back.weights, model.weights);
-    assert.deepEqual(back.historyPtr, model.historyPtr);
-    assert.deepEqual(back.historyItems, model.historyItems);
-    assert.deepEqual(back.calibration, model.calibration);
+    await assertCheckpointRoundTrip(join(root, 'ck'), model, writeEaseCheckpoint, readEaseCheckpoint, [
+      'config',
+      'weights',
+      'historyPtr',
+      'historyItems',
+      'calibration',
+    ]);
   });
 
   void it('ONNX fp32 equals the reference: stored items, stored + history, history only, the prior', async () => {
-    const s = await sessions(bundle, 'fp32');
     const cases: Array<[number, number[]]> = [
       [4, []],
       [4, [9, 9, 33]],
@@ -96,48 +99,23 @@ void describe('EASE^R kind', () => {
       [0, [12, 40, 12, 77]],
       [0, []],
     ];
-    const users = cases.map((c) => c[0]);
-    const hist = cases.map((c) => c[1]);
-    const items = cases.map(() => [1, 5, 33, 60, 120, 150]);
-    const scores = await runScore(s.score, users, items, hist);
-    const recs = await runRecommend(
-      s.recommend,
-      users,
-      10,
-      hist,
-      users.map(() => [5]),
-    );
+    const items = [1, 5, 33, 60, 120, 150];
+    const { scores, recs } = await runCases(bundle, cases, items, [5]);
     cases.forEach(([u, h], b) => {
       const ref = easeCatalogScores(model, u, h);
       const empty = easeItemSet(model, u, h).size === 0;
       const cal = empty ? model.calibration.prior : model.calibration.model;
-      items[b]!.forEach((i, j) => {
-        const want = calibrate(cal, ref[i]!);
-        assert.ok(Math.abs(scores[b]![j]! - want) < 2e-5, `case ${b} item ${i}: ${scores[b]![j]} vs ${want}`);
-      });
+      assertCalibrated(scores[b]!, items, ref, cal, `case ${b}`);
       const top = refTop(ref, 10, new Set([5]));
       recs[b]!.items.forEach((i, j) => {
         assert.notEqual(i, 5);
         assert.ok(Math.abs(ref[i]! - ref[top[j]!]!) < 1e-5, `case ${b} rank ${j}: item ${i} vs ${top[j]}`);
       });
     });
-    await s.score.release();
-    await s.recommend.release();
   });
 
   void it('ONNX int8 keeps most of the fp32 top 10', async () => {
-    const f = await sessions(bundle, 'fp32');
-    const q = await sessions(bundle, 'int8');
-    const users = Array.from({ length: 40 }, (_, k) => (k % 2 ? 1 + k : 0));
-    const hist = users.map((u, k) => (u ? [] : [1 + k, 50 + k, 100 + k]));
-    const a = await runRecommend(f.recommend, users, 10, hist);
-    const b = await runRecommend(q.recommend, users, 10, hist);
-    let overlap = 0;
-    a.forEach((r, k) => (overlap += r.items.filter((i) => b[k]!.items.includes(i)).length));
-    assert.ok(overlap / (10 * users.length) > 0.8, `int8 top-10 overlap ${overlap / (10 * users.length)}`);
-    for (const s of [f, q]) {
-      await s.score.release();
-      await s.recommend.release();
-    }
+    const overlap = await int8TopOverlap(bundle);
+    assert.ok(overlap > 0.8, `int8 top-10 overlap ${overlap}`);
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
 import { exportGraphs, type ExportMeta } from '../../../kinds/two-tower/export';
+import { DType, decodeModel } from '../../../lib/onnx/builder';
 import { dequantize, quantizePerColumn, quantizePerRow } from '../../../lib/onnx/quantize';
 import { SMALL_CONFIG, randomModel, rng } from '../../helpers/random-model';
 
@@ -12,7 +13,19 @@ const metaOf = (m: ReturnType<typeof randomModel>): ExportMeta => ({
   vocabHash: 'h',
   config: m.config,
   sizes: m.sizes,
+  extras: m.extras,
 });
+/** Histories of the requests: every third empty, the others 1 to 6 items (0-padded on the left to width 6). */
+const histories = (n: number, items: number, seed: number): ort.Tensor => {
+  const r = rng(seed);
+  const rows = Array.from({ length: n }, (_, b) =>
+    b % 3 === 0 ? [] : Array.from({ length: 1 + Math.floor(r() * 6) }, () => 1 + Math.floor(r() * (items - 1))),
+  );
+  return i64(
+    rows.flatMap((h) => [...new Array<number>(6 - h.length).fill(0), ...h]),
+    [n, 6],
+  );
+};
 const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), dims);
 
 /** Stated tolerance of int8 against fp32 probabilities on the test model. */
@@ -55,6 +68,7 @@ void describe('int8 quantization', () => {
         Array.from({ length: B * N }, () => Math.floor(r() * m.sizes.items)),
         [B, N],
       ),
+      history: histories(B, m.sizes.items, 4),
     };
     const a = (await fp32.run(feeds)).scores!.data as Float32Array;
     const b = (await int8.run(feeds)).scores!.data as Float32Array;
@@ -83,6 +97,7 @@ void describe('int8 quantization', () => {
         users.flatMap((u) => [u % 7 === 0 ? 0 : u, 3]),
         [users.length, 2],
       ),
+      history: histories(users.length, m.sizes.items, 5),
     };
     const a = Array.from((await fp32.run(feeds)).items!.data as BigInt64Array, Number);
     const b = Array.from((await int8.run(feeds)).items!.data as BigInt64Array, Number);
@@ -105,14 +120,16 @@ void describe('int8 quantization', () => {
     const sc = await ort.InferenceSession.create(g.int8.score);
     const users = Array.from({ length: m.sizes.users }, (_, u) => u);
     const K = 20;
+    const history = histories(users.length, m.sizes.items, 6);
     const out = await rec.run({
       user: i64(users, [users.length]),
       k: i64([K], [1]),
       exclude: new ort.Tensor('int64', new BigInt64Array(0), [users.length, 0]),
+      history,
     });
     const top = Array.from(out.items!.data as BigInt64Array, Number);
     const a = out.scores!.data as Float32Array;
-    const b = (await sc.run({ user: i64(users, [users.length]), items: i64(top, [users.length, K]) })).scores!
+    const b = (await sc.run({ user: i64(users, [users.length]), items: i64(top, [users.length, K]), history })).scores!
       .data as Float32Array;
     let max = 0;
     for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i]! - b[i]!));
@@ -128,29 +145,45 @@ void describe('int8 quantization', () => {
       config: { ...SMALL_CONFIG, embeddingDim: 64, outputDim: 64, hiddenUnits: 64 },
     });
     const g = exportGraphs(m.weights, m.features, metaOf(m));
+    // The float weights shrink ~4x; the integer tables (stored histories, user features) stay as they are.
+    const weightBytes = (bytes: Uint8Array) => {
+      let float = 0;
+      let integer = 0;
+      for (const t of decodeModel(bytes).graph!.initializer!) {
+        const n = t.rawData?.length ?? 0;
+        if (t.dataType === DType.int32 || t.dataType === DType.int64) integer += n;
+        else float += n;
+      }
+      return { float, integer };
+    };
     for (const kind of ['score', 'recommend'] as const) {
-      const ratio = g.fp32[kind].byteLength / g.int8[kind].byteLength;
-      assert.ok(
-        ratio >= 3.3 && ratio <= 4.1,
-        `${kind}: fp32 ${g.fp32[kind].byteLength} B / int8 ${g.int8[kind].byteLength} B = ${ratio}`,
-      );
+      const a = weightBytes(g.fp32[kind]);
+      const b = weightBytes(g.int8[kind]);
+      const ratio = a.float / b.float;
+      assert.ok(ratio >= 3.3 && ratio <= 4.1, `${kind}: fp32 ${a.float} B / int8 ${b.float} B of weights = ${ratio}`);
+      assert.ok(Math.abs(a.integer - b.integer) < 1024, `${kind}: integer tables ${a.integer} vs ${b.integer} B`);
+      assert.ok(g.fp32[kind].byteLength / g.int8[kind].byteLength > 2, `${kind}: whole graph`);
     }
-    // Activations are quantized per row: what serving computes for a user (micro-batches of 1..64) is what the
-    // evaluation computed (batches of 256), bit for bit.
+    // Activations are quantized per row and the pooled history has a fixed width: what serving computes for a user
+    // (micro-batches of 1..64, histories padded to the batch's widest) is what the evaluation computed (batches of
+    // 256), bit for bit.
     const s = await ort.InferenceSession.create(g.int8.recommend, { intraOpNumThreads: 1 });
     try {
       const users = Array.from({ length: 256 }, (_, i) => 1 + ((i * 37) % 2999));
-      const run = async (us: number[]) => {
+      const own = (u: number) => (u % 4 === 0 ? [] : [1 + (u % 1999), 1 + ((u * 7) % 1999)]);
+      const run = async (us: number[], width: number) => {
+        const hist = us.flatMap((u) => [...new Array<number>(width - own(u).length).fill(0), ...own(u)]);
         const out = await s.run({
           user: new ort.Tensor('int64', BigInt64Array.from(us, BigInt), [us.length]),
           k: new ort.Tensor('int64', BigInt64Array.of(10n), [1]),
           exclude: new ort.Tensor('int64', new BigInt64Array(0), [us.length, 0]),
+          history: i64(hist, [us.length, width]),
         });
         return { items: out.items!.data as BigInt64Array, scores: out.scores!.data as Float32Array };
       };
-      const batch = await run(users);
+      const batch = await run(users, 9);
       for (let i = 0; i < users.length; i += 17) {
-        const alone = await run([users[i]!]);
+        const alone = await run([users[i]!], own(users[i]!).length);
         assert.deepEqual(
           Array.from(alone.items),
           Array.from(batch.items.subarray(i * 10, i * 10 + 10)),

@@ -196,14 +196,16 @@ void describe('serving hardening', () => {
     assert.ok(!ids(withHistory).includes(extra));
     assert.equal(withHistory.body.seenExcluded, 3);
     assert.deepEqual(withHistory.body.unknownItems, ['not-an-item']);
-    // Unknown users: popularity minus their request history.
-    const stranger = await call({
-      method: 'POST',
-      url: '/v1/recommend',
-      payload: { userId: 'who', k: 3, history: ['i1'] },
-    });
-    assert.deepEqual(ids(stranger), ['i2', 'i3', 'i4']);
+    // Unknown users: popularity without a history; with one, the graphs (they take a `history` input) answer for
+    // it, leaving the history's items out.
+    const stranger = await rec({ userId: 'who', k: 3 });
+    assert.deepEqual(ids(stranger), ['i1', 'i2', 'i3']);
     assert.equal(stranger.body.fallback, 'popularity');
+    const strangerWithHistory = await rec({ userId: 'who', k: 3, history: ['i1'] });
+    assert.equal(strangerWithHistory.body.fallback, null);
+    assert.equal(strangerWithHistory.body.userKnown, false);
+    assert.equal(ids(strangerWithHistory).length, 3);
+    assert.ok(!ids(strangerWithHistory).includes('i1'), 'the request history is left out');
   });
 
   void it('a graph with a history input gets the request history, else the stored one (check session.inputNames)', async () => {

@@ -116,6 +116,31 @@ describe('trainModel activity', () => {
     );
   });
 
+  it('without a heartbeat (the CPU fallback after a GPU worker died) resumes from the newest epoch checkpoint in the store', async () => {
+    const cfg = { ...SMALL, epochs: 4 };
+    const env = mockEnv();
+    env.on('heartbeat', (d: TrainHeartbeat) => {
+      if (d.epoch === 2 && d.batch === undefined) env.cancel('CANCELLED');
+    });
+    await assert.rejects(train(env, { datasetId: 'tiny', config: cfg, seed: 6 }));
+    // Another queue's first attempt: no heartbeat details, the shared store holds epochs 0..2 of this run.
+    const fallback = mockEnv();
+    const epochs: number[] = [];
+    fallback.on('heartbeat', (d: TrainHeartbeat) => {
+      if (d.batch === undefined) epochs.push(d.epoch);
+    });
+    const r = await train(fallback, { datasetId: 'tiny', config: cfg, seed: 6 });
+    assert.equal(r.resumedFromEpoch, 2);
+    assert.deepEqual(epochs, [3]);
+    assert.deepEqual(
+      r.history.map((h) => h.epoch),
+      [0, 1, 2, 3],
+    );
+    // A different run (another seed) does not pick up these checkpoints.
+    const other = await train(mockEnv(), { datasetId: 'tiny', config: { ...cfg, epochs: 1 }, seed: 7 });
+    assert.equal(other.resumedFromEpoch, null);
+  });
+
   it('starts over when the heartbeat names a checkpoint that is not there', async () => {
     const cfg = { ...SMALL, epochs: 1 };
     const r = await train(
@@ -130,6 +155,11 @@ describe('trainModel activity', () => {
     assert.throws(() => resolveModelConfig({ batchSize: 0 }), /config.batchSize = 0/);
     assert.throws(() => resolveModelConfig({ epochs: 2.5 }), RecflowError);
     assert.throws(() => resolveModelConfig({ bogus: 1 } as never), /config.bogus: unknown/);
+    assert.throws(() => resolveModelConfig({ dropout: 1 }), /config.dropout = 1: a rate must be below 1/);
+    assert.throws(() => resolveModelConfig({ historyLength: 0 }), /config.historyLength = 0/);
+    assert.throws(() => resolveModelConfig({ minItemInteractions: 0 }), /config.minItemInteractions = 0/);
+    assert.throws(() => resolveModelConfig({ l2: 1000 }), /weight decay times the learning rate/);
+    assert.equal(resolveModelConfig({ historyGap: 0, itemIdDropout: 0 }).historyGap, 0);
     await assert.rejects(
       train(mockEnv(), { datasetId: 'tiny', config: { learningRate: -1 } }),
       (err: Error & { type?: string; nonRetryable?: boolean }) =>
