@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/unbound-method -- the activities are plain closures that do not use `this` */
 /**
  * Canary benchmark on a real fleet: whole rollouts, end to end, on serving replicas running as their own processes
  * (`recflow serve --fleet`, as the demo starts them), with the demo's traffic driven by the traffic simulator and
@@ -113,8 +114,7 @@ async function main(): Promise<void> {
   const config = loadConfig({ ...process.env, RECFLOW_HOME: work, RECFLOW_LOG_LEVEL: 'warn' });
   const deps = defaultDeps(config);
   const acts = createCpuActivities(deps);
-  const call = <I, O>(fn: (input: I) => Promise<O>, input: I): Promise<O> =>
-    mockActivityEnv().run(fn as (i: I) => Promise<O>, input) as Promise<O>;
+  const call = <I, O>(fn: (input: I) => Promise<O>, input: I): Promise<O> => mockActivityEnv().run(fn, input);
   const t0 = Date.now();
   const loadavgAtStart = loadavg().map((x) => round(x, 2));
   const log = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
@@ -385,7 +385,9 @@ async function startReplicas(home: string, n: number): Promise<{ urls: string[];
   }
   const stop = async () => {
     for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
-    await Promise.all(procs.map((p) => (p.exitCode === null ? new Promise((r) => p.once('exit', r)) : undefined)));
+    await Promise.all(
+      procs.map((p) => (p.exitCode === null ? new Promise((r) => p.once('exit', r)) : Promise.resolve())),
+    );
   };
   const store = new FleetStore(join(home, 'registry'), FLEET);
   const end = Date.now() + 90_000;
