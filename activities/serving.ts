@@ -11,7 +11,9 @@ import { DEFAULT_FLEET, type FleetDesiredState, type ReplicaReport, type SlotSta
 import { locateBundle } from '../lib/fleet/locate';
 import { loadFleetSecret, statsReaderToken } from '../lib/fleet/secret';
 import { FleetStore, REPLICA_LIVE_MS } from '../lib/fleet/store';
-import { historyOf, loadBundle, readHistories } from '../lib/onnx/bundle-io';
+import type { ArtifactStore } from '../lib/artifacts';
+import { loadDataset } from '../lib/data/dataset';
+import { HISTORY_MAX_PER_USER, historyOf, loadBundle, readHistories } from '../lib/onnx/bundle-io';
 import { mulberry32 } from '../lib/rng';
 import { LATENCY_BUCKETS, quantileFromBuckets, type VariantCounters } from '../serving/metrics';
 import { routeUser } from '../serving/router';
@@ -383,18 +385,36 @@ async function searchersOf(
   return knownItemSearchers(items.ids.map((id, i) => ({ id, text: items.texts[i] ?? '' })));
 }
 
-/** Users drawn by activity: every known user with its history length (uniform without histories). */
-async function usersByActivity(bundleDir: string): Promise<{ users: string[]; weights: number[] }> {
+/**
+ * Users drawn by activity: every known user of a bundle, weighted by their interactions in the model's training
+ * data. From the bundle's stored histories (`history.bin`, capped at its `maxPerUser`) when it has them; else from
+ * the training split of the bundle's dataset in `store`, capped the same way (bundles written before every kind
+ * stored histories); uniform only when neither is there.
+ */
+export async function usersByActivity(
+  bundleDir: string,
+  store?: ArtifactStore,
+): Promise<{ users: string[]; weights: number[]; source: 'history' | 'dataset' | 'uniform' }> {
   const vocab = JSON.parse(await readFile(join(bundleDir, 'vocab.json'), 'utf8')) as { users: string[] };
   const users = vocab.users.slice(1);
   const bundle = await loadBundle(bundleDir);
   const h = await readHistories(bundleDir, bundle.manifest).catch(() => undefined);
-  const weights = users.map((_, i) => (h ? historyOf(h, i + 1).length : 1));
-  return { users, weights };
+  if (h) return { users, weights: users.map((_, i) => historyOf(h, i + 1).length), source: 'history' };
+  const ref = store ? await store.find('dataset', bundle.manifest.datasetId).catch(() => undefined) : undefined;
+  const ds = ref ? await loadDataset(ref.path).catch(() => undefined) : undefined;
+  if (!ds) return { users, weights: users.map(() => 1), source: 'uniform' };
+  const index = new Map(users.map((u, i) => [u, i]));
+  const weights = users.map(() => 0);
+  const train = ds.splits.train.user;
+  for (let r = 0; r < train.length; r++) {
+    const i = index.get(ds.vocab.users[train[r] ?? 0] ?? '');
+    if (i !== undefined) weights[i] = Math.min(HISTORY_MAX_PER_USER, (weights[i] ?? 0) + 1);
+  }
+  return { users, weights, source: 'dataset' };
 }
 
-/** A sample of `n` distinct users drawn by weight (Efraimidis-Spirakis keys), seeded. */
-function sampleByWeight(
+/** A sample of `n` distinct users drawn by weight (Efraimidis-Spirakis keys), seeded: the simulator's replay set. */
+export function sampleByWeight(
   users: string[],
   weights: number[],
   n: number,
@@ -416,6 +436,17 @@ function sampleByWeight(
 /** Serving-control activities (see lib/fleet.ts for the desired state contract). */
 export function createServingActivities(deps: ActivityDeps, opts: ServingActivityOptions = {}) {
   const store = (fleet?: string) => new FleetStore(deps.config.registryDir, fleet ?? DEFAULT_FLEET);
+  // Bundles are immutable: their users' activity is read once per bundle folder.
+  const activity = new Map<string, ReturnType<typeof usersByActivity>>();
+  const usersOf = (dir: string) => {
+    let a = activity.get(dir);
+    if (!a) {
+      a = usersByActivity(dir, deps.store);
+      a.catch(() => activity.delete(dir));
+      activity.set(dir, a);
+    }
+    return a;
+  };
   const live = (s: FleetStore) => s.readReports({ liveWithinMs: REPLICA_LIVE_MS });
   const tokens = async (s: FleetStore): Promise<Tokens> => {
     const { adminToken, feedbackSecret } = deps.config.serving;
@@ -540,11 +571,12 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
 
     /**
      * Drive recommend + click traffic against the live replicas for `durationMs` (heartbeating). Users are the
-     * stable bundle's known users, drawn by their activity (history length) over the whole user base; clicks come
-     * from the shop's ground truth when available, else from the score, and go to any replica with the response's
-     * feedback token. Dropped and timed-out requests are counted per variant (the one routing would pick). When the
-     * stable bundle is a search model the users search instead (`/v1/search`): queries and graded-relevance clicks
-     * from the shop's search truth, else known-item searches over the bundle's catalogue.
+     * stable bundle's known users, drawn by their activity (training interactions: {@link usersByActivity}) over
+     * the whole user base; clicks come from the shop's ground truth when available, else from the score, and go to
+     * any replica with the response's feedback token. Dropped and timed-out requests are counted per variant (the
+     * one routing would pick). When the stable bundle is a search model the users search instead (`/v1/search`):
+     * queries and graded-relevance clicks from the shop's search truth, else known-item searches over the bundle's
+     * catalogue.
      * @throws `FleetUnavailable` (retryable) when no replica is live or no stable model is set.
      */
     async simulateTraffic(input: SimulateTrafficInput): Promise<SimulateTrafficResult> {
@@ -559,7 +591,11 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
           `fleet ${s.fleet}: ${replicas.length} live replicas, stable ${desired?.stable?.version ?? 'unset'}`,
         );
       const bundleDir = await locateBundle(desired.stable, [deps.config.artifactsDir]);
-      const all = await usersByActivity(bundleDir);
+      const all = await usersOf(bundleDir);
+      if (all.source === 'uniform')
+        log.warn('no user activity for the bundle (no histories, dataset not in the store): users drawn uniformly', {
+          bundleDir,
+        });
       const { users, weights } = sampleByWeight(
         all.users,
         all.weights,

@@ -19,8 +19,14 @@ import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { ReadFleetStatsResult } from '../../activities/serving';
 import type { CanaryAnalysis } from '../../lib/canary/analysis';
-import type { RolloutTestState } from '../../lib/canary/analyze';
-import type { PeriodBuckets, VariantBuckets } from '../../lib/canary/buckets';
+import {
+  afterLook,
+  DEFAULT_FEEDBACK_DELAY,
+  DEFAULT_MAX_EXTENSIONS,
+  droppedInWindow,
+  RolloutLooks,
+  windowPlan,
+} from '../../lib/canary/rollout-looks';
 import type { Precision } from '../../lib/bundle';
 import type { SlotState } from '../../lib/fleet/types';
 import type { ActorRequest } from '../../lib/lifecycle/messages';
@@ -57,11 +63,8 @@ export class CanaryRollout {
   private humanGo: ActorRequest | undefined;
   /** Stable as measured in the last window that had it (the 100 % step has none). */
   private stableBaseline: Stats | undefined;
-  /** The sequential analysis: finished steps' counts, the step in progress, the pre-rollout window, the state. */
-  private readonly periods: PeriodBuckets[] = [];
-  private period: PeriodBuckets | undefined;
-  private pre: VariantBuckets | undefined;
-  private testState: RolloutTestState | undefined;
+  /** The sequential analysis: every step's counts, the pre-rollout window, the test's state (lib/canary). */
+  private readonly looks = new RolloutLooks();
 
   constructor(
     private readonly run: LifecycleRun,
@@ -237,16 +240,17 @@ export class CanaryRollout {
       if (look === 'aborted') return { kind: 'aborted' };
       const analysis = await this.analyze(look, i);
       s.analyses.push(analysis);
-      if (analysis.verdict === 'pass') {
+      const next = afterLook(analysis.verdict, s.extensions, ro.maxExtensions ?? DEFAULT_MAX_EXTENSIONS);
+      if (next === 'pass') {
         s.state = 'passed';
         return { kind: 'pass' };
       }
-      if (analysis.verdict === 'fail') {
+      if (next === 'fail') {
         s.state = 'failed';
         return { kind: 'fail', reason: analysis.summary };
       }
       s.state = 'inconclusive';
-      if (s.extensions < (ro.maxExtensions ?? 2)) {
+      if (next === 'extend') {
         s.extensions++;
         log.info('canary inconclusive: extending the window', { step: i, extensions: s.extensions });
         continue;
@@ -276,21 +280,13 @@ export class CanaryRollout {
     const ro = this.run.input.rollout ?? {};
     const { stats } = look;
     if (stats.buckets) {
-      const period = this.currentPeriod(stats.buckets.count);
-      for (const side of ['stable', 'canary'] as const)
-        for (const f of ['requests', 'errors', 'impressions', 'clicks'] as const)
-          stats.buckets[side][f].forEach((n, b) => (period[side][f][b] = (period[side][f][b] ?? 0) + n));
-      const result = await quick.analyzeRollout({
-        periods: [...this.periods, period],
-        pre: this.pre,
-        state: this.testState,
-        latency: stats.latency,
-        coverage: stats.coverage,
-        droppedRequests: look.dropped,
-        criteria: ro.criteria,
-        step: i,
-      });
-      this.testState = result.state;
+      const input = this.looks.look(
+        this.rollout.weight,
+        { buckets: stats.buckets, latency: stats.latency, coverage: stats.coverage, dropped: look.dropped },
+        ro.criteria,
+      );
+      const result = await quick.analyzeRollout({ ...input, step: i });
+      this.looks.record(result.state);
       return result.analysis;
     }
     // At 100 % no user sees stable: compare with stable as measured in the last window that had it.
@@ -309,17 +305,6 @@ export class CanaryRollout {
     });
   }
 
-  /** The period (step) in progress: its counts so far; a new one starts at each weight change. */
-  private currentPeriod(buckets: number): PeriodBuckets {
-    if (!this.period || this.period.canaryWeight !== this.rollout.weight) {
-      if (this.period) this.periods.push(this.period);
-      const zeros = () => new Array<number>(buckets).fill(0);
-      const side = () => ({ requests: zeros(), errors: zeros(), impressions: zeros(), clicks: zeros() });
-      this.period = { canaryWeight: this.rollout.weight, stable: side(), canary: side() };
-    }
-    return this.period;
-  }
-
   /**
    * The window before the first step: the canary loaded at weight 0 under the rollout's salt, everyone on stable,
    * so the per-user buckets of the rollout see each user's baseline (the CTR adjustment of lib/canary/estimators.ts).
@@ -336,7 +321,7 @@ export class CanaryRollout {
     );
     const look = await this.measure(windowMs, -1, 0);
     if (look === 'aborted') return 'aborted';
-    if (look.stats.buckets) this.pre = look.stats.buckets.stable;
+    if (look.stats.buckets) this.looks.setPre(look.stats.buckets.stable);
     return undefined;
   }
 
@@ -345,20 +330,22 @@ export class CanaryRollout {
     const { run } = this;
     const ro = run.input.rollout ?? {};
     const traffic = ro.traffic;
-    const feedbackDelayMs = msToNumber(ro.feedbackDelay ?? '2 seconds');
+    const feedbackDelayMs = msToNumber(ro.feedbackDelay ?? DEFAULT_FEEDBACK_DELAY);
     const w = windowActs(windowMs + feedbackDelayMs);
     const scope = new CancellationScope();
-    const sliceMs = Math.max(1000, Math.floor(windowMs / 6));
-    const statsP = scope.run(() => w.readFleetStats({ fleet: this.fleet, windowMs, feedbackDelayMs, sliceMs }));
+    const plan = windowPlan(windowMs, i, extension, traffic?.seed);
+    const statsP = scope.run(() =>
+      w.readFleetStats({ fleet: this.fleet, windowMs, feedbackDelayMs, sliceMs: plan.sliceMs }),
+    );
     const simP = traffic
       ? scope.run(() =>
           w.simulateTraffic({
             fleet: this.fleet,
             shopId: run.status.data?.shopId,
-            durationMs: windowMs + 1000,
+            durationMs: plan.trafficMs,
             rps: traffic.rps,
             users: traffic.users,
-            seed: (traffic.seed ?? 0) + (i + 1) * 100 + extension,
+            seed: plan.seed,
           }),
         )
       : undefined;
@@ -372,8 +359,7 @@ export class CanaryRollout {
       log.warn('traffic simulation failed', { error: String(e) });
       return undefined;
     });
-    const dropped = (sim?.dropped ?? 0) + (sim?.timedOut ?? 0) + (stats.shed ?? 0);
-    return { stats, dropped };
+    return { stats, dropped: droppedInWindow(sim, stats.shed) };
   }
 
   private async firstDeployment(): Promise<RolloutResult> {
