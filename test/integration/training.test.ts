@@ -166,7 +166,10 @@ describe('training on the real dev server', () => {
           }
           if (!seen) await new Promise((r) => setTimeout(r, 100));
         }
-        assert.ok(seen, `the heartbeat naming the checkpoint of epoch 1 reached the server; the server held:\n${observed.slice(-8).join('\n')}`);
+        assert.ok(
+          seen,
+          `the heartbeat naming the checkpoint of epoch 1 reached the server; the server held:\n${observed.slice(-8).join('\n')}`,
+        );
         children[0]?.kill('SIGKILL');
         const doneAtKill = readdirSync(join(store.root, 'checkpoint'))
           .map((d) => /-e(\d+)$/.exec(d)?.[1])

@@ -44,7 +44,14 @@ describe('recflow run --wait / status: the root cause, no stack trace', () => {
       "events.csv row 2, column item_id, value 'SKU-000378': unknown item id",
       'InvalidData',
     );
-    const activity = new ActivityFailure('Activity task failed', 'prepareDataset', '1', RetryState.NON_RETRYABLE_FAILURE, 'w1', root);
+    const activity = new ActivityFailure(
+      'Activity task failed',
+      'prepareDataset',
+      '1',
+      RetryState.NON_RETRYABLE_FAILURE,
+      'w1',
+      root,
+    );
     const err = new WorkflowFailedError('Workflow execution failed', activity, RetryState.NON_RETRYABLE_FAILURE);
     assert.equal(
       failureLine(err),
