@@ -29,7 +29,8 @@ describe('npm run demo (unattended)', () => {
     assert.equal(code, 0, out.slice(-3000));
     assert.match(out, /== champion: recflow-lifecycle-shop-recs-champion-/);
     assert.match(out, /== challenger: recflow-lifecycle-shop-recs-challenger-/);
-    const result = /result: (promoted|rolled_back) - /.exec(out);
+    // The recommender's line (the search run prints its own `search result:` later).
+    const result = /^result: (promoted|rolled_back) - /m.exec(out);
     assert.ok(result, out.slice(-2000));
     assert.match(out, /training: (wasm|cpu|tensorflow) on recflow-(gpu|cpu)/);
 
