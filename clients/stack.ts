@@ -35,7 +35,9 @@ export interface StackOptions {
  * the embedded dev server; then start the workers.
  */
 export async function startStack(config: RecflowConfig, logger: Logger, opts: StackOptions = {}): Promise<Stack> {
-  installRuntimeLogger(logger, config.workerMetrics);
+  // The SDK's native runtime only for workers: installed with nothing to run it would never shut down (its log
+  // forwarding keeps the process alive after Ctrl-C: `dev --no-workers` did not exit).
+  if (opts.workers !== false) installRuntimeLogger(logger, config.workerMetrics);
   let target = findTemporalTarget(config);
   if (target?.source === 'embedded' && !(await isReachable(target.connectionOptions.address ?? ''))) {
     logger.warn({ address: target.connectionOptions.address }, 'embedded server state is stale; starting a new server');
