@@ -7,7 +7,7 @@
  */
 import type { Precision } from '../../lib/bundle';
 import type { Blessing, GateResult } from '../../lib/eval/gates';
-import { percentile, type ServingHealthOptions } from '../../lib/eval/serving-health';
+import { latencyGate, type ServingHealthOptions } from '../../lib/eval/serving-health';
 import { loadSearchVariant, readSearchBundle, type SearchBundle } from './bundle';
 import type { LoadedSearchModel } from './export';
 
@@ -119,25 +119,10 @@ export async function checkSearchBundleHealth(
     threshold: 0,
     reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} queries answered correctly`,
   });
-  const p99 = times.length ? percentile(times, 0.99) : null;
-  const champP99 = champTimes.length ? percentile(champTimes, 0.99) : null;
-  const relLimit =
-    champP99 !== null
-      ? Math.max(champP99 * (options.championRatio ?? 1.5), champP99 + (options.championSlackMs ?? 2))
-      : null;
-  const withinBudget = p99 !== null && p99 <= budget;
-  const withinChampion = p99 !== null && relLimit !== null && p99 <= relLimit;
-  gates.push({
-    name: 'infra:p99',
-    passed: withinBudget || withinChampion,
-    observed: p99,
-    threshold: relLimit !== null ? Math.max(budget, relLimit) : budget,
-    reason:
-      p99 === null
-        ? 'no timed query'
-        : `p99 ${p99.toFixed(3)} ms over ${times.length} single queries (tokenizer included), budget ${budget} ms${
-            champP99 !== null ? `; champion beside it ${champP99.toFixed(3)} ms (limit ${relLimit!.toFixed(3)} ms)` : ''
-          }${!withinBudget && withinChampion ? ': over the budget, but so is the host (champion as slow)' : ''}`,
+  const { gate, p99 } = latencyGate(times, champTimes, budget, options, {
+    one: 'query',
+    many: 'single queries (tokenizer included)',
   });
+  gates.push(gate);
   return done(p99);
 }

@@ -36,6 +36,50 @@ export function percentile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
 }
 
+/** What a latency gate's reason calls the timed calls. */
+export interface LatencyGateLabels {
+  /** One timed call, in "no timed ..." (e.g. `request`). */
+  one: string;
+  /** The timed calls, in "p99 ... over N ..." (e.g. `requests`). */
+  many: string;
+}
+
+/**
+ * The `infra:p99` gate: the candidate's p99 of `times` (ms) within `budget` ms, or, with the champion timed beside
+ * it (`champTimes`), within `championRatio` x its p99 (at least `championSlackMs` more).
+ */
+export function latencyGate(
+  times: number[],
+  champTimes: number[],
+  budget: number,
+  options: Pick<ServingHealthOptions, 'championRatio' | 'championSlackMs'>,
+  labels: LatencyGateLabels,
+): { gate: GateResult; p99: number | null } {
+  const p99 = times.length ? percentile(times, 0.99) : null;
+  const champP99 = champTimes.length ? percentile(champTimes, 0.99) : null;
+  const relLimit =
+    champP99 !== null
+      ? Math.max(champP99 * (options.championRatio ?? 1.5), champP99 + (options.championSlackMs ?? 2))
+      : null;
+  const withinBudget = p99 !== null && p99 <= budget;
+  const withinChampion = p99 !== null && relLimit !== null && p99 <= relLimit;
+  const beside =
+    champP99 !== null ? `; champion beside it ${champP99.toFixed(3)} ms (limit ${relLimit!.toFixed(3)} ms)` : '';
+  const gate: GateResult = {
+    name: 'infra:p99',
+    passed: withinBudget || withinChampion,
+    observed: p99,
+    threshold: relLimit !== null ? Math.max(budget, relLimit) : budget,
+    reason:
+      p99 === null
+        ? `no timed ${labels.one}`
+        : `p99 ${p99.toFixed(3)} ms over ${times.length} ${labels.many}, budget ${budget} ms${beside}${
+            !withinBudget && withinChampion ? ': over the budget, but so is the host (champion as slow)' : ''
+          }`,
+  };
+  return { gate, p99 };
+}
+
 const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), dims);
 
 /** Run the infra gates against a bundle folder. Never throws for a bad model: failures are gates. */
@@ -164,27 +208,10 @@ export async function checkBundleHealth(
     threshold: 0,
     reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} requests answered correctly`,
   });
-  const p99 = times.length ? percentile(times, 0.99) : null;
-  const champP99 = champTimes.length ? percentile(champTimes, 0.99) : null;
-  const relLimit =
-    champP99 !== null
-      ? Math.max(champP99 * (options.championRatio ?? 1.5), champP99 + (options.championSlackMs ?? 2))
-      : null;
-  const withinBudget = p99 !== null && p99 <= budget;
-  const withinChampion = p99 !== null && relLimit !== null && p99 <= relLimit;
-  const beside =
-    champP99 !== null ? `; champion beside it ${champP99.toFixed(3)} ms (limit ${relLimit!.toFixed(3)} ms)` : '';
-  gates.push({
-    name: 'infra:p99',
-    passed: withinBudget || withinChampion,
-    observed: p99,
-    threshold: relLimit !== null ? Math.max(budget, relLimit) : budget,
-    reason:
-      p99 === null
-        ? 'no timed request'
-        : `p99 ${p99.toFixed(3)} ms over ${times.length} requests, budget ${budget} ms${beside}${
-            !withinBudget && withinChampion ? ': over the budget, but so is the host (champion as slow)' : ''
-          }`,
+  const { gate, p99 } = latencyGate(times, champTimes, budget, options, {
+    one: 'request',
+    many: 'requests',
   });
+  gates.push(gate);
   return done(p99);
 }
