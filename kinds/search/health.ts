@@ -7,7 +7,7 @@
  */
 import type { Precision } from '../../lib/bundle';
 import type { Blessing, GateResult } from '../../lib/eval/gates';
-import { latencyGate, type ServingHealthOptions } from '../../lib/eval/serving-health';
+import { infraGates, type ServingHealthOptions } from '../../lib/eval/serving-health';
 import { loadSearchVariant, readSearchBundle, type SearchBundle } from './bundle';
 import type { LoadedSearchModel } from './export';
 
@@ -112,17 +112,11 @@ export async function checkSearchBundleHealth(
     await model.session.release();
     await champ?.session.release();
   }
-  gates.push({
-    name: 'infra:smoke',
-    passed: problems.length === 0,
-    observed: problems.length,
-    threshold: 0,
-    reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} queries answered correctly`,
-  });
-  const { gate, p99 } = latencyGate(times, champTimes, budget, options, {
+  const { gates: timed, p99 } = infraGates(problems, times, champTimes, budget, options, {
     one: 'query',
     many: 'single queries (tokenizer included)',
+    answered: 'queries',
   });
-  gates.push(gate);
+  gates.push(...timed);
   return done(p99);
 }

@@ -36,25 +36,36 @@ export function percentile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
 }
 
-/** What a latency gate's reason calls the timed calls. */
-export interface LatencyGateLabels {
+/** What the infra gates' reasons call the timed calls. */
+export interface InfraGateLabels {
   /** One timed call, in "no timed ..." (e.g. `request`). */
   one: string;
   /** The timed calls, in "p99 ... over N ..." (e.g. `requests`). */
   many: string;
+  /** The calls, in "N ... answered correctly" (e.g. `requests`). */
+  answered: string;
 }
 
 /**
- * The `infra:p99` gate: the candidate's p99 of `times` (ms) within `budget` ms, or, with the champion timed beside
- * it (`champTimes`), within `championRatio` x its p99 (at least `championSlackMs` more).
+ * The `infra:smoke` gate (no `problems`; the first five named) and the `infra:p99` gate: the candidate's p99 of
+ * `times` (ms) within `budget` ms, or, with the champion timed beside it (`champTimes`), within `championRatio` x its
+ * p99 (at least `championSlackMs` more).
  */
-export function latencyGate(
+export function infraGates(
+  problems: string[],
   times: number[],
   champTimes: number[],
   budget: number,
   options: Pick<ServingHealthOptions, 'championRatio' | 'championSlackMs'>,
-  labels: LatencyGateLabels,
-): { gate: GateResult; p99: number | null } {
+  labels: InfraGateLabels,
+): { gates: GateResult[]; p99: number | null } {
+  const smoke: GateResult = {
+    name: 'infra:smoke',
+    passed: problems.length === 0,
+    observed: problems.length,
+    threshold: 0,
+    reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} ${labels.answered} answered correctly`,
+  };
   const p99 = times.length ? percentile(times, 0.99) : null;
   const champP99 = champTimes.length ? percentile(champTimes, 0.99) : null;
   const relLimit =
@@ -77,7 +88,7 @@ export function latencyGate(
             !withinBudget && withinChampion ? ': over the budget, but so is the host (champion as slow)' : ''
           }`,
   };
-  return { gate, p99 };
+  return { gates: [smoke, gate], p99 };
 }
 
 const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), dims);
@@ -201,17 +212,11 @@ export async function checkBundleHealth(
     await score.release();
     await champ?.rec.release();
   }
-  gates.push({
-    name: 'infra:smoke',
-    passed: problems.length === 0,
-    observed: problems.length,
-    threshold: 0,
-    reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} requests answered correctly`,
-  });
-  const { gate, p99 } = latencyGate(times, champTimes, budget, options, {
+  const { gates: timed, p99 } = infraGates(problems, times, champTimes, budget, options, {
     one: 'request',
     many: 'requests',
+    answered: 'requests',
   });
-  gates.push(gate);
+  gates.push(...timed);
   return done(p99);
 }
