@@ -7,7 +7,7 @@
  */
 import type { Precision } from '../../lib/bundle';
 import type { Blessing, GateResult } from '../../lib/eval/gates';
-import { infraGates, type ServingHealthOptions } from '../../lib/eval/serving-health';
+import { infraBlessing, infraGates, loadsGate, type ServingHealthOptions } from '../../lib/eval/serving-health';
 import { loadSearchVariant, readSearchBundle, type SearchBundle } from './bundle';
 import type { LoadedSearchModel } from './export';
 
@@ -37,13 +37,7 @@ export async function checkSearchBundleHealth(
   const budget = options.p99BudgetMs ?? 50;
   const k = options.k ?? 10;
   const gates: GateResult[] = [];
-  const done = (p99: number | null) => ({
-    kind: 'infra' as const,
-    blessed: gates.length > 0 && gates.every((g) => g.passed),
-    gates,
-    decidedAt: now.toISOString(),
-    p99Ms: p99,
-  });
+  const done = (p99: number | null) => infraBlessing(gates, now, p99);
   let b: SearchBundle;
   let model: LoadedSearchModel;
   let variant: string;
@@ -52,21 +46,14 @@ export async function checkSearchBundleHealth(
     const v = await loadSearchVariant(b, precision);
     model = v.model;
     variant = v.name;
-    gates.push({
-      name: 'infra:loads',
-      passed: true,
-      observed: null,
-      threshold: null,
-      reason: `${precision} (${variant}) search graph loads in a fresh onnxruntime session, checksums verified`,
-    });
+    gates.push(
+      loadsGate(
+        true,
+        `${precision} (${variant}) search graph loads in a fresh onnxruntime session, checksums verified`,
+      ),
+    );
   } catch (err) {
-    gates.push({
-      name: 'infra:loads',
-      passed: false,
-      observed: null,
-      threshold: null,
-      reason: `does not load: ${(err as Error).message}`,
-    });
+    gates.push(loadsGate(false, `does not load: ${(err as Error).message}`));
     return done(null);
   }
   let champ: LoadedSearchModel | undefined;

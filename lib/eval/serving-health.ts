@@ -91,6 +91,22 @@ export function infraGates(
   return { gates: [smoke, gate], p99 };
 }
 
+/** The `infra:loads` gate: whether the graphs loaded, and what loaded or why not. */
+export function loadsGate(passed: boolean, reason: string): GateResult {
+  return { name: 'infra:loads', passed, observed: null, threshold: null, reason };
+}
+
+/** The infra blessing of `gates` decided at `now` (blessed when there are gates and all passed), with the p99. */
+export function infraBlessing(gates: GateResult[], now: Date, p99: number | null): Blessing & { p99Ms: number | null } {
+  return {
+    kind: 'infra' as const,
+    blessed: gates.length > 0 && gates.every((g) => g.passed),
+    gates,
+    decidedAt: now.toISOString(),
+    p99Ms: p99,
+  };
+}
+
 const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), dims);
 
 /** Run the infra gates against a bundle folder. Never throws for a bad model: failures are gates. */
@@ -106,13 +122,7 @@ export async function checkBundleHealth(
   const gates: GateResult[] = [];
   // int8: the score graph dequantizes item rows, the recommend graph multiplies quantized user vectors.
   const agreeTol = precision === 'int8' ? 0.02 : 1e-4;
-  const done = (p99: number | null) => ({
-    kind: 'infra' as const,
-    blessed: gates.length > 0 && gates.every((g) => g.passed),
-    gates,
-    decidedAt: now.toISOString(),
-    p99Ms: p99,
-  });
+  const done = (p99: number | null) => infraBlessing(gates, now, p99);
   let rec: ort.InferenceSession;
   let score: ort.InferenceSession;
   let users: number;
@@ -127,21 +137,9 @@ export async function checkBundleHealth(
     items = fc.items.length;
     rec = await ort.InferenceSession.create(b.paths[precision].recommend, { intraOpNumThreads: 1 });
     score = await ort.InferenceSession.create(b.paths[precision].score, { intraOpNumThreads: 1 });
-    gates.push({
-      name: 'infra:loads',
-      passed: true,
-      observed: null,
-      threshold: null,
-      reason: `${precision} graphs load in a fresh onnxruntime session`,
-    });
+    gates.push(loadsGate(true, `${precision} graphs load in a fresh onnxruntime session`));
   } catch (err) {
-    gates.push({
-      name: 'infra:loads',
-      passed: false,
-      observed: null,
-      threshold: null,
-      reason: `does not load: ${(err as Error).message}`,
-    });
+    gates.push(loadsGate(false, `does not load: ${(err as Error).message}`));
     return done(null);
   }
   // Graphs with a `history` input (the history-based kinds) get an empty one: the stored history or the prior.
