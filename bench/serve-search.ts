@@ -21,7 +21,7 @@
  * else the bench venv of bench/peer.ts. Needs `wrk` on PATH (Debian: `apt-get install wrk`).
  * Results: bench/results/<out>.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,8 +29,20 @@ import { loadBaseModel, resolveBaseModelDir } from '../kinds/search/base-model';
 import { loadSearchVariant, readSearchBundle } from '../kinds/search/bundle';
 import type { Precision } from '../lib/bundle';
 import { writeSearchBundle } from '../test/helpers/search-bundle';
-import { median, stopProc, treeCpuMs, waitReady, wrk, wrkLua, type WrkResult } from './http-load';
-import { PY, REPO, ensureVenv, numArg, strArg, writeResult } from './peer';
+import {
+  inProcessResult,
+  interleavedRounds,
+  median,
+  spawnPeer,
+  spawnRecflow,
+  stopProc,
+  waitReady,
+  wrk,
+  wrkLua,
+  wrkWithCpu,
+  type WrkResult,
+} from './http-load';
+import { PY, ensureVenv, numArg, strArg, writeResult } from './peer';
 import { makeSearchShop } from './search-shop';
 
 type System = 'recflow' | 'peer1' | 'peer2' | 'limit';
@@ -117,75 +129,18 @@ async function main(): Promise<void> {
         await model.search(queries[i % queries.length]!, 10);
         lat.push(performance.now() - t);
       }
-      lat.sort((a, b) => a - b);
-      const q = (p: number) => Math.round((lat[Math.floor(p * lat.length)] ?? 0) * 1000) / 1000;
-      const rps = Math.round(lat.length / seconds);
-      record({
-        system: 'limit',
-        concurrency: 1,
-        tool: 'in-process',
-        requests: lat.length,
-        rps,
-        okRps: rps,
-        p50Ms: q(0.5),
-        p99Ms: q(0.99),
-        non2xx: 0,
-        timeouts: 0,
-        socketErrors: 0,
-      });
+      record({ system: 'limit', concurrency: 1, tool: 'in-process', ...inProcessResult(lat, seconds) });
     }
     await model.session.release();
   }
 
   const ports: Record<Server, number> = { recflow: 18721, peer1: 18722, peer2: 18723 };
   const start = (s: Server): ChildProcess => {
-    if (s === 'recflow')
-      return spawn(
-        process.execPath,
-        [
-          join(REPO, 'bin', 'recflow.js'),
-          'serve',
-          '--port',
-          String(ports[s]),
-          '--bundle',
-          bundleDir,
-          '--precision',
-          precision,
-          '--model-version',
-          'bench',
-        ],
-        {
-          stdio: ['ignore', 'ignore', 'inherit'],
-          env: { ...process.env, RECFLOW_HOME: work, RECFLOW_LOG_LEVEL: 'warn' },
-        },
-      );
-    return spawn(
-      python,
-      [
-        '-m',
-        'uvicorn',
-        'serve_search_peer:app',
-        '--app-dir',
-        join(REPO, 'bench'),
-        '--port',
-        String(ports[s]),
-        '--workers',
-        s === 'peer2' ? '2' : '1',
-        '--loop',
-        'uvloop',
-        '--http',
-        'httptools',
-        '--no-access-log',
-        '--log-level',
-        'warning',
-      ],
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-        env: { ...process.env, PEER_BUNDLE: bundleDir, PEER_PRECISION: precision, PEER_THREADS: '1' },
-      },
-    );
+    if (s === 'recflow') return spawnRecflow(ports[s], bundleDir, precision, work);
+    return spawnPeer(python, 'serve_search_peer:app', ports[s], s === 'peer2' ? 2 : 1, bundleDir, precision);
   };
   const servers = systems.filter((s): s is Server => s !== 'limit');
+  const url = (s: Server) => `http://127.0.0.1:${ports[s]}/v1/search`;
   const procs = new Map<Server, ChildProcess>();
   const parity: Record<string, { queries: number; sameTop10: number; maxScoreDelta: number }> = {};
   try {
@@ -215,28 +170,15 @@ async function main(): Promise<void> {
     // Warm-up (JIT of the tokenizer and the handlers, onnxruntime's first batches): the first round ran ~40 % more
     // CPU per request for recflow with a 1 s warm-up.
     for (const s of servers) {
-      await wrk(`http://127.0.0.1:${ports[s]}/v1/search`, 8, 3, lua);
-      await wrk(`http://127.0.0.1:${ports[s]}/v1/search`, 1, 2, lua);
+      await wrk(url(s), 8, 3, lua);
+      await wrk(url(s), 1, 2, lua);
     }
-    for (round = 1; round <= rounds; round++)
-      for (const [ci, c] of concs.entries()) {
-        // Interleave the systems (rotated per concurrency and round) so a change of the host's load hits them alike.
-        const order = servers.map((_, i) => servers[(i + ci + round) % servers.length]!);
-        for (const s of order) {
-          const pid = procs.get(s)!.pid!;
-          const cpu0 = await treeCpuMs(pid);
-          const res = await wrk(`http://127.0.0.1:${ports[s]}/v1/search`, c, seconds, lua);
-          const cpu = (await treeCpuMs(pid)) - cpu0;
-          record({
-            system: s,
-            concurrency: c,
-            tool: 'wrk',
-            ...res,
-            cpuMsPerRequest: Math.round((cpu / Math.max(1, res.requests)) * 1000) / 1000,
-          });
-          await new Promise((r) => setTimeout(r, 1000));
-        }
-      }
+    // Interleave the systems (rotated per concurrency and round) so a change of the host's load hits them alike.
+    await interleavedRounds(servers, concs, rounds, async (s, c, r) => {
+      round = r;
+      const res = await wrkWithCpu(procs.get(s)!.pid!, url(s), c, seconds, lua);
+      record({ system: s, concurrency: c, tool: 'wrk', ...res });
+    });
   } finally {
     for (const p of procs.values()) await stopProc(p);
   }

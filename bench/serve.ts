@@ -23,12 +23,25 @@
  * the bench venv of bench/peer.ts. Needs `wrk` and `hey` on PATH (Debian: `apt-get install wrk hey`).
  * Results: bench/results/<out>.
  */
-import { PY, REPO, ensureVenv, numArg, strArg, writeResult } from './peer';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { PY, ensureVenv, numArg, strArg, writeResult } from './peer';
+import {
+  hey,
+  inProcessResult,
+  interleavedRounds,
+  median,
+  spawnPeer,
+  spawnRecflow,
+  stopProc,
+  waitReady,
+  wrk,
+  wrkLua,
+  wrkWithCpu,
+  type WrkResult,
+} from './http-load';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import type { Precision } from '../lib/bundle';
 import { DEFAULT_MODEL_CONFIG } from '../kinds/two-tower/spec';
@@ -37,25 +50,13 @@ import { writeBundle } from '../kinds/two-tower/bundle';
 import { sessionOptions } from '../serving/model-slot';
 import { randomModel, rng } from '../test/helpers/random-model';
 
-const run = promisify(execFile);
-
 type System = 'recflow' | 'peer1' | 'peer2' | 'floor' | 'limit';
 
-interface Point {
+/** A measured point; `non2xx` counts the 503s of admission control among the others. */
+interface Point extends WrkResult {
   system: System;
   concurrency: number;
   tool: 'wrk' | 'hey' | 'in-process';
-  /** Responses in the measured period (every status). */
-  requests: number;
-  rps: number;
-  /** 200 answers per second. */
-  okRps: number;
-  p50Ms: number;
-  p99Ms: number;
-  /** Non-2xx answers (503 from admission control among them), and client-side time-outs / socket errors. */
-  non2xx: number;
-  timeouts: number;
-  socketErrors: number;
   /** hey only: latency of the admitted (200) requests, steady state (a connection's first request left out). */
   admittedP50Ms?: number;
   admittedP99Ms?: number;
@@ -63,159 +64,6 @@ interface Point {
   admittedP99WithConnectMs?: number;
   /** Server CPU (all its processes) per answered request, ms. */
   cpuMsPerRequest?: number;
-}
-
-/** utime + stime (ms) of a process and all its descendants. */
-async function treeCpuMs(root: number): Promise<number> {
-  const tick = 100; // USER_HZ on Linux
-  const stats = new Map<number, { ppid: number; cpu: number }>();
-  for (const name of await readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const s = await readFile(`/proc/${name}/stat`, 'utf8');
-      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      stats.set(Number(name), { ppid: Number(f[1]), cpu: ((Number(f[11]) + Number(f[12])) * 1000) / tick });
-    } catch {
-      /* gone */
-    }
-  }
-  let total = 0;
-  const todo = [root];
-  while (todo.length) {
-    const pid = todo.pop()!;
-    total += stats.get(pid)?.cpu ?? 0;
-    for (const [p, s] of stats) if (s.ppid === pid) todo.push(p);
-  }
-  return total;
-}
-
-const WRK_LUA = (bodies: string[]) => `
-local bodies = { ${bodies.map((b) => `[==[${b}]==]`).join(',\n')} }
-local i = 0
-local headers = { ["Content-Type"] = "application/json" }
-request = function()
-  i = i % #bodies + 1
-  return wrk.format("POST", "/v1/recommend", headers, bodies[i])
-end
-done = function(summary, latency, requests)
-  io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p99":%d}\\n',
-    summary.requests, summary.duration, summary.errors.connect, summary.errors.read, summary.errors.write,
-    summary.errors.status, summary.errors.timeout, latency:percentile(50), latency:percentile(99)))
-end
-`;
-
-async function wrk(
-  port: number,
-  c: number,
-  seconds: number,
-  lua: string,
-): Promise<Omit<Point, 'system' | 'concurrency'>> {
-  const { stdout } = await run(
-    'wrk',
-    ['-t1', `-c${c}`, `-d${seconds}s`, '--timeout', '2s', '-s', lua, `http://127.0.0.1:${port}/v1/recommend`],
-    { maxBuffer: 1 << 24 },
-  );
-  const line = stdout.split('\n').find((l) => l.startsWith('WRKJSON '));
-  if (!line) throw new Error(`wrk printed no summary:\n${stdout}`);
-  const j = JSON.parse(line.slice(8)) as Record<string, number>;
-  const secs = (j.duration_us ?? 1) / 1e6;
-  const requests = j.requests ?? 0;
-  return {
-    tool: 'wrk',
-    requests,
-    rps: Math.round(requests / secs),
-    okRps: Math.round((requests - (j.status ?? 0)) / secs),
-    p50Ms: (j.p50 ?? 0) / 1000,
-    p99Ms: (j.p99 ?? 0) / 1000,
-    non2xx: j.status ?? 0,
-    timeouts: j.timeout ?? 0,
-    socketErrors: (j.connect ?? 0) + (j.read ?? 0) + (j.write ?? 0),
-  };
-}
-
-/** hey with a CSV row per request: the latency of admitted (200) requests apart from the shed ones. */
-async function hey(
-  port: number,
-  c: number,
-  seconds: number,
-  body: string,
-): Promise<Omit<Point, 'system' | 'concurrency'>> {
-  const { stdout } = await run(
-    'hey',
-    [
-      '-z',
-      `${seconds}s`,
-      '-c',
-      String(c),
-      '-cpus',
-      '1',
-      '-t',
-      '2',
-      '-m',
-      'POST',
-      '-T',
-      'application/json',
-      '-d',
-      body,
-      '-o',
-      'csv',
-      `http://127.0.0.1:${port}/v1/recommend`,
-    ],
-    { maxBuffer: 1 << 28 },
-  );
-  // Columns: response-time, DNS+dialup, DNS, request-write, response-delay, response-read, status-code, offset (s).
-  // A connection's first request carries its dial time (1024 connects at once): the steady state leaves them out.
-  const rows = stdout
-    .split('\n')
-    .slice(1)
-    .map((l) => l.split(','))
-    .filter((f) => f.length >= 8)
-    .map((f) => ({ ms: Number(f[0]) * 1000, dial: Number(f[1]), status: Number(f[6]) }));
-  const steady = rows.filter((r) => r.dial === 0);
-  const sorted = (xs: typeof rows) => [...xs].sort((a, b) => a.ms - b.ms);
-  const all = sorted(steady);
-  const ok = all.filter((r) => r.status === 200);
-  const okAll = sorted(rows.filter((r) => r.status === 200));
-  const q = (xs: Array<{ ms: number }>, p: number) =>
-    Math.round((xs[Math.min(xs.length - 1, Math.floor(p * xs.length))]?.ms ?? NaN) * 1000) / 1000;
-  return {
-    tool: 'hey',
-    requests: rows.length,
-    rps: Math.round(rows.length / seconds),
-    okRps: Math.round(okAll.length / seconds),
-    p50Ms: q(all, 0.5),
-    p99Ms: q(all, 0.99),
-    non2xx: rows.length - okAll.length,
-    timeouts: 0,
-    socketErrors: 0,
-    admittedP50Ms: q(ok, 0.5),
-    admittedP99Ms: q(ok, 0.99),
-    admittedP99WithConnectMs: q(okAll, 0.99),
-  };
-}
-
-async function waitReady(port: number, proc: ChildProcess, what: string): Promise<void> {
-  const end = Date.now() + 120_000;
-  while (Date.now() < end) {
-    if (proc.exitCode !== null) throw new Error(`${what} exited with ${proc.exitCode}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return;
-    } catch {
-      /* not yet */
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what} not ready after 120 s`);
-}
-
-async function stopProc(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null) return;
-  const exited = new Promise((r) => p.once('exit', r));
-  p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(t);
 }
 
 async function main(): Promise<void> {
@@ -267,7 +115,7 @@ async function main(): Promise<void> {
   const userIdx = Array.from({ length: 4096 }, () => 1 + Math.floor(r() * (users - 1)));
   const bodies = userIdx.map((u) => JSON.stringify({ userId: `u${u}`, k: 10 }));
   const lua = join(work, 'post.lua');
-  await writeFile(lua, WRK_LUA(bodies));
+  await writeFile(lua, wrkLua(bodies, '/v1/recommend'));
   const points: Point[] = [];
   const raw: Array<Point & { round: number }> = [];
   let round = 0;
@@ -305,21 +153,11 @@ async function main(): Promise<void> {
           }
         }),
       );
-      lat.sort((a, b) => a - b);
-      const q = (p: number) => Math.round((lat[Math.floor(p * lat.length)] ?? 0) * 1000) / 1000;
-      const rps = Math.round(lat.length / ((performance.now() - t0) / 1000));
       record({
         system: 'limit',
         concurrency: c,
         tool: 'in-process',
-        requests: lat.length,
-        rps,
-        okRps: rps,
-        p50Ms: q(0.5),
-        p99Ms: q(0.99),
-        non2xx: 0,
-        timeouts: 0,
-        socketErrors: 0,
+        ...inProcessResult(lat, (performance.now() - t0) / 1000),
       });
     }
     await session.release();
@@ -334,88 +172,30 @@ require('node:http').createServer((req, res) => {
 }).listen({ port: ${ports.floor}, host: '127.0.0.1', backlog: 4096 });`;
   const start = (s: Exclude<System, 'limit'>): ChildProcess => {
     if (s === 'floor') return spawn(process.execPath, ['-e', FLOOR], { stdio: ['ignore', 'ignore', 'inherit'] });
-    if (s === 'recflow')
-      return spawn(
-        process.execPath,
-        [
-          join(REPO, 'bin', 'recflow.js'),
-          'serve',
-          '--port',
-          String(ports[s]),
-          '--bundle',
-          bundleDir,
-          '--precision',
-          precision,
-          '--model-version',
-          'bench',
-        ],
-        {
-          stdio: ['ignore', 'ignore', 'inherit'],
-          env: { ...process.env, RECFLOW_HOME: work, RECFLOW_LOG_LEVEL: 'warn' },
-        },
-      );
-    return spawn(
-      python,
-      [
-        '-m',
-        'uvicorn',
-        'serve_peer:app',
-        '--app-dir',
-        join(REPO, 'bench'),
-        '--port',
-        String(ports[s]),
-        '--workers',
-        s === 'peer2' ? '2' : '1',
-        '--loop',
-        'uvloop',
-        '--http',
-        'httptools',
-        '--no-access-log',
-        '--log-level',
-        'warning',
-      ],
-      {
-        stdio: ['ignore', 'ignore', 'inherit'],
-        env: { ...process.env, PEER_BUNDLE: bundleDir, PEER_PRECISION: precision, PEER_THREADS: '1' },
-      },
-    );
+    if (s === 'recflow') return spawnRecflow(ports[s], bundleDir, precision, work);
+    return spawnPeer(python, 'serve_peer:app', ports[s], s === 'peer2' ? 2 : 1, bundleDir, precision);
   };
   const servers = systems.filter((s): s is Exclude<System, 'limit'> => s !== 'limit');
+  const url = (s: Exclude<System, 'limit'>) => `http://127.0.0.1:${ports[s]}/v1/recommend`;
   const procs = new Map<string, ChildProcess>();
   try {
     for (const s of servers) {
       const p = start(s);
       procs.set(s, p);
       await waitReady(ports[s], p, s);
-      await wrk(ports[s], 8, 1, lua); // warm-up
+      await wrk(url(s), 8, 1, lua); // warm-up
     }
-    for (round = 1; round <= rounds; round++)
-      for (const [ci, c] of concs.entries()) {
-        // Interleave the systems (rotated per concurrency) so a change of the host's load hits them alike.
-        const order = servers.map((_, i) => servers[(i + ci + round) % servers.length]!);
-        for (const s of order) {
-          const pid = procs.get(s)!.pid!;
-          const cpu0 = await treeCpuMs(pid);
-          const res = await wrk(ports[s], c, seconds, lua);
-          const cpu = (await treeCpuMs(pid)) - cpu0;
-          record({
-            system: s,
-            concurrency: c,
-            ...res,
-            cpuMsPerRequest: Math.round((cpu / Math.max(1, res.requests)) * 1000) / 1000,
-          });
-          if (c >= 1024) record({ system: s, concurrency: c, ...(await hey(ports[s], c, seconds, bodies[0]!)) });
-          await new Promise((res2) => setTimeout(res2, 1000));
-        }
-      }
+    // Interleave the systems (rotated per concurrency) so a change of the host's load hits them alike.
+    await interleavedRounds(servers, concs, rounds, async (s, c, r) => {
+      round = r;
+      const res = await wrkWithCpu(procs.get(s)!.pid!, url(s), c, seconds, lua);
+      record({ system: s, concurrency: c, tool: 'wrk', ...res });
+      if (c >= 1024) record({ system: s, concurrency: c, tool: 'hey', ...(await hey(url(s), c, seconds, bodies[0]!)) });
+    });
   } finally {
     for (const p of procs.values()) await stopProc(p);
   }
   // One point per (system, concurrency, tool): medians over the rounds (counts summed).
-  const median = (xs: number[]) => {
-    const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-    return v.length ? (v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2) : NaN;
-  };
   const groups = new Map<string, Array<Point & { round: number }>>();
   for (const p of raw) {
     const key = `${p.system}|${p.concurrency}|${p.tool}`;

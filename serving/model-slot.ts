@@ -14,6 +14,7 @@ import { locateBundle } from '../lib/fleet/locate';
 import type { SlotState } from '../lib/fleet/types';
 import { historyOf, loadBundle, readHistories, type UserHistories } from '../lib/onnx/bundle-io';
 import { Batcher } from './batcher';
+import { RefCountedModel } from './refcount';
 import { routeUser } from './router';
 import { LoadedSearch } from './search-model';
 
@@ -83,13 +84,9 @@ export interface ScoreInput {
 }
 
 /** One bundle at one precision, with its two sessions, vocabularies and batchers. */
-export class LoadedModel {
+export class LoadedModel extends RefCountedModel {
   /** What it serves: `/v1/recommend` and `/v1/score`. */
   readonly task = 'recommend' as const;
-  private inflight = 0;
-  private drained: (() => void) | undefined;
-  private closed = false;
-  private closing: Promise<void> | undefined;
   readonly recommendBatcher: Batcher<RecommendInput, RecommendOutput>;
   readonly scoreBatcher: Batcher<ScoreInput, number[]>;
   /** Width of the recommend graph's `history` input (its most), or 0 when the graph has none. */
@@ -114,6 +111,7 @@ export class LoadedModel {
     readonly histories: UserHistories | undefined,
     opts: ModelOptions,
   ) {
+    super();
     const h = historyInput(recommendSession, histories);
     this.historyLength = h.width;
     this.historyFixed = h.fixed;
@@ -197,32 +195,9 @@ export class LoadedModel {
     await this.runScore([{ user, items: [Math.min(1, this.itemCount)] }]);
   }
 
-  /** Take a reference for one request; pair with {@link release}. */
-  acquire(): this {
-    if (this.closed) throw new Error(`model ${this.version} is closed`);
-    this.inflight++;
-    return this;
-  }
-
-  release(): void {
-    this.inflight--;
-    if (this.inflight === 0) this.drained?.();
-  }
-
-  /** Requests holding this model. */
-  get inFlight(): number {
-    return this.inflight;
-  }
-
-  /** Wait for the requests in flight to finish, then release the sessions. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      if (this.inflight > 0) await new Promise<void>((r) => (this.drained = r));
-      this.closed = true;
-      await this.scoreSession.release();
-      await this.recommendSession.release();
-    })();
-    return this.closing;
+  protected async releaseSessions(): Promise<void> {
+    await this.scoreSession.release();
+    await this.recommendSession.release();
   }
 
   private async runRecommend(xs: RecommendInput[]): Promise<RecommendOutput[]> {

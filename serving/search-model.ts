@@ -9,6 +9,7 @@ import type { SlotState } from '../lib/fleet/types';
 import { loadSearchVariant, readSearchBundle, type SearchBundle } from '../kinds/search/bundle';
 import type { LoadedSearchModel } from '../kinds/search/export';
 import { Batcher } from './batcher';
+import { RefCountedModel } from './refcount';
 
 /** One query of a micro-batch. */
 export interface SearchInput {
@@ -33,13 +34,9 @@ export interface SearchModelOptions {
 }
 
 /** A search bundle's variant loaded for serving. */
-export class LoadedSearch {
+export class LoadedSearch extends RefCountedModel {
   /** What it serves: `/v1/search`. */
   readonly task = 'search' as const;
-  private inflight = 0;
-  private drained: (() => void) | undefined;
-  private closed = false;
-  private closing: Promise<void> | undefined;
   /** Queries are encoded and searched in micro-batches (a query's answer does not depend on its batch). */
   readonly searchBatcher: Batcher<SearchInput, SearchHit[]>;
 
@@ -53,6 +50,7 @@ export class LoadedSearch {
     readonly model: LoadedSearchModel,
     opts: SearchModelOptions,
   ) {
+    super();
     this.searchBatcher = new Batcher((xs) => this.run(xs), {
       maxBatch: opts.maxBatch ?? 64,
       onBatch: (n, s) => opts.onBatch?.('search', slot.version, n, s),
@@ -108,31 +106,8 @@ export class LoadedSearch {
     await this.run([{ query: 'warm up', k: Math.min(10, this.itemCount) }]);
   }
 
-  /** Take a reference for one request; pair with {@link release}. */
-  acquire(): this {
-    if (this.closed) throw new Error(`model ${this.version} is closed`);
-    this.inflight++;
-    return this;
-  }
-
-  release(): void {
-    this.inflight--;
-    if (this.inflight === 0) this.drained?.();
-  }
-
-  /** Requests holding this model. */
-  get inFlight(): number {
-    return this.inflight;
-  }
-
-  /** Wait for the requests in flight to finish, then release the session. */
-  close(): Promise<void> {
-    this.closing ??= (async () => {
-      if (this.inflight > 0) await new Promise<void>((r) => (this.drained = r));
-      this.closed = true;
-      await this.model.session.release();
-    })();
-    return this.closing;
+  protected async releaseSessions(): Promise<void> {
+    await this.model.session.release();
   }
 
   /** One micro-batch: every query at the batch's largest k (clamped to the index), each cut to its own k. */

@@ -7,7 +7,7 @@
  */
 import type { Precision } from '../../lib/bundle';
 import type { Blessing, GateResult } from '../../lib/eval/gates';
-import { percentile, type ServingHealthOptions } from '../../lib/eval/serving-health';
+import { infraBlessing, infraGates, loadsGate, type ServingHealthOptions } from '../../lib/eval/serving-health';
 import { loadSearchVariant, readSearchBundle, type SearchBundle } from './bundle';
 import type { LoadedSearchModel } from './export';
 
@@ -37,13 +37,7 @@ export async function checkSearchBundleHealth(
   const budget = options.p99BudgetMs ?? 50;
   const k = options.k ?? 10;
   const gates: GateResult[] = [];
-  const done = (p99: number | null) => ({
-    kind: 'infra' as const,
-    blessed: gates.length > 0 && gates.every((g) => g.passed),
-    gates,
-    decidedAt: now.toISOString(),
-    p99Ms: p99,
-  });
+  const done = (p99: number | null) => infraBlessing(gates, now, p99);
   let b: SearchBundle;
   let model: LoadedSearchModel;
   let variant: string;
@@ -52,21 +46,14 @@ export async function checkSearchBundleHealth(
     const v = await loadSearchVariant(b, precision);
     model = v.model;
     variant = v.name;
-    gates.push({
-      name: 'infra:loads',
-      passed: true,
-      observed: null,
-      threshold: null,
-      reason: `${precision} (${variant}) search graph loads in a fresh onnxruntime session, checksums verified`,
-    });
+    gates.push(
+      loadsGate(
+        true,
+        `${precision} (${variant}) search graph loads in a fresh onnxruntime session, checksums verified`,
+      ),
+    );
   } catch (err) {
-    gates.push({
-      name: 'infra:loads',
-      passed: false,
-      observed: null,
-      threshold: null,
-      reason: `does not load: ${(err as Error).message}`,
-    });
+    gates.push(loadsGate(false, `does not load: ${(err as Error).message}`));
     return done(null);
   }
   let champ: LoadedSearchModel | undefined;
@@ -112,32 +99,11 @@ export async function checkSearchBundleHealth(
     await model.session.release();
     await champ?.session.release();
   }
-  gates.push({
-    name: 'infra:smoke',
-    passed: problems.length === 0,
-    observed: problems.length,
-    threshold: 0,
-    reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} queries answered correctly`,
+  const { gates: timed, p99 } = infraGates(problems, times, champTimes, budget, options, {
+    one: 'query',
+    many: 'single queries (tokenizer included)',
+    answered: 'queries',
   });
-  const p99 = times.length ? percentile(times, 0.99) : null;
-  const champP99 = champTimes.length ? percentile(champTimes, 0.99) : null;
-  const relLimit =
-    champP99 !== null
-      ? Math.max(champP99 * (options.championRatio ?? 1.5), champP99 + (options.championSlackMs ?? 2))
-      : null;
-  const withinBudget = p99 !== null && p99 <= budget;
-  const withinChampion = p99 !== null && relLimit !== null && p99 <= relLimit;
-  gates.push({
-    name: 'infra:p99',
-    passed: withinBudget || withinChampion,
-    observed: p99,
-    threshold: relLimit !== null ? Math.max(budget, relLimit) : budget,
-    reason:
-      p99 === null
-        ? 'no timed query'
-        : `p99 ${p99.toFixed(3)} ms over ${times.length} single queries (tokenizer included), budget ${budget} ms${
-            champP99 !== null ? `; champion beside it ${champP99.toFixed(3)} ms (limit ${relLimit!.toFixed(3)} ms)` : ''
-          }${!withinBudget && withinChampion ? ': over the budget, but so is the host (champion as slow)' : ''}`,
-  });
+  gates.push(...timed);
   return done(p99);
 }

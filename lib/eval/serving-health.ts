@@ -36,6 +36,77 @@ export function percentile(xs: number[], q: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))] ?? NaN;
 }
 
+/** What the infra gates' reasons call the timed calls. */
+export interface InfraGateLabels {
+  /** One timed call, in "no timed ..." (e.g. `request`). */
+  one: string;
+  /** The timed calls, in "p99 ... over N ..." (e.g. `requests`). */
+  many: string;
+  /** The calls, in "N ... answered correctly" (e.g. `requests`). */
+  answered: string;
+}
+
+/**
+ * The `infra:smoke` gate (no `problems`; the first five named) and the `infra:p99` gate: the candidate's p99 of
+ * `times` (ms) within `budget` ms, or, with the champion timed beside it (`champTimes`), within `championRatio` x its
+ * p99 (at least `championSlackMs` more).
+ */
+export function infraGates(
+  problems: string[],
+  times: number[],
+  champTimes: number[],
+  budget: number,
+  options: Pick<ServingHealthOptions, 'championRatio' | 'championSlackMs'>,
+  labels: InfraGateLabels,
+): { gates: GateResult[]; p99: number | null } {
+  const smoke: GateResult = {
+    name: 'infra:smoke',
+    passed: problems.length === 0,
+    observed: problems.length,
+    threshold: 0,
+    reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} ${labels.answered} answered correctly`,
+  };
+  const p99 = times.length ? percentile(times, 0.99) : null;
+  const champP99 = champTimes.length ? percentile(champTimes, 0.99) : null;
+  const relLimit =
+    champP99 !== null
+      ? Math.max(champP99 * (options.championRatio ?? 1.5), champP99 + (options.championSlackMs ?? 2))
+      : null;
+  const withinBudget = p99 !== null && p99 <= budget;
+  const withinChampion = p99 !== null && relLimit !== null && p99 <= relLimit;
+  const beside =
+    champP99 !== null ? `; champion beside it ${champP99.toFixed(3)} ms (limit ${relLimit!.toFixed(3)} ms)` : '';
+  const gate: GateResult = {
+    name: 'infra:p99',
+    passed: withinBudget || withinChampion,
+    observed: p99,
+    threshold: relLimit !== null ? Math.max(budget, relLimit) : budget,
+    reason:
+      p99 === null
+        ? `no timed ${labels.one}`
+        : `p99 ${p99.toFixed(3)} ms over ${times.length} ${labels.many}, budget ${budget} ms${beside}${
+            !withinBudget && withinChampion ? ': over the budget, but so is the host (champion as slow)' : ''
+          }`,
+  };
+  return { gates: [smoke, gate], p99 };
+}
+
+/** The `infra:loads` gate: whether the graphs loaded, and what loaded or why not. */
+export function loadsGate(passed: boolean, reason: string): GateResult {
+  return { name: 'infra:loads', passed, observed: null, threshold: null, reason };
+}
+
+/** The infra blessing of `gates` decided at `now` (blessed when there are gates and all passed), with the p99. */
+export function infraBlessing(gates: GateResult[], now: Date, p99: number | null): Blessing & { p99Ms: number | null } {
+  return {
+    kind: 'infra' as const,
+    blessed: gates.length > 0 && gates.every((g) => g.passed),
+    gates,
+    decidedAt: now.toISOString(),
+    p99Ms: p99,
+  };
+}
+
 const i64 = (xs: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(xs.map(BigInt)), dims);
 
 /** Run the infra gates against a bundle folder. Never throws for a bad model: failures are gates. */
@@ -51,13 +122,7 @@ export async function checkBundleHealth(
   const gates: GateResult[] = [];
   // int8: the score graph dequantizes item rows, the recommend graph multiplies quantized user vectors.
   const agreeTol = precision === 'int8' ? 0.02 : 1e-4;
-  const done = (p99: number | null) => ({
-    kind: 'infra' as const,
-    blessed: gates.length > 0 && gates.every((g) => g.passed),
-    gates,
-    decidedAt: now.toISOString(),
-    p99Ms: p99,
-  });
+  const done = (p99: number | null) => infraBlessing(gates, now, p99);
   let rec: ort.InferenceSession;
   let score: ort.InferenceSession;
   let users: number;
@@ -72,21 +137,9 @@ export async function checkBundleHealth(
     items = fc.items.length;
     rec = await ort.InferenceSession.create(b.paths[precision].recommend, { intraOpNumThreads: 1 });
     score = await ort.InferenceSession.create(b.paths[precision].score, { intraOpNumThreads: 1 });
-    gates.push({
-      name: 'infra:loads',
-      passed: true,
-      observed: null,
-      threshold: null,
-      reason: `${precision} graphs load in a fresh onnxruntime session`,
-    });
+    gates.push(loadsGate(true, `${precision} graphs load in a fresh onnxruntime session`));
   } catch (err) {
-    gates.push({
-      name: 'infra:loads',
-      passed: false,
-      observed: null,
-      threshold: null,
-      reason: `does not load: ${(err as Error).message}`,
-    });
+    gates.push(loadsGate(false, `does not load: ${(err as Error).message}`));
     return done(null);
   }
   // Graphs with a `history` input (the history-based kinds) get an empty one: the stored history or the prior.
@@ -157,34 +210,11 @@ export async function checkBundleHealth(
     await score.release();
     await champ?.rec.release();
   }
-  gates.push({
-    name: 'infra:smoke',
-    passed: problems.length === 0,
-    observed: problems.length,
-    threshold: 0,
-    reason: problems.length ? problems.slice(0, 5).join('; ') : `${times.length} requests answered correctly`,
+  const { gates: timed, p99 } = infraGates(problems, times, champTimes, budget, options, {
+    one: 'request',
+    many: 'requests',
+    answered: 'requests',
   });
-  const p99 = times.length ? percentile(times, 0.99) : null;
-  const champP99 = champTimes.length ? percentile(champTimes, 0.99) : null;
-  const relLimit =
-    champP99 !== null
-      ? Math.max(champP99 * (options.championRatio ?? 1.5), champP99 + (options.championSlackMs ?? 2))
-      : null;
-  const withinBudget = p99 !== null && p99 <= budget;
-  const withinChampion = p99 !== null && relLimit !== null && p99 <= relLimit;
-  const beside =
-    champP99 !== null ? `; champion beside it ${champP99.toFixed(3)} ms (limit ${relLimit!.toFixed(3)} ms)` : '';
-  gates.push({
-    name: 'infra:p99',
-    passed: withinBudget || withinChampion,
-    observed: p99,
-    threshold: relLimit !== null ? Math.max(budget, relLimit) : budget,
-    reason:
-      p99 === null
-        ? 'no timed request'
-        : `p99 ${p99.toFixed(3)} ms over ${times.length} requests, budget ${budget} ms${beside}${
-            !withinBudget && withinChampion ? ': over the budget, but so is the host (champion as slow)' : ''
-          }`,
-  });
+  gates.push(...timed);
   return done(p99);
 }
