@@ -178,11 +178,14 @@ void describe('serving fleet: two replicas, the fleet store and the serving acti
     const none = (await env.run(acts.readFleetStats, { fleet: FLEET })) as ReadFleetStatsResult;
     assert.equal(none.variants.stable.requests + none.variants.canary.requests, 0);
 
-    // A window: traffic during it is counted.
-    const during = env.run(acts.simulateTraffic, { fleet: FLEET, durationMs: 1200, rps: 40, seed: 4 });
-    const windowed = (await env.run(acts.readFleetStats, { fleet: FLEET, windowMs: 800 })) as ReadFleetStatsResult;
+    // A window: traffic during it is counted. The window opens once the simulator is under way (it loads the
+    // bundle's users first) and closes before it stops, so it holds about 1.5 s of 40 requests/s.
+    const during = env.run(acts.simulateTraffic, { fleet: FLEET, durationMs: 3000, rps: 40, seed: 4 });
+    await new Promise((res) => setTimeout(res, 700));
+    const windowed = (await env.run(acts.readFleetStats, { fleet: FLEET, windowMs: 1500 })) as ReadFleetStatsResult;
     await during;
-    assert.ok(windowed.variants.stable.requests + windowed.variants.canary.requests > 10);
+    const inWindow = windowed.variants.stable.requests + windowed.variants.canary.requests;
+    assert.ok(inWindow > 10, `${inWindow} requests in the window`);
   });
 
   void it('a window by serve time, read after a feedback delay: every impression and click of it, per bucket', async () => {
