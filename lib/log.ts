@@ -53,6 +53,8 @@ export function shortLine(record: Record<string, unknown>): string {
 const EXPECTED_NOTICES = [
   /^No workflows registered, not polling for workflow tasks/,
   /^No activities registered, not polling/,
+  // A status query that reached a worker after the workflow task it was attached to finished: the client retries.
+  /^Query not found when attempting to respond to it/,
 ];
 
 /** Whether a record is a warning the terminal leaves out (still in the log file). */

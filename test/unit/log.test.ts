@@ -50,6 +50,7 @@ describe('logs: JSON to the file, short lines to the terminal', () => {
 
   it('knows the expected notices only', () => {
     assert.ok(isExpectedNotice({ msg: 'No activities registered, not polling for activity tasks' }));
+    assert.ok(isExpectedNotice({ msg: 'Query not found when attempting to respond to it', sdkComponent: 'core' }));
     assert.ok(!isExpectedNotice({ msg: 'Workflow failed' }));
     assert.ok(!isExpectedNotice({}));
   });
