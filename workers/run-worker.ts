@@ -35,14 +35,15 @@ export function installRuntimeLogger(logger: Logger, metricsAddress?: string): v
       const meta = { ...(entry.meta ?? {}) };
       logger[levels[entry.level]](meta, entry.message);
     }),
-    telemetryOptions: {
-      // The SDK core's own warnings (slow workflow tasks, queries for a finished task) go through the same logger:
-      // the JSON log file, and a short line on the terminal, instead of raw coloured lines on stderr.
-      logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} },
-      ...(bindAddress
-        ? { metrics: { prometheus: { bindAddress, countersTotalSuffix: true, useSecondsForDurations: true } } }
-        : {}),
-    },
+    // Not `telemetryOptions.logging.forward`: a forwarding runtime that never gets a connection (a worker whose server
+    // is unreachable) keeps the process alive after the command fails. The core's own warnings stay on stderr.
+    ...(bindAddress
+      ? {
+          telemetryOptions: {
+            metrics: { prometheus: { bindAddress, countersTotalSuffix: true, useSecondsForDurations: true } },
+          },
+        }
+      : {}),
   });
 }
 
