@@ -6,6 +6,7 @@
  * (./evaluate.ts), and checked for serving (./health.ts). The machinery is described in docs/search-model.md.
  */
 import type { CheckpointSummary, ModelKind } from '../types';
+import { checkpointSummary } from '../summary';
 import { ErrorType, RecflowError } from '../../lib/errors';
 import { SEARCH_EXPORTER_VERSION, exportSearchBundle } from './bundle';
 import { evaluateSearchBundle } from './evaluate';
@@ -18,17 +19,7 @@ import {
 } from './spec';
 import { trainSearch } from './train-kind';
 
-function summary(meta: SearchCheckpointMeta): CheckpointSummary {
-  return {
-    kind: 'search',
-    config: { ...meta.config },
-    datasetId: meta.datasetId,
-    backend: meta.backend,
-    gpu: meta.gpu,
-    epoch: meta.epoch,
-    history: meta.history,
-  };
-}
+const summary = (meta: SearchCheckpointMeta): CheckpointSummary => checkpointSummary('search', meta);
 
 export const searchKind: ModelKind<SearchKindConfig> = {
   name: 'search',

@@ -7,6 +7,7 @@ import { ErrorType, RecflowError } from '../../lib/errors';
 import { evaluateBundle } from '../../lib/eval/evaluate';
 import { selectBackend } from '../../lib/train/backend';
 import type { CheckpointSummary, EpochRecord, ModelKind, TrainOutcome } from '../types';
+import { checkpointSummary } from '../summary';
 import { SEQUENTIAL_EXPORTER_VERSION, exportSequentialBundle } from './export';
 import {
   itemFeaturesOf,
@@ -30,17 +31,7 @@ const record = (r: SequentialEpochRecord): EpochRecord => ({
   samplesPerSec: r.samplesPerSec,
 });
 
-function summary(meta: SequentialCheckpointMeta): CheckpointSummary {
-  return {
-    kind: 'sequential',
-    config: { ...meta.config },
-    datasetId: meta.datasetId,
-    backend: meta.backend,
-    gpu: meta.gpu,
-    epoch: meta.epoch,
-    history: meta.history as unknown as EpochRecord[],
-  };
-}
+const summary = (meta: SequentialCheckpointMeta): CheckpointSummary => checkpointSummary('sequential', meta);
 
 export const sequentialKind: ModelKind<SequentialConfig> = {
   name: 'sequential',

@@ -8,6 +8,7 @@ import { ErrorType, RecflowError } from '../../lib/errors';
 import { evaluateBundle } from '../../lib/eval/evaluate';
 import { selectBackend } from '../../lib/train/backend';
 import type { CheckpointSummary, EpochRecord, ModelKind, TrainOutcome } from '../types';
+import { checkpointSummary } from '../summary';
 import { writeBundle } from './bundle';
 import { EXPORTER_VERSION } from './export';
 import {
@@ -75,17 +76,7 @@ export function resolveModelConfig(partial: Partial<ModelConfig> = {}, seed?: nu
   return config;
 }
 
-function summary(meta: CheckpointMeta): CheckpointSummary {
-  return {
-    kind: 'two-tower',
-    config: { ...meta.config },
-    datasetId: meta.datasetId,
-    backend: meta.backend,
-    gpu: meta.gpu,
-    epoch: meta.epoch,
-    history: meta.history as unknown as EpochRecord[],
-  };
-}
+const summary = (meta: CheckpointMeta): CheckpointSummary => checkpointSummary('two-tower', meta);
 
 export const twoTowerKind: ModelKind<ModelConfig> = {
   name: 'two-tower',
