@@ -22,18 +22,33 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 
 let runtimeInstalled = false;
 
+/**
+ * Core messages that are routine, not warnings: a query answered after its caller stopped waiting (a status query
+ * that reached the worker while a long synchronous step held its event loop; `recflow status --watch` and the demo
+ * ask again on their next tick) is logged at debug, so it does not scroll the terminal a person watches.
+ */
+const ROUTINE_CORE_MESSAGES = [/^Query not found when attempting to respond to it/];
+
+/** The pino level of an SDK log entry (see {@link ROUTINE_CORE_MESSAGES}). */
+export function levelOf(
+  level: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR',
+  message: string,
+): 'trace' | 'debug' | 'info' | 'warn' | 'error' {
+  if (level === 'WARN' && ROUTINE_CORE_MESSAGES.some((re) => re.test(message))) return 'debug';
+  return ({ TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const)[level];
+}
+
 /** Route the Temporal SDK's own logs (workers, workflows, activities) into a pino logger, once per process. */
 export function installRuntimeLogger(logger: Logger, metricsAddress?: string): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  const levels = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
   // RECFLOW_WORKER_METRICS=host:port (config `workerMetrics`): the worker's Prometheus endpoint (Temporal SDK
   // metrics, training progress, lifecycle outcomes) at http://host:port/metrics.
   const bindAddress = metricsAddress;
   Runtime.install({
     logger: new DefaultLogger('INFO', (entry) => {
       const meta = { ...(entry.meta ?? {}) };
-      logger[levels[entry.level]](meta, entry.message);
+      logger[levelOf(entry.level, entry.message)](meta, entry.message);
     }),
     // Not `telemetryOptions.logging.forward`: a forwarding runtime that never gets a connection (a worker whose server
     // is unreachable) keeps the process alive after the command fails. The core's own warnings stay on stderr.
