@@ -134,7 +134,7 @@ void describe('served search ranker', () => {
     assert.equal(servedWeight(m, 'fp32'), 1);
     assert.equal(servedWeight(m, 'int8-dynamic'), 0.4);
     assert.equal(servedWeight(m, 'student'), 1, 'a variant the export did not tune serves dense');
-    const bm25 = JSON.parse(await readFile(join(mixed.dir, 'bm25.json'), 'utf8')) as AnyJson;
+    const bm25 = JSON.parse(await readFile(join(mixed.dir, 'bm25.json'), 'utf8'));
     assert.equal(bm25.variants['int8-dynamic'].weight, 0.4);
   });
 
@@ -263,7 +263,7 @@ void describe('served search ranker', () => {
       // Dense only (weight 1) never reads items.json's rows: it loads.
       await (await loadServedSearch(swapped, 'fp32')).model.session.release();
     } finally {
-      [items.ids[0], items.ids[1]] = [items.ids[1]!, items.ids[0]!];
+      [items.ids[0], items.ids[1]] = [items.ids[1], items.ids[0]];
       await writeFile(join(mixed.dir, 'items.json'), JSON.stringify(items));
     }
   });
