@@ -15,7 +15,7 @@ import { hashInputs, type ArtifactRef } from '../lib/artifacts';
 import type { CanaryAnalysis, CheckResult, WindowSample } from '../lib/canary/analysis';
 import type { DatasetManifest } from '../lib/data/dataset';
 import type { DriftResult } from '../lib/data/drift';
-import type { ModelEvaluation } from '../lib/eval/evaluate';
+import type { ModelEvaluation, SearchEvaluation } from '../lib/eval/evaluate';
 import { LOWER_IS_BETTER, pairedBootstrap, type GateResult } from '../lib/eval/gates';
 import { KIND_INFO } from '../lib/kinds';
 import { describeStep } from '../lib/lifecycle/steps';
@@ -498,6 +498,13 @@ function headlineSection(s: LifecycleStatus): Section | undefined {
   };
 }
 
+/** What a search precision serves: `hybrid, int8-dynamic encoder, dense weight 0.6` or `dense, fp32 encoder`. */
+function servedLabel(s: NonNullable<SearchEvaluation['served']>['int8'] & object): string {
+  return s.weight < 1
+    ? `hybrid, ${s.variant} encoder, dense weight ${formatFixed(s.weight, 2)}`
+    : `dense, ${s.variant} encoder`;
+}
+
 /**
  * Search models (task `search`): every ranker on the test queries side by side (the servable variants, the hybrid,
  * BM25 and the zero-shot encoder), with each variant's size and latency, which one serves and why.
@@ -543,7 +550,16 @@ export function searchSection(art: EvaluationArtifact): Section | undefined {
       { numeric },
     )}<p class="note">int8 serves <b>${escapeHtml(se.choice.variant)}</b> (preferred precision ${escapeHtml(
       se.choice.preferred,
-    )}): ${escapeHtml(se.choice.reason)}. Hybrid dense weight ${formatFixed(se.hybridWeight, 2)} (tuned on validation).</p>`,
+    )}): ${escapeHtml(se.choice.reason)}. Hybrid dense weight ${formatFixed(se.hybridWeight, 2)} (tuned on validation).</p>${
+      se.served
+        ? `<p class="note">What <code>/v1/search</code> serves (what the gates judged): ${(['int8', 'fp32'] as const)
+            .flatMap((p) => {
+              const v = se.served?.[p];
+              return v ? [`${p} serves <b>${escapeHtml(servedLabel(v))}</b>`] : [];
+            })
+            .join('; ')}.</p>`
+        : ''
+    }`,
   };
 }
 

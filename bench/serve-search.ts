@@ -15,7 +15,10 @@
  * interleaved and rotated per round, medians over `--rounds`; CPU per request from /proc. Linux only.
  *
  *   nice -n 10 node --import tsx bench/serve-search.ts [--items 3000] [--seconds 5] [--conc 1,8] [--rounds 3]
- *     [--systems recflow,peer1,peer2,limit] [--precision int8] [--out serve-search.json]
+ *     [--systems recflow,peer1,peer2,limit] [--precision int8] [--hybrid 0.6] [--out serve-search.json]
+ *
+ * `--hybrid w` writes the bundle with dense weight `w` for both variants (kinds/search/served.ts: recflow then
+ * serves BM25 + dense over the whole catalogue); the peers serve dense only, so compare them without it.
  *
  * Python: `RECFLOW_BENCH_PYTHON` (needs fastapi uvicorn uvloop httptools orjson pydantic onnxruntime numpy tokenizers),
  * else the bench venv of bench/peer.ts. Needs `wrk` on PATH (Debian: `apt-get install wrk`).
@@ -78,6 +81,8 @@ async function main(): Promise<void> {
   const rounds = numArg('rounds', 3);
   const precision = strArg('precision', 'int8') as Precision;
   const out = strArg('out', 'serve-search.json');
+  const hybridArg = strArg('hybrid', '');
+  const hybrid = hybridArg ? Number(hybridArg) : undefined;
   let python = process.env.RECFLOW_BENCH_PYTHON;
   const modules = ['fastapi', 'uvicorn', 'uvloop', 'httptools', 'orjson', 'pydantic', 'onnxruntime', 'numpy'];
   if (!python) {
@@ -97,6 +102,7 @@ async function main(): Promise<void> {
     items: shop.items.map((i) => ({ id: i.id, text: i.title })),
     queryMaxLength: 32,
     itemMaxLength: 64,
+    ...(hybrid !== undefined ? { hybridWeights: { fp32: hybrid, 'int8-dynamic': hybrid } } : {}),
   });
   console.log(`bundle: MiniLM zero-shot over ${shop.items.length} titles in ${Math.round(performance.now() - t0)} ms`);
   const queries = [...shop.test, ...shop.validation].map((q) => q.text);
@@ -234,6 +240,7 @@ async function main(): Promise<void> {
       precision,
       items: shop.items.length,
       queryMaxLength: 32,
+      ...(hybrid !== undefined ? { hybridWeight: hybrid } : {}),
       note: 'pretrained MiniLM exported zero-shot (serving speed does not depend on fine-tuning)',
     },
     peer: 'bench/serve_search_peer.py: FastAPI async def + pydantic + orjson, uvicorn uvloop/httptools, tokenizers, onnxruntime 1 intra-op thread, 1 or 2 workers, one query per session.run, no feedback token',

@@ -18,8 +18,9 @@
  * Search bundles (`task: 'search'`, kinds/search/bundle.ts) hold the encoder in several variants (the fine-tuned
  * teacher in fp32 and int8, the distilled student), each as an encoder graph (texts -> embeddings) and a search graph
  * (query -> top-k rows of the item index, kinds/search/onnx-encoder.ts), in `teacher/` and `student/` folders with
- * their tokenizer; `items.json` (item ids and texts in index order), `bm25.json` (the hybrid ranker's settings) and
- * `vocab.json` (users and items, as recommender bundles). For them `files` and `sizes` name, per precision, the
+ * their tokenizer; `items.json` (item ids and texts in index order), `bm25.json` (the hybrid ranker's settings, with
+ * each variant's dense weight: a variant serves BM25 + its dense scores mixed by that weight, dense alone at weight 1
+ * and in bundles without per-variant weights) and `vocab.json` (users and items, as recommender bundles). For them `files` and `sizes` name, per precision, the
  * variant that precision serves: `score` is its encoder graph, `recommend` its search graph; `fp32` is the fp32
  * teacher and `int8` the compressed variant the export chose by measured quality and latency
  * ({@link SearchBundleInfo.serves}), so every precision-based contract (the fleet slot's `precision`, the int8 gates
@@ -104,8 +105,23 @@ export interface SearchBundleInfo {
   itemMaxLength: number;
   /** File of the item ids and texts (index order). */
   itemsFile: string;
-  /** The hybrid ranker (BM25 + dense): its file, BM25 settings, and the dense weight tuned on validation. */
-  hybrid: { file: string; weight: number; k1: number; b: number; validationNdcg10: number };
+  /**
+   * The hybrid ranker (BM25 + dense, kinds/search/hybrid.ts): its file, BM25 settings, and the dense weight tuned on
+   * validation: `weight` and `validationNdcg10` for the fp32 teacher, `variants` for each variant (tuned on its own
+   * dense scores). A variant serves the hybrid with its weight (kinds/search/served.ts); weight 1 is dense only.
+   */
+  hybrid: {
+    file: string;
+    weight: number;
+    k1: number;
+    b: number;
+    validationNdcg10: number;
+    /**
+     * Each variant's dense weight (what it serves with) and its validation NDCG@10 at that weight. Absent in bundles
+     * written before per-variant weights (exporter `search-bundle-1`): every variant of those serves dense only.
+     */
+    variants?: Record<string, { weight: number; validationNdcg10: number }>;
+  };
 }
 
 /** Where and how a bundle stores its users' histories (lib/onnx/bundle-io.ts). */

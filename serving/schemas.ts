@@ -84,7 +84,12 @@ export type SearchBody = Static<typeof SearchBody>;
 export const SearchResponse = Type.Object({
   requestId: Type.String(),
   model: ModelInfo,
-  /** Best first: the item id and its score (cosine similarity of the query and the item text). */
+  /**
+   * Best first: the item id and its score. The score is what the model ranks by: for a hybrid model (a bundle whose
+   * dense weight for the served variant is below 1) the hybrid score in [0, 1], `w * dense' + (1 - w) * bm25'`
+   * (dense min-max normalised over the catalogue, BM25 divided by its maximum); for a dense model the cosine
+   * similarity of the query and the item text.
+   */
   items: Type.Array(Type.Object({ itemId: Type.String(), score: Type.Number() })),
   /** Whether the query was longer than the model's token limit and was cut. */
   truncated: Type.Boolean(),

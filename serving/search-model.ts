@@ -1,13 +1,17 @@
 /**
  * A loaded search model: one variant of a search bundle (lib/bundle.ts, kinds/search/bundle.ts) at a slot's
  * precision, its search graph (query text -> top-k rows of the item index, inside ONNX) behind a micro-batcher, and
- * the catalogue's item ids. It has the lifecycle of a recommender's {@link LoadedModel} (loaded and warmed before it
+ * the catalogue's item ids. It serves the variant's ranker (kinds/search/served.ts, the same code the evaluation's
+ * gates judge): the hybrid of BM25 (built over the bundle's item texts at load) and the graph's dense scores over
+ * the whole catalogue with the variant's tuned dense weight, or the graph's dense top-k alone at weight 1 (and for
+ * bundles without per-variant weights). It has the lifecycle of a recommender's {@link LoadedModel} (loaded and warmed before it
  * takes traffic, reference-counted so a swap never fails a request in flight), and answers `/v1/search` only.
  */
 import type { Precision } from '../lib/bundle';
 import type { SlotState } from '../lib/fleet/types';
-import { loadSearchVariant, readSearchBundle, type SearchBundle } from '../kinds/search/bundle';
+import { loadServedSearch, readSearchBundle, type SearchBundle } from '../kinds/search/bundle';
 import type { LoadedSearchModel } from '../kinds/search/export';
+import type { ServedRanker } from '../kinds/search/served';
 import { Batcher } from './batcher';
 import { RefCountedModel } from './refcount';
 
@@ -17,7 +21,10 @@ export interface SearchInput {
   k: number;
 }
 
-/** One served hit: the item id and its dot-product score (cosine: both sides are L2-normalised). */
+/**
+ * One served hit: the item id and its score: the hybrid score in [0, 1] for a hybrid ranker, else the dot product
+ * (cosine: both sides are L2-normalised).
+ */
 export interface SearchHit {
   id: string;
   score: number;
@@ -48,6 +55,8 @@ export class LoadedSearch extends RefCountedModel {
     /** The bundle's variant this precision serves (`fp32`, `int8-dynamic`, `student`...). */
     readonly variantName: string,
     readonly model: LoadedSearchModel,
+    /** What ranks: the hybrid at the variant's weight, or dense only. */
+    readonly ranker: ServedRanker,
     opts: SearchModelOptions,
   ) {
     super();
@@ -67,6 +76,10 @@ export class LoadedSearch extends RefCountedModel {
   get key(): string {
     return `${this.slot.bundlePath}|${this.slot.precision}|${this.slot.version}`;
   }
+  /** Dense weight of the served ranking (1: dense only; below 1: hybrid with BM25). */
+  get hybridWeight(): number {
+    return this.ranker.weight;
+  }
   /** Rows of the item index. */
   get itemCount(): number {
     return this.model.manifest.itemIds.length;
@@ -83,8 +96,8 @@ export class LoadedSearch extends RefCountedModel {
    */
   static async load(slot: SlotState, dir: string, opts: SearchModelOptions = {}): Promise<LoadedSearch> {
     const bundle = await readSearchBundle(dir);
-    const { name, model } = await loadSearchVariant(bundle, slot.precision, opts.intraOpThreads ?? 1);
-    const m = new LoadedSearch(slot, dir, bundle, name, model, opts);
+    const { name, model, ranker } = await loadServedSearch(bundle, slot.precision, opts.intraOpThreads ?? 1);
+    const m = new LoadedSearch(slot, dir, bundle, name, model, ranker, opts);
     try {
       await m.warm();
     } catch (err) {
@@ -110,13 +123,20 @@ export class LoadedSearch extends RefCountedModel {
     await this.model.session.release();
   }
 
-  /** One micro-batch: every query at the batch's largest k (clamped to the index), each cut to its own k. */
+  /**
+   * One micro-batch: every query at the batch's largest k (clamped to the index), each cut to its own k (a top k is
+   * a prefix of any larger top).
+   */
   private async run(xs: SearchInput[]): Promise<SearchHit[][]> {
     const k = Math.max(1, Math.min(this.itemCount, Math.max(...xs.map((x) => x.k))));
-    const hits = await this.model.searchBatch(
+    const ranked = await this.ranker.rank(
       xs.map((x) => x.query),
       k,
     );
-    return xs.map((x, i) => (hits[i] ?? []).slice(0, x.k));
+    const ids = this.model.manifest.itemIds;
+    return xs.map((x, i) => {
+      const r = ranked[i] ?? { rows: [], scores: [] };
+      return r.rows.slice(0, x.k).map((row, j) => ({ id: ids[row] ?? String(row), score: r.scores[j] ?? 0 }));
+    });
   }
 }

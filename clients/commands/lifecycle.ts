@@ -219,8 +219,8 @@ interface RunOptions {
 
 /**
  * A search model's rankers on the test queries as text lines (`recflow status` prints them when the evaluation
- * artifact is in the local store): NDCG@10, MRR@10, Recall@100, ms per search at batch 1, bytes, what serves, and
- * the export's reason for the int8 choice.
+ * artifact is in the local store): NDCG@10, MRR@10, Recall@100, ms per search at batch 1, bytes, what serves, the
+ * export's reason for the int8 choice, and the ranker each precision serves (hybrid at its dense weight, or dense).
  */
 export function searchRankerLines(search: SearchEvaluation): string[] {
   const f = (v: number | undefined, d: number) => (typeof v === 'number' && Number.isFinite(v) ? v.toFixed(d) : '-');
@@ -240,6 +240,14 @@ export function searchRankerLines(search: SearchEvaluation): string[] {
       }`,
     );
   lines.push(`  int8 serves ${search.choice.variant}: ${search.choice.reason}`);
+  // What /v1/search answers with (and the gates judged): the hybrid at the variant's weight, or dense alone.
+  for (const p of ['int8', 'fp32'] as const) {
+    const v = search.served?.[p];
+    if (v)
+      lines.push(
+        `  serves (${p}): ${v.weight < 1 ? `hybrid, ${v.variant} encoder, dense weight ${v.weight.toFixed(2)}` : `dense, ${v.variant} encoder`}`,
+      );
+  }
   return lines;
 }
 

@@ -15,17 +15,18 @@ import { loadBaseModel } from './base-model';
 import { Bm25Index } from './bm25';
 import { catalogueOf, judgedQueries, requireSearch, type Catalogue, type JudgedQuery } from './data';
 import { exportSearchModel, loadSearchModel, type LoadedSearchModel, type SearchManifest } from './export';
-import { tuneHybridWeight, type HybridCase } from './hybrid';
+import { tuneHybridWeight, type HybridTuning } from './hybrid';
 import { searchMetrics } from './metrics';
 import type { EncoderPrecision } from './onnx-encoder';
-import { rankRows, timeSearchGraphs } from './rank';
+import { timeSearchGraphs } from './rank';
+import { ServedRanker, bundleBm25, servedWeight } from './served';
 import { SearchSession } from './session';
 import type { SearchCheckpointMeta } from './spec';
 import { SearchTokenizer } from './tokenizer';
 import { DEFAULT_TOLERANCES, chooseVariant, toleranceOf, variantName } from './variants';
 
 /** Bump when the bundle changes (part of the bundle id). */
-export const SEARCH_EXPORTER_VERSION = 'search-bundle-1';
+export const SEARCH_EXPORTER_VERSION = 'search-bundle-2';
 
 /** File names of a search bundle. */
 export const SEARCH_BUNDLE_FILES = { items: 'items.json', hybrid: 'bm25.json', vocab: 'vocab.json' } as const;
@@ -40,12 +41,20 @@ export interface SearchItemsFile {
 export interface HybridFile {
   k1: number;
   b: number;
-  /** Weight of the (normalised) dense score; 1 - weight for BM25. */
+  /** Weight of the (normalised) dense score of the fp32 teacher; 1 - weight for BM25. */
   weight: number;
-  /** Which encoder's scores it combines. */
+  /** Which encoder's scores `weight` and `grid` combine. */
   dense: 'fp32';
-  /** Validation NDCG@10 of each weight tried. */
+  /** Validation NDCG@10 of each weight tried (fp32). */
   grid: Array<{ weight: number; ndcg: number }>;
+  /**
+   * Each variant's own weight (tuned on validation with that variant's dense scores: what it serves with, 1 being
+   * dense only), its validation NDCG@10 and grid. Absent in bundles before `search-bundle-2` (they serve dense only).
+   */
+  variants?: Record<
+    string,
+    { weight: number; validationNdcg10: number; grid: Array<{ weight: number; ndcg: number }> }
+  >;
   documents: number;
   averageLength: number;
 }
@@ -71,6 +80,32 @@ function casesOf(queries: JudgedQuery[], cat: Catalogue): Array<{ text: string; 
       grades: new Map([...q.grades].flatMap(([item, g]) => (row.has(item) ? [[row.get(item)!, g] as const] : []))),
     }))
     .filter((c) => c.grades.size > 0);
+}
+
+/**
+ * Each case's dense scores over every catalogue row (the search graph with k = the catalogue, as a hybrid serves
+ * it): `top` the rows best first (the graph's order), `all` the scores in row order.
+ */
+async function denseRows(
+  s: SearchSession,
+  cases: ReadonlyArray<{ text: string }>,
+  n: number,
+  maxLength: number,
+): Promise<Array<{ top: number[]; all: Float32Array }>> {
+  const out: Array<{ top: number[]; all: Float32Array }> = [];
+  for (let i = 0; i < cases.length; i += 64) {
+    const hits = await s.search(
+      cases.slice(i, i + 64).map((c) => c.text),
+      n,
+      { maxLength },
+    );
+    for (const h of hits) {
+      const all = new Float32Array(n);
+      h.indices.forEach((r, j) => (all[r] = h.scores[j] ?? 0));
+      out.push({ top: h.indices, all });
+    }
+  }
+  return out;
 }
 
 /** Short queries to time: the validation queries of at most three words (the typical search), else a stand-in. */
@@ -139,6 +174,10 @@ export async function exportSearchBundle(
   const sessions: Record<string, SearchSession> = {};
   const info: Record<string, SearchVariantInfo> = {};
   const tok = SearchTokenizer.load(join(dir, 'teacher'), Math.max(config.queryMaxLength, config.itemMaxLength));
+  // The hybrid's BM25 side (the same for every variant); each variant's dense weight is tuned on its own scores.
+  const bm25 = new Bm25Index(cat.texts);
+  const bm25Scores = cases.map((c) => bm25.scores(c.text));
+  const tuned: Record<string, HybridTuning | undefined> = {};
   try {
     for (const model of ['teacher', 'student'] as const) {
       const m = manifests[model];
@@ -151,13 +190,13 @@ export async function exportSearchBundle(
         };
         const s = await SearchSession.create(join(dir, files.search), tok, { intraOpThreads: 1 });
         sessions[name] = s;
-        const ranked = await rankRows(
-          s,
-          cases.map((c) => c.text),
-          100,
-          config.queryMaxLength,
-        );
-        const q = searchMetrics(ranked.map((ranking, i) => ({ ranking, grades: cases[i]!.grades })));
+        // Every row's dense score (k = the catalogue): its top 100 for the variant's own quality, all of them for
+        // the variant's hybrid weight.
+        const dense = await denseRows(s, cases, cat.texts.length, config.queryMaxLength);
+        const q = searchMetrics(dense.map((d, i) => ({ ranking: d.top.slice(0, 100), grades: cases[i]!.grades })));
+        tuned[name] = cases.length
+          ? tuneHybridWeight(cases.map((c, i) => ({ bm25: bm25Scores[i]!, dense: dense[i]!.all, grades: c.grades })))
+          : undefined;
         info[name] = {
           model,
           encoder: p,
@@ -185,33 +224,20 @@ export async function exportSearchBundle(
     );
     for (const [name, l] of Object.entries(latency)) info[name]!.latencyMs = l;
 
-    // The hybrid's weight, tuned on validation with the fp32 teacher's scores over the whole catalogue.
-    const bm25 = new Bm25Index(cat.texts);
-    const fp32 = sessions.fp32!;
-    const hybridCases: HybridCase[] = [];
-    const full = await fp32.encode(
-      cases.map((c) => c.text),
-      { maxLength: config.queryMaxLength },
-    );
-    const index = await fp32.encode(cat.texts, { maxLength: config.itemMaxLength });
-    const D = fp32.dim;
-    cases.forEach((c, i) => {
-      const dense = new Float32Array(cat.texts.length);
-      for (let j = 0; j < cat.texts.length; j++) {
-        let acc = 0;
-        for (let d = 0; d < D; d++) acc += (full[i * D + d] ?? 0) * (index[j * D + d] ?? 0);
-        dense[j] = acc;
-      }
-      hybridCases.push({ bm25: bm25.scores(c.text), dense, grades: c.grades });
-    });
-    const tuned = hybridCases.length ? tuneHybridWeight(hybridCases) : undefined;
     const lengthsOf = cat.texts.map((t) => t.split(/\s+/).length);
+    const fp32Tuning = tuned.fp32;
     const hybrid: HybridFile = {
       k1: bm25.k1,
       b: bm25.b,
-      weight: tuned?.weight ?? 1,
+      weight: fp32Tuning?.weight ?? 1,
       dense: 'fp32',
-      grid: tuned?.grid ?? [],
+      grid: fp32Tuning?.grid ?? [],
+      variants: Object.fromEntries(
+        Object.entries(tuned).map(([name, t]) => [
+          name,
+          { weight: t?.weight ?? 1, validationNdcg10: round(t?.metrics.ndcg ?? NaN), grid: t?.grid ?? [] },
+        ]),
+      ),
       documents: cat.texts.length,
       averageLength: lengthsOf.reduce((a, x) => a + x, 0) / Math.max(1, lengthsOf.length),
     };
@@ -247,7 +273,13 @@ export async function exportSearchBundle(
         weight: hybrid.weight,
         k1: hybrid.k1,
         b: hybrid.b,
-        validationNdcg10: round(tuned?.metrics.ndcg ?? NaN),
+        validationNdcg10: round(fp32Tuning?.metrics.ndcg ?? NaN),
+        variants: Object.fromEntries(
+          Object.entries(hybrid.variants ?? {}).map(([name, v]) => [
+            name,
+            { weight: v.weight, validationNdcg10: v.validationNdcg10 },
+          ]),
+        ),
       },
     };
     const manifest: BundleManifest = {
@@ -348,4 +380,37 @@ export async function loadSearchVariant(
   const { name, info } = variantOf(b, what);
   const model = await loadSearchModel(join(b.dir, info.model), info.encoder as EncoderPrecision, threads);
   return { name, info, model };
+}
+
+/**
+ * Load one variant of a search bundle with the ranker it serves (kinds/search/served.ts): the hybrid with the
+ * variant's tuned dense weight (BM25 built over the bundle's item texts, or `bm25` when given), dense only at weight
+ * 1 and for bundles without per-variant weights. What serving, its infra check and the evaluation all rank with.
+ */
+export async function loadServedSearch(
+  b: SearchBundle,
+  what: string,
+  threads = 1,
+  bm25?: Bm25Index,
+): Promise<{ name: string; info: SearchVariantInfo; model: LoadedSearchModel; ranker: ServedRanker }> {
+  const v = await loadSearchVariant(b, what, threads);
+  const s = b.manifest.search;
+  const weight = servedWeight(s, v.name);
+  // BM25 scores rows of items.json, the graph rows of its own index: they must be the same items in the same order.
+  const graphIds = v.model.manifest.itemIds;
+  if (weight < 1 && (graphIds.length !== b.items.ids.length || graphIds.some((id, i) => id !== b.items.ids[i]))) {
+    await v.model.session.release();
+    throw new RecflowError(
+      ErrorType.ArtifactMissing,
+      `search bundle ${b.dir}: the ${v.name} index's items differ from ${s.itemsFile} (the hybrid needs the same rows)`,
+    );
+  }
+  const ranker = new ServedRanker({
+    session: v.model.session,
+    items: b.items.ids.length,
+    weight,
+    ...(weight < 1 ? { bm25: bm25 ?? bundleBm25(s, b.items.texts) } : {}),
+    queryMaxLength: s.queryMaxLength,
+  });
+  return { ...v, ranker };
 }

@@ -1,10 +1,14 @@
 /**
  * Evaluation of a search bundle on a dataset's held-out TEST queries (the test split's queries with events), what
- * serves being what is measured: each variant's search graph (onnxruntime, one thread) ranks the bundle's catalogue,
- * top 100. Beside them, on the same queries:
+ * serves being what is measured: each precision's model is the ranker it serves (kinds/search/served.ts, the code
+ * `/v1/search` runs): the hybrid of BM25 and the served variant's dense scores at that variant's tuned weight, or
+ * the variant's dense ranking at weight 1 and for bundles without per-variant weights (onnxruntime, one thread,
+ * top 100 of the bundle's catalogue). Beside them, on the same queries:
+ * - every variant's dense ranking (fp32, the int8 encoders, the student);
+ * - the hybrid of the fp32 encoder (`hybrid`, the export's fp32 weight) and of each other variant that serves one
+ *   (`hybrid-<variant>`);
  * - BM25 (kinds/search/bm25.ts, Lucene-like, k1 1.2, b 0.75) over the bundle's item texts: the lexical baseline;
  * - zero-shot: the pretrained base encoder (the lineage's weights, checked by sha256) without fine-tuning;
- * - the hybrid (BM25 + the fp32 encoder, the weight tuned on validation at export);
  * - popularity (training interactions; the same list for every query), as every report has it.
  *
  * Relevance is the dataset's observed grades (3 purchase, 2 add to cart, 1 click) by dataset item; a judged item a
@@ -12,10 +16,11 @@
  * catalogues (the champion's) are comparable query by query: the per-query NDCG@10 of `perUser` (one value per
  * test query, same order in every report of the dataset) is what the champion gate's paired bootstrap resamples.
  *
- * The report (lib/eval/evaluate.ts `EvaluationReport`): `models.fp32` is the fine-tuned fp32 encoder and
- * `models.int8` the compressed variant the export chose (its `variant` says which); `baselines` hold `bm25` and
- * `zeroShot`; `search` has every ranker side by side with the export's size and latency per variant.
- */
+ * The report (lib/eval/evaluate.ts `EvaluationReport`): `models.fp32` is what fp32 serves (the fine-tuned fp32
+ * encoder, hybrid or dense) and `models.int8` what int8 serves (the compressed variant the export chose, hybrid at
+ * its own weight or dense; `variant` names the encoder variant): the gates (champion, int8 drop, beats BM25) read
+ * them. `baselines` hold `bm25` and `zeroShot`; `search` has every ranker side by side with the export's size and
+ * latency per variant, and `served` says which ranker each precision serves. */
 import { hashInputs } from '../../lib/artifacts';
 import type { Precision } from '../../lib/bundle';
 import type { LoadedDataset } from '../../lib/data/dataset';
@@ -27,21 +32,21 @@ import {
   type EvaluationReport,
   type Metrics,
   type ModelEvaluation,
+  type SearchEvaluation,
   type SearchRanker,
 } from '../../lib/eval/evaluate';
 import { loadBaseModel, resolveBaseModelDir } from './base-model';
-import { Bm25Index } from './bm25';
 import { judgedQueries, requireSearch, type JudgedQuery } from './data';
-import { hybridRank } from './hybrid';
 import { searchMetrics, type GradedCase } from './metrics';
 import { buildEncoderGraph } from './onnx-encoder';
-import { denseScores, perQueryNdcg, rankRows, topRows } from './rank';
+import { denseScores, perQueryNdcg, topRows } from './rank';
 import { readSearchBundle, loadSearchVariant, type SearchBundle } from './bundle';
+import { ServedRanker, bundleBm25, servedWeight } from './served';
 import { SearchSession } from './session';
 import { SearchTokenizer } from './tokenizer';
 
 /** Bump when search evaluation changes (part of the test split key). */
-export const SEARCH_EVAL_VERSION = 'search-eval-1';
+export const SEARCH_EVAL_VERSION = 'search-eval-2';
 
 /** Depth of every ranking (Recall@100). */
 const DEPTH = 100;
@@ -137,45 +142,59 @@ export async function evaluateSearchBundle(
   const toItems = (rows: number[]) => Int32Array.from(rows, (r) => items[r] ?? -1);
   const texts = queries.map((q) => q.text);
 
-  // Every variant of the bundle.
-  const byVariant: Record<string, ModelEvaluation> = {};
-  const denseRows: Record<string, number[][]> = {};
-  for (const name of Object.keys(s.variants)) {
-    const { model } = await loadSearchVariant(b, name);
-    try {
-      const rows = await rankRows(model.session, texts, DEPTH, s.queryMaxLength);
-      denseRows[name] = rows;
-      byVariant[name] = evaluateRankings(queries, rows.map(toItems), name);
-      onProgress(`${name}: ranked ${queries.length} queries`);
-    } finally {
-      await model.session.release();
-    }
-  }
-  const models: EvaluationReport['models'] = {};
-  for (const p of ['fp32', 'int8'] as Precision[]) {
-    const v = byVariant[s.serves[p]];
-    if (v && o.precisions.includes(p)) models[p] = v;
-  }
-
-  // BM25 and the hybrid over the bundle's own catalogue.
+  // Every variant's dense ranking; for the variants a precision serves, the ranking it serves (kinds/search/served.ts:
+  // the hybrid at the variant's own weight, or dense), through the same ranker serving runs; and the hybrid row
+  // (BM25 + the fp32 encoder at the export's fp32 weight).
   const tb = Date.now();
-  const bm25 = new Bm25Index(b.items.texts, { k1: s.hybrid.k1, b: s.hybrid.b });
+  const bm25 = bundleBm25(s, b.items.texts);
   const bm25Scores = texts.map((t) => bm25.scores(t));
   const bm25Eval = evaluateRankings(
     queries,
     bm25Scores.map((sc) => toItems(topRows(sc, DEPTH).filter((r) => (sc[r] ?? 0) > 0))),
   );
   const bm25Seconds = (Date.now() - tb) / 1000;
-  const fp32 = await loadSearchVariant(b, 'fp32');
-  let hybridEval: ModelEvaluation;
-  try {
-    const all = await rankRowsScores(fp32.model.session, texts, b.items.ids.length, s.queryMaxLength);
-    hybridEval = evaluateRankings(
-      queries,
-      all.map((dense, i) => toItems(hybridRank(bm25Scores[i]!, dense, s.hybrid.weight, DEPTH))),
-    );
-  } finally {
-    await fp32.model.session.release();
+  const servedNames = new Set((['fp32', 'int8'] as Precision[]).map((p) => s.serves[p]));
+  const byVariant: Record<string, ModelEvaluation> = {};
+  const servedEval: Record<string, ModelEvaluation> = {};
+  let hybridEval: ModelEvaluation | undefined;
+  for (const name of Object.keys(s.variants)) {
+    const { model } = await loadSearchVariant(b, name);
+    const ranked = (weight: number) =>
+      rankQueries(
+        new ServedRanker({
+          session: model.session,
+          items: b.items.ids.length,
+          weight,
+          bm25,
+          queryMaxLength: s.queryMaxLength,
+        }),
+        texts,
+      );
+    try {
+      const dense = await ranked(1);
+      byVariant[name] = evaluateRankings(queries, dense.map(toItems), name);
+      const w = servedWeight(s, name);
+      const served = servedNames.has(name) && w < 1 ? await ranked(w) : undefined;
+      if (servedNames.has(name))
+        servedEval[name] = served ? evaluateRankings(queries, served.map(toItems), name) : byVariant[name];
+      if (name === 'fp32')
+        hybridEval =
+          served && w === s.hybrid.weight
+            ? servedEval[name]
+            : evaluateRankings(queries, (await ranked(s.hybrid.weight)).map(toItems));
+      onProgress(`${name}: ranked ${queries.length} queries${served ? ` (dense, and hybrid at weight ${w})` : ''}`);
+    } finally {
+      await model.session.release();
+    }
+  }
+  const models: EvaluationReport['models'] = {};
+  const servedBy: NonNullable<SearchEvaluation['served']> = {};
+  for (const p of ['fp32', 'int8'] as Precision[]) {
+    const name = s.serves[p];
+    const v = servedEval[name];
+    const w = servedWeight(s, name);
+    servedBy[p] = { ranker: w < 1 ? hybridRankerName(name) : name, variant: name, weight: w };
+    if (v && o.precisions.includes(p)) models[p] = v;
   }
 
   // Popularity: the same list for every query.
@@ -208,26 +227,45 @@ export async function evaluateSearchBundle(
   }
 
   const rankers: SearchRanker[] = [];
+  const servesOf = (name: string, hybrid: boolean) =>
+    (['fp32', 'int8'] as Precision[]).filter((p) => s.serves[p] === name && servedWeight(s, name) < 1 === hybrid);
+  const encoderOf = (name: string) => {
+    const v = s.variants[name]!;
+    return `${v.model === 'student' ? `distilled student (${v.layers} layers)` : `fine-tuned encoder (${v.layers} layers)`}, ${v.encoder}`;
+  };
   for (const [name, v] of Object.entries(s.variants)) {
-    const serves = (['fp32', 'int8'] as Precision[]).filter((p) => s.serves[p] === name);
     rankers.push({
       name,
       role: 'variant',
-      description: `${v.model === 'student' ? `distilled student (${v.layers} layers)` : `fine-tuned encoder (${v.layers} layers)`}, ${v.encoder}`,
+      description: `${encoderOf(name)}, dense`,
       overall: byVariant[name]!.overall,
       bytes: v.bytes,
       latencyMs: v.latencyMs,
       validationNdcg10: v.validation['ndcg@10'],
       tolerance: v.tolerance,
-      serves,
+      serves: servesOf(name, false),
     });
   }
+  // The hybrid rows: fp32's (`hybrid`, in every report) and each other variant that serves as a hybrid.
+  const fp32Serves = servedWeight(s, 'fp32') === s.hybrid.weight ? servesOf('fp32', true) : [];
   rankers.push({
     name: 'hybrid',
     role: 'hybrid',
-    description: `BM25 + fp32 encoder, dense weight ${s.hybrid.weight} (tuned on validation)`,
-    overall: hybridEval.overall,
+    description: `BM25 + ${encoderOf('fp32')}, dense weight ${s.hybrid.weight} (tuned on validation)`,
+    overall: hybridEval!.overall,
+    ...(fp32Serves.length ? { serves: fp32Serves } : {}),
   });
+  for (const name of servedNames) {
+    const w = servedWeight(s, name);
+    if (name === 'fp32' || w >= 1) continue;
+    rankers.push({
+      name: hybridRankerName(name),
+      role: 'hybrid',
+      description: `BM25 + ${encoderOf(name)}, dense weight ${w} (tuned on validation)`,
+      overall: servedEval[name]!.overall,
+      serves: servesOf(name, true),
+    });
+  }
   if (baselines.bm25)
     rankers.push({
       name: 'bm25',
@@ -268,26 +306,25 @@ export async function evaluateSearchBundle(
     models,
     popularity,
     ...(o.baselines !== false ? { baselines, skippedBaselines } : {}),
-    search: { queries: queries.length, rankers, choice: s.choice, hybridWeight: s.hybrid.weight },
+    search: { queries: queries.length, rankers, choice: s.choice, hybridWeight: s.hybrid.weight, served: servedBy },
     seconds: (Date.now() - t0) / 1000,
   };
 }
 
-/** Every catalogue row's score for each query, in row order (the search graph with k = the catalogue). */
-async function rankRowsScores(
-  session: SearchSession,
+/** The name of a variant's hybrid in the rankers table (`hybrid` for fp32, as reports always had it). */
+export const hybridRankerName = (variant: string): string => (variant === 'fp32' ? 'hybrid' : `hybrid-${variant}`);
+
+/**
+ * The top {@link DEPTH} catalogue rows of every query with a served ranker, 32 queries per call (a query's answer
+ * does not depend on its batch, as in serving's micro-batches).
+ */
+export async function rankQueries(
+  ranker: ServedRanker,
   queries: readonly string[],
-  n: number,
-  maxLength: number,
-): Promise<Float32Array[]> {
-  const out: Float32Array[] = [];
-  for (let s = 0; s < queries.length; s += 32) {
-    const hits = await session.search(queries.slice(s, s + 32), n, { maxLength });
-    for (const h of hits) {
-      const row = new Float32Array(n);
-      h.indices.forEach((r, j) => (row[r] = h.scores[j] ?? 0));
-      out.push(row);
-    }
-  }
+  depth = DEPTH,
+): Promise<number[][]> {
+  const out: number[][] = [];
+  for (let i = 0; i < queries.length; i += 32)
+    for (const r of await ranker.rank(queries.slice(i, i + 32), depth)) out.push(r.rows);
   return out;
 }

@@ -1,15 +1,17 @@
 /**
  * The infra blessing of a search bundle (the search twin of lib/eval/serving-health.ts): the precision's variant
- * loads in a fresh onnxruntime session (checksums verified), answers smoke queries correctly (k ids of the
- * catalogue, no repeats, finite cosine scores sorted best first, the same answer alone as inside a batch), and its
- * single-query p99 (tokenizer included, as serving runs it) is within budget, or within a ratio of the champion's
- * timed beside it.
+ * loads in a fresh onnxruntime session (checksums verified), answers smoke queries with the ranker it serves
+ * (./served.ts: the hybrid at its weight, or dense) correctly (k ids of the catalogue, no repeats, finite scores in
+ * [-1, 1] (cosines, or hybrid scores in [0, 1]) sorted best first, the same answer alone as inside a batch), and its
+ * single-query p99 (tokenizer and BM25 included, as serving runs it) is within budget, or within a ratio of the
+ * champion's timed beside it.
  */
 import type { Precision } from '../../lib/bundle';
 import type { Blessing, GateResult } from '../../lib/eval/gates';
 import { infraBlessing, infraGates, loadsGate, type ServingHealthOptions } from '../../lib/eval/serving-health';
-import { loadSearchVariant, readSearchBundle, type SearchBundle } from './bundle';
+import { loadServedSearch, readSearchBundle, type SearchBundle } from './bundle';
 import type { LoadedSearchModel } from './export';
+import type { ServedRanker } from './served';
 
 /** Smoke queries: the first two or three words of catalogue texts, and a few odd inputs. */
 function smokeQueries(b: SearchBundle, n: number): string[] {
@@ -26,6 +28,22 @@ function smokeQueries(b: SearchBundle, n: number): string[] {
   return out;
 }
 
+/** A served ranker answering by item id (what `/v1/search` returns). */
+interface Served {
+  session: LoadedSearchModel['session'];
+  search(q: string, k: number): Promise<Array<{ id: string; score: number }>>;
+  searchBatch(qs: string[], k: number): Promise<Array<Array<{ id: string; score: number }>>>;
+}
+
+function served(v: { model: LoadedSearchModel; ranker: ServedRanker }): Served {
+  const ids = v.model.manifest.itemIds;
+  const searchBatch = async (qs: string[], k: number) =>
+    (await v.ranker.rank(qs, k)).map((r) =>
+      r.rows.map((row, j) => ({ id: ids[row] ?? String(row), score: r.scores[j] ?? 0 })),
+    );
+  return { session: v.model.session, searchBatch, search: async (q, k) => (await searchBatch([q], k))[0] ?? [] };
+}
+
 /** Run the infra gates of a search bundle. Never throws for a bad model: failures are gates. */
 export async function checkSearchBundleHealth(
   bundleDir: string,
@@ -39,27 +57,28 @@ export async function checkSearchBundleHealth(
   const gates: GateResult[] = [];
   const done = (p99: number | null) => infraBlessing(gates, now, p99);
   let b: SearchBundle;
-  let model: LoadedSearchModel;
+  let model: Served;
   let variant: string;
   try {
     b = await readSearchBundle(bundleDir);
-    const v = await loadSearchVariant(b, precision);
-    model = v.model;
+    const v = await loadServedSearch(b, precision);
+    model = served(v);
     variant = v.name;
+    const ranks = v.ranker.hybrid ? `hybrid, dense weight ${v.ranker.weight}` : 'dense';
     gates.push(
       loadsGate(
         true,
-        `${precision} (${variant}) search graph loads in a fresh onnxruntime session, checksums verified`,
+        `${precision} (${variant}, ${ranks}) search graph loads in a fresh onnxruntime session, checksums verified`,
       ),
     );
   } catch (err) {
     gates.push(loadsGate(false, `does not load: ${(err as Error).message}`));
     return done(null);
   }
-  let champ: LoadedSearchModel | undefined;
+  let champ: Served | undefined;
   if (options.championDir) {
     try {
-      champ = (await loadSearchVariant(await readSearchBundle(options.championDir), precision)).model;
+      champ = served(await loadServedSearch(await readSearchBundle(options.championDir), precision));
     } catch {
       champ = undefined; // the champion's timing helps; without it the absolute budget decides
     }
@@ -85,7 +104,7 @@ export async function checkSearchBundleHealth(
       if (new Set(hits.map((h) => h.id)).size !== hits.length) problems.push(`query ${label}: repeated items`);
       if (hits.some((h) => !ids.has(h.id))) problems.push(`query ${label}: an id outside the catalogue`);
       if (hits.some((h, i) => !(Math.abs(h.score) <= 1.05) || (i > 0 && h.score > hits[i - 1]!.score + 1e-6)))
-        problems.push(`query ${label}: scores not sorted cosines`);
+        problems.push(`query ${label}: scores not sorted scores in [-1, 1]`);
       if (r === 6) {
         const alone = hits.map((h) => h.id).join();
         const batch = await model.searchBatch([queries[5] ?? '', q, queries[7] ?? ''], k);

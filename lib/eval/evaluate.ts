@@ -167,6 +167,12 @@ export interface SearchEvaluation {
   choice: { variant: string; preferred: Precision; reason: string };
   /** Dense weight of the hybrid (tuned on validation at export). */
   hybridWeight: number;
+  /**
+   * What each precision serves (kinds/search/served.ts), what `models` and the gates read: the ranker's name in
+   * `rankers` (`hybrid`, `hybrid-<variant>` or the variant), the encoder variant and its dense weight (1: dense only;
+   * below 1: the hybrid with BM25). Absent in reports made before it existed.
+   */
+  served?: Partial<Record<Precision, { ranker: string; variant: string; weight: number }>>;
 }
 
 const rng = mulberry32;

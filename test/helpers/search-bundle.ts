@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { BundleManifest, SearchBundleInfo, SearchVariantInfo } from '../../lib/bundle';
 import type { SlotState } from '../../lib/fleet/types';
 import { loadBaseModel, type BertConfig, type BertWeights } from '../../kinds/search/base-model';
+import type { HybridFile } from '../../kinds/search/bundle';
 import { exportSearchModel } from '../../kinds/search/export';
 import type { EncoderPrecision } from '../../kinds/search/onnx-encoder';
 import { mulberry32 } from '../../lib/rng';
@@ -39,13 +40,14 @@ export interface TestSearchBundle {
 }
 
 /**
- * Write a search bundle under `root/<name>`. With `shuffleTexts` the ids keep their order but each gets another
- * item's text (seeded): a model whose ranking ignores what the items are (the simulator's "bad" model).
+ * Write a search bundle under `root/<name>` (`hybridWeights` as {@link SearchBundleInput}). With `shuffleTexts` the
+ * ids keep their order but each gets another item's text (seeded): a model whose ranking ignores what the items are
+ * (the simulator's "bad" model).
  */
 export async function makeSearchBundle(
   root: string,
   name: string,
-  opts: { seed?: number; shuffleTexts?: number; users?: string[] } = {},
+  opts: { seed?: number; shuffleTexts?: number; users?: string[]; hybridWeights?: Record<string, number> } = {},
 ): Promise<TestSearchBundle> {
   const dir = join(root, name);
   const base = await loadBaseModel(writeTinyBert(join(root, `${name}-base`), opts.seed ?? 5));
@@ -66,6 +68,7 @@ export async function makeSearchBundle(
     queryMaxLength: 16,
     itemMaxLength: 16,
     users: opts.users,
+    ...(opts.hybridWeights ? { hybridWeights: opts.hybridWeights } : {}),
   });
   return { dir, items, slot: (version, precision = 'fp32') => ({ version, bundlePath: dir, precision }) };
 }
@@ -120,6 +123,12 @@ export interface SearchBundleInput {
   int8?: EncoderPrecision;
   /** Known user ids (`vocab.json`). @default none */
   users?: string[];
+  /**
+   * Per-variant dense weights (`fp32`, `int8-dynamic`...: what each serves, kinds/search/served.ts), written as the
+   * export writes them (`bm25.json`, `search.hybrid.variants`). @default none: a bundle from before per-variant
+   * weights (exporter `search-bundle-1`), every variant serving dense only
+   */
+  hybridWeights?: Record<string, number>;
 }
 
 /**
@@ -163,8 +172,37 @@ export async function writeSearchBundle(dir: string, input: SearchBundleInput): 
     queryMaxLength: m.queryMaxLength,
     itemMaxLength: m.itemMaxLength,
     itemsFile: 'items.json',
-    hybrid: { file: 'bm25.json', weight: 1, k1: 1.2, b: 0.75, validationNdcg10: 0 },
+    hybrid: {
+      file: 'bm25.json',
+      weight: input.hybridWeights?.fp32 ?? 1,
+      k1: 1.2,
+      b: 0.75,
+      validationNdcg10: 0,
+      ...(input.hybridWeights
+        ? {
+            variants: Object.fromEntries(
+              Object.entries(input.hybridWeights).map(([v, weight]) => [v, { weight, validationNdcg10: 0 }]),
+            ),
+          }
+        : {}),
+    },
   };
+  if (input.hybridWeights)
+    await writeFile(
+      join(dir, 'bm25.json'),
+      JSON.stringify({
+        k1: 1.2,
+        b: 0.75,
+        weight: search.hybrid.weight,
+        dense: 'fp32',
+        grid: [],
+        variants: Object.fromEntries(
+          Object.entries(input.hybridWeights).map(([v, weight]) => [v, { weight, validationNdcg10: 0, grid: [] }]),
+        ),
+        documents: items.length,
+        averageLength: items.reduce((a, i) => a + i.text.split(/\s+/).length, 0) / Math.max(1, items.length),
+      } satisfies HybridFile),
+    );
   await writeFile(
     join(dir, 'items.json'),
     JSON.stringify({ ids: items.map((i) => i.id), texts: items.map((i) => i.text) }),

@@ -21,6 +21,7 @@ import { createRegistryActivities } from '../../../activities/registry';
 import { createTrainingActivities, type TrainModelResult } from '../../../activities/training';
 import { ArtifactStore } from '../../../lib/artifacts';
 import type { BundleManifest } from '../../../lib/bundle';
+import type { HybridFile } from '../../../kinds/search/bundle';
 import { loadConfig } from '../../../lib/config';
 import { makeShop, prepareDataset } from '../../../lib/data/pipeline';
 import { SEARCH_GATES } from '../../../lib/eval/gates';
@@ -86,6 +87,22 @@ void describe('search kind through the lifecycle activities', () => {
       ['int8-dynamic', 'student', 'student-int8-dynamic'].includes(manifest.search.serves.int8),
       manifest.search.serves.int8,
     );
+    // Each variant's hybrid weight, tuned on its OWN dense scores: the grid's weight-1 point (dense alone) is that
+    // variant's validation NDCG@10, and the chosen weight is the grid's best (ties: more dense).
+    const hybrid = JSON.parse(await readFile(join(exported.bundle.path, 'bm25.json'), 'utf8')) as HybridFile;
+    const variants = Object.keys(manifest.search.variants).sort();
+    assert.deepEqual(Object.keys(hybrid.variants ?? {}).sort(), variants);
+    assert.deepEqual(Object.keys(manifest.search.hybrid.variants ?? {}).sort(), variants);
+    for (const v of variants) {
+      const h = hybrid.variants![v]!;
+      const dense = h.grid.find((g) => g.weight === 1)?.ndcg;
+      const own = manifest.search.variants[v]!.validation['ndcg@10'];
+      assert.ok(dense !== undefined && Math.abs(dense - own) < 1e-4, `${v}: grid at weight 1 ${dense} vs dense ${own}`);
+      const best = Math.max(...h.grid.map((g) => g.ndcg));
+      assert.equal(h.weight, Math.max(...h.grid.filter((g) => g.ndcg === best).map((g) => g.weight)), v);
+      assert.equal(manifest.search.hybrid.variants![v]!.weight, h.weight);
+    }
+    assert.equal(hybrid.weight, hybrid.variants!.fp32!.weight);
   });
 
   void it('evaluateModel: the search gates by the bundle task, the headline over queries', async () => {
@@ -113,6 +130,15 @@ void describe('search kind through the lifecycle activities', () => {
     const rankers = art.candidate.search?.rankers.map((r) => r.name) ?? [];
     for (const r of ['fp32', 'int8-dynamic', 'student', 'hybrid', 'bm25', 'zeroShot'])
       assert.ok(rankers.includes(r), rankers.join());
+    // The gates read what serves: each precision's model is the one ranker of the table that serves it.
+    const search = art.candidate.search!;
+    for (const p of ['fp32', 'int8'] as const) {
+      const serving = search.rankers.filter((r) => r.serves?.includes(p));
+      assert.equal(serving.length, 1, `${p}: ${serving.map((r) => r.name).join()}`);
+      assert.equal(serving[0]!.name, search.served?.[p]?.ranker);
+      assert.equal(serving[0]!.role, (search.served?.[p]?.weight ?? 1) < 1 ? 'hybrid' : 'variant');
+      assert.deepEqual(art.candidate.models[p]?.overall, serving[0]!.overall, p);
+    }
     // The gate read BM25 from the same report it shows.
     const bm25 = art.candidate.baselines?.bm25?.overall['ndcg@10'];
     assert.equal(beat.threshold, bm25);

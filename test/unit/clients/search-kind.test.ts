@@ -103,6 +103,30 @@ void describe('search kind on the command line', () => {
     assert.match(lines[2] ?? '', /^ {2}int8-weight-only +0\.6285 +0\.5922 +0\.9530 +4\.67 +23\.9 +int8$/);
     assert.match(lines[3] ?? '', /^ {2}bm25 +0\.5575 +- +- +- +- +baseline$/);
     assert.equal(lines[4], '  int8 serves int8-weight-only: fastest within 1 %');
+    assert.equal(lines.length, 5, 'a report from before `served` says nothing more');
+    const hybrid = searchRankerLines({
+      queries: 126,
+      hybridWeight: 0.6,
+      choice: { variant: 'int8-dynamic', preferred: 'int8', reason: 'fastest within 1 %' },
+      served: {
+        int8: { ranker: 'hybrid-int8-dynamic', variant: 'int8-dynamic', weight: 0.6 },
+        fp32: { ranker: 'fp32', variant: 'fp32', weight: 1 },
+      },
+      rankers: [
+        {
+          name: 'hybrid-int8-dynamic',
+          role: 'hybrid',
+          description: '',
+          overall: { 'ndcg@10': 0.449 },
+          serves: ['int8'],
+        },
+      ],
+    });
+    assert.match(hybrid[2] ?? '', /^ {2}hybrid-int8-dynamic +0\.4490 +- +- +- +- +int8$/);
+    assert.deepEqual(hybrid.slice(-2), [
+      '  serves (int8): hybrid, int8-dynamic encoder, dense weight 0.60',
+      '  serves (fp32): dense, fp32 encoder',
+    ]);
     const status = {
       workflowId: 'w',
       modelName: 'shop-search',

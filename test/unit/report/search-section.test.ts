@@ -74,8 +74,24 @@ void describe('report: search section', () => {
       /int8 serves int8-weight-only \(preferred precision int8\): the fastest variant within its quality tolerance/,
     );
     assert.match(t, /Hybrid dense weight 0\.80/);
+    assert.doesNotMatch(t, /What \/v1\/search serves/, 'a report from before `served` says nothing about it');
     // Exactly one row per ranker.
     assert.equal((s.body.match(/<tr>/g) ?? []).length, 1 + search.rankers.length);
+  });
+
+  void it('says which ranker each precision serves: the hybrid at its weight, or dense', () => {
+    const served: SearchEvaluation = {
+      ...search,
+      served: {
+        int8: { ranker: 'hybrid-int8-weight-only', variant: 'int8-weight-only', weight: 0.6 },
+        fp32: { ranker: 'fp32', variant: 'fp32', weight: 1 },
+      },
+    };
+    const t = text(searchSection(artifact(served))!.body);
+    assert.match(
+      t,
+      /What \/v1\/search serves \(what the gates judged\): int8 serves hybrid, int8-weight-only encoder, dense weight 0\.60 ?; fp32 serves dense, fp32 encoder ?\./,
+    );
   });
 
   void it('is left out for recommenders', () => {
