@@ -57,6 +57,8 @@ export interface TrainHeartbeat {
   /** Progress inside the next epoch. */
   batch?: number;
   batches?: number;
+  /** Work after the epochs that the batches count (e.g. `distilling the student`). */
+  phase?: string;
   backend?: string;
 }
 
@@ -188,12 +190,13 @@ export function createTrainingActivities(deps: ActivityDeps) {
         resume,
         maxValidationUsers: input.maxValidationUsers,
         backend: deps.config.tfBackend,
-        onProgress: (epoch, batch, batches) => {
+        onProgress: (epoch, batch, batches, phase) => {
           ctx.heartbeat({
             ...(last ?? { kind: kindName, epochs, checkpointId: '', metrics: metricsOf(undefined) }),
             epoch,
             batch,
             batches,
+            ...(phase ? { phase } : {}),
           });
           checkCancelled();
         },

@@ -71,6 +71,8 @@ export function progressLine(a: InFlight): string {
     const epoch = (num('epoch') ?? 0) + 1;
     const epochs = num('epochs');
     const backend = typeof d.backend === 'string' ? ` on ${d.backend}` : '';
+    if (typeof d.phase === 'string')
+      return `${a.activity}: ${d.phase} ${bar(num('batch') ?? 0, num('batches')!)} batches${backend}${retry}`;
     return `${a.activity}: epoch ${epoch}${epochs ? `/${epochs}` : ''} ${bar(num('batch') ?? 0, num('batches')!)} batches${backend}${retry}`;
   }
   if (num('total') !== undefined)

@@ -58,13 +58,18 @@ export function watchRun(
       void review(handle, reviewer, ui);
     }
   };
+  // One status query at a time: while a long synchronous step holds the worker's event loop, queries queue up
+  // unanswered, and each one the server expires is a core warning on this terminal.
+  let ticking: Promise<void> | undefined;
+  const once = () => (ticking ??= tick().finally(() => (ticking = undefined)));
   const timer = setInterval(() => {
-    if (!done) void tick();
+    if (!done) void once();
   }, 1000);
   return {
     async stop() {
       done = true;
       clearInterval(timer);
+      await ticking;
       await tick();
       ui.settle();
     },

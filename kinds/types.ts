@@ -44,8 +44,11 @@ export interface TrainContext {
    * point and throws if the activity was cancelled.
    */
   onEpoch(record: EpochRecord, write: (dir: string) => Promise<void>): Promise<void>;
-  /** Progress inside an epoch (heartbeat details); may throw when the activity was cancelled. */
-  onProgress(epoch: number, batch: number, batches: number): void;
+  /**
+   * Progress inside an epoch (heartbeat details); `phase` names work after the epochs (e.g. a distillation), shown
+   * instead of the epoch. May throw when the activity was cancelled.
+   */
+  onProgress(epoch: number, batch: number, batches: number, phase?: string): void;
 }
 
 /** What a finished training run hands back. */

@@ -45,8 +45,9 @@ const BIN = join(__dirname, '..', '..', 'bin', 'recflow.js');
 
 /**
  * `npm run demo` / `npx recflow demo`: the whole mission on one machine. Starts (or reaches) the embedded Temporal
- * dev server and the CPU and GPU-queue workers, and serving replicas as their own processes (the production shape:
- * the canary's latency is measured on serving, not on the training host); runs a first lifecycle that becomes the
+ * dev server, the workflow (CPU-queue) worker, and as their own processes the training (GPU-queue) worker and the
+ * serving replicas (the production shape: training never holds the workflow worker's event loop, and the canary's
+ * latency is measured on serving, not on the training host); runs a first lifecycle that becomes the
  * champion (the first deployment of the fleet), then a second one on fresher data that must beat it: gates, a
  * reviewer's approval (prompted, or `--auto-approve`), a canary with simulated users clicking from the shop's
  * ground truth, and promotion or rollback. Then product search goes the same way on its own fleet (`--no-search`
@@ -74,6 +75,38 @@ export function registerDemoCommand(program: Command): void {
     .option('--port <port>', 'gRPC port of the embedded server (0: any free port)', intOption(0, 65535))
     .option('--no-search', 'leave out the product-search lifecycle (fine-tuned MiniLM beside BM25)')
     .action(async (o: DemoOptions) => runDemo(o));
+}
+
+/** How long a stopping child process gets to finish its work before it is killed. */
+const CHILD_GRACE_MS = 15_000;
+
+/** Stop a child process: SIGTERM, then SIGKILL after {@link CHILD_GRACE_MS}. */
+async function stopChild(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  const timer = setTimeout(() => p.kill('SIGKILL'), CHILD_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * The GPU-queue worker (training, with the CPU fallback) as a child process of the demo, against the demo's embedded
+ * Temporal (found through `RECFLOW_HOME`). Its structured logs go to the same log file; its stderr is shown dimmed.
+ */
+function startGpuWorker(config: RecflowConfig, ui: TerminalConsole): { proc: ChildProcess; stop(): Promise<void> } {
+  const proc = spawn(process.execPath, [BIN, 'worker', '--queue', 'gpu'], {
+    env: { ...process.env, RECFLOW_HOME: config.home },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  proc.stderr?.on('data', (d: Buffer) => {
+    for (const line of d.toString('utf8').split('\n')) if (line.trim()) ui.line(paint.dim(`[gpu-worker] ${line}`));
+  });
+  proc.once('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM' && signal !== 'SIGKILL')
+      ui.line(paint.warn(`[gpu-worker] exited (${signal ?? `code ${code}`}): training waits for a worker`));
+  });
+  return { proc, stop: () => stopChild(proc) };
 }
 
 /** Serving replicas as child processes of the demo, following the fleet's desired state. */
@@ -140,12 +173,15 @@ async function runDemo(o: DemoOptions): Promise<void> {
 
   say(
     paint.bold(
-      `recflow demo: embedded Temporal, CPU + GPU-queue workers, serving replicas, two lifecycle runs${o.search === false ? '' : ' per task (recommendations, then search)'}`,
+      `recflow demo: embedded Temporal, a workflow worker, a training (GPU-queue) worker process, serving replicas, two lifecycle runs${o.search === false ? '' : ' per task (recommendations, then search)'}`,
     ),
   );
   if (config.logFormat === 'pretty')
     say(`logs:      ${config.logFile} (JSON lines; --log-format json prints them here)`);
-  const stack = await startStack(config, logger, { ui: o.ui, port: o.port });
+  // Training runs in its own worker process (`recflow worker --queue gpu`, the production shape): a fine-tune's
+  // synchronous steps would otherwise hold the event loop of the workflow worker and of this terminal's watcher.
+  const stack = await startStack(config, logger, { ui: o.ui, port: o.port, gpuWorker: false });
+  const gpuWorker = startGpuWorker(config, ui);
   let replicas: Awaited<ReturnType<typeof startReplicas>> | undefined;
   let searchReplicas: Awaited<ReturnType<typeof startReplicas>> | undefined;
   let current: WorkflowHandle | undefined;
@@ -153,6 +189,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
   const stopAll = async () => {
     await replicas?.stop().catch(() => undefined);
     await searchReplicas?.stop().catch(() => undefined);
+    await gpuWorker.stop().catch(() => undefined);
     await stack.stop();
   };
   // Ctrl-C cancels the run in flight; no keep-alive: the demo ends when its runs are done.

@@ -224,7 +224,7 @@ export async function trainSearch(
         epochs: config.studentEpochs,
         maxLength: Math.max(config.queryMaxLength, Math.min(config.itemMaxLength, 64)),
         seed: config.seed,
-        onProgress: (p) => ctx.onProgress(config.epochs, p.step, p.steps),
+        onProgress: (p) => ctx.onProgress(config.epochs, p.step, p.steps, 'distilling the student'),
       });
     }
     const finalMeta: SearchCheckpointMeta = {

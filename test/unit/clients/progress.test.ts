@@ -14,6 +14,16 @@ describe('recflow status: the step in flight', () => {
     assert.equal(line, 'trainModel: epoch 1/5 [####................] 3/15 batches on wasm');
   });
 
+  it('training: work after the epochs (the search student) by its phase, not as an epoch past the last', () => {
+    const line = progressLine({
+      activity: 'trainModel',
+      state: 'started',
+      attempt: 1,
+      details: { kind: 'search', epoch: 1, epochs: 1, batch: 20, batches: 80, phase: 'distilling the student' },
+    });
+    assert.equal(line, 'trainModel: distilling the student [#####...............] 20/80 batches');
+  });
+
   it('why a step waits: no worker has picked it up (training names the GPU queue and its fallback)', () => {
     const at = new Date('2026-12-01T10:00:05Z');
     assert.equal(
