@@ -19,15 +19,16 @@
  * - `--decisions`: the demo's pair (champion: a quick two-tower on the shop; challenger: the best by validation
  *   NDCG@10 of the fitted kinds on fresher data of the same shop), both ways round over `--seeds` seeds: the one
  *   truly better by ground-truth expected CTR should be promoted every time, the truly worse rolled back. That pair
- *   is a near tie in true CTR; `--decisions-champion-epochs N` makes the champion a two-tower of N epochs instead
- *   (1: a pair that truly differs).
+ *   is a near tie in true CTR; `--decisions-champion 'als:{"factors":2,"iterations":1,"grid":[]};...'` makes the
+ *   champion the first of those models (trained on the champion's data) at least 10 % away in true CTR from the
+ *   challenger (else the farthest), a pair that truly differs.
  *
  * Time is compressed: a window of the demo (20 s at 80 requests/s) becomes `20 s / compress` at `80 × compress`
  * requests/s, the same requests per window and per user.
  *
  *   nice -n 10 node --import tsx bench/canary.ts [--aa] [--ab] [--decisions] [--rollouts 8] [--seeds 5]
- *     [--compress 2] [--replicas 2] [--challenger-kinds ease,als] [--decisions-champion-epochs N]
- *     [--feedback-delay-ms 2000] [--work DIR] [--out canary.json]
+ *     [--compress 2] [--replicas 2] [--challenger-kinds ease,als] [--decisions-champion 'KIND[:CONFIG];...']
+ *     [--pre-window-ms 20000] [--feedback-delay-ms 2000] [--work DIR] [--out canary.json]
  *
  * On a host the replicas must share with other work, `--compress 1` (the demo's own 80 requests/s): requests the
  * load generator drops make a look inconclusive, so an overloaded fleet measures the host, not the analysis.
@@ -121,6 +122,7 @@ async function main(): Promise<void> {
   const out = strArg('out', 'canary.json');
   const feedbackDelayMs = numArg('feedback-delay-ms', msToNumber(DEFAULT_FEEDBACK_DELAY));
   const windowMs = Math.round(DEMO.windowMs / compress);
+  const preWindowMs = Math.round(numArg('pre-window-ms', DEMO.windowMs) / compress);
   const rps = DEMO.rps * compress;
   await mkdir(work, { recursive: true });
 
@@ -176,8 +178,11 @@ async function main(): Promise<void> {
     // The simulator's user distribution: the stable bundle's users by activity, a panel drawn per rollout.
     const activity = await usersByActivity(champion.bundlePath, deps.store);
     const population = simulatedPopulation(activity, DEMO.users);
-    const panelOf = (seed: number) =>
-      sampleByWeight(activity.users, activity.weights, DEMO.users, windowPlan(windowMs, -1, 0, seed).panelSeed);
+    /** A rollout's panel, as `simulateTraffic` draws it from the stable bundle's users. */
+    const panelOf = async (stable: SlotState, seed: number) => {
+      const all = await usersByActivity(stable.bundlePath, deps.store);
+      return sampleByWeight(all.users, all.weights, DEMO.users, windowPlan(windowMs, -1, 0, seed).panelSeed);
+    };
     const truth = (s: SlotState, clicks: ClickModel) =>
       trueCtr(acts, call, store, s, clicks, population, replicas.urls);
 
@@ -188,6 +193,7 @@ async function main(): Promise<void> {
       demoTraffic: DEMO,
       compress,
       windowMs,
+      preWindowMs,
       rps,
       feedbackDelayMs,
       replicas: replicaCount,
@@ -216,12 +222,13 @@ async function main(): Promise<void> {
         salt,
         seed,
         windowMs,
+        preWindowMs,
         rps,
         feedbackDelayMs,
       });
       const rec: RolloutRecord = { mode, index, salt, seed, ...r };
       if (truths) {
-        const panel = panelOf(seed);
+        const panel = await panelOf(stable, seed);
         rec.panelTrueRatio = round(panelCtr(truths.canary, panel) / panelCtr(truths.stable, panel));
       }
       records.push(rec);
@@ -352,32 +359,42 @@ async function main(): Promise<void> {
         modelName: MODEL,
       });
       const challenger = slot(`${MODEL}@v2`, ce.bundle.path, ce.servingPrecision?.preferred);
-      // The champion of the pair: the demo's, or (`--decisions-champion-epochs`) a two-tower trained for fewer epochs
-      // on the same data, a pair that truly differs in CTR (the demo's pair is a near tie).
-      const weakEpochs = numArg('decisions-champion-epochs', 0);
-      const dChamp =
-        weakEpochs > 0
-          ? await call(acts.trainModel, {
-              kind: 'two-tower',
-              datasetId: dsA.dataset.id,
-              config: { epochs: weakEpochs },
-            })
-          : champTrained;
-      const dChampion =
-        weakEpochs > 0
-          ? await call(acts.exportModel, {
-              kind: 'two-tower',
-              checkpointId: dChamp.checkpoint.id,
-              datasetId: dsA.dataset.id,
-              modelName: MODEL,
-            }).then((e) => slot(`${MODEL}@v1-${weakEpochs}ep`, e.bundle.path, e.servingPrecision?.preferred))
-          : champion;
       // Both rollouts click from the fresher shop's ground truth (the demo's challenger run), so both models are
       // measured on it.
       const truthB = await clickModelFor(shopB.shop.id);
       if (!truthB) throw new Error(`shop ${shopB.shop.id} has no ground truth`);
-      const g = await truth(dChampion, truthB);
       const c = await truth(challenger, truthB);
+      // The champion of the pair: the demo's, or (`--decisions-champion`) the first of the given models (kind and
+      // config, trained on the champion's data) whose true CTR is at least 10 % away from the challenger's, else the
+      // one farthest away: the demo's pair is a near tie in true CTR, which shows nothing about decisions.
+      const specs = strArg('decisions-champion', '')
+        .split(';')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      let pick: { spec: string; trained: typeof champTrained; slot: SlotState; truth: Truth } | undefined;
+      for (const [n, spec] of specs.entries()) {
+        const colon = spec.indexOf(':');
+        const kind = (colon < 0 ? spec : spec.slice(0, colon)) as 'ease' | 'als' | 'two-tower' | 'sequential';
+        const cfg = colon < 0 ? {} : (JSON.parse(spec.slice(colon + 1)) as Record<string, unknown>);
+        const trained = await call(acts.trainModel, { kind, datasetId: dsA.dataset.id, config: cfg, seed: 7 });
+        const e = await call(acts.exportModel, {
+          kind,
+          checkpointId: trained.checkpoint.id,
+          datasetId: dsA.dataset.id,
+          modelName: MODEL,
+        });
+        const sl = slot(`${MODEL}@v1-weak${n + 1}`, e.bundle.path, e.servingPrecision?.preferred);
+        const t = await truth(sl, truthB);
+        const gap = Math.abs(c.all / t.all - 1);
+        log(
+          `decisions champion candidate ${spec}: true CTR ${t.all.toFixed(4)}, challenger / it ${(c.all / t.all).toFixed(4)}`,
+        );
+        if (!pick || gap > Math.abs(c.all / pick.truth.all - 1)) pick = { spec, trained, slot: sl, truth: t };
+        if (gap >= 0.1) break;
+      }
+      const dChamp = pick?.trained ?? champTrained;
+      const dChampion = pick?.slot ?? champion;
+      const g = pick?.truth ?? (await truth(champion, truthB));
       const better = c.all > g.all ? 'challenger' : 'champion';
       log(
         `decisions: challenger ${best.kind} (validation ndcg@10 ${best.ndcg10.toFixed(4)}), true CTR ${c.all.toFixed(4)} ` +
@@ -387,20 +404,24 @@ async function main(): Promise<void> {
       const down: RolloutRecord[] = [];
       for (let s = 0; s < seeds; s++) {
         // The challenger as canary of the champion (the demo's rollout), and the reverse.
-        // (The panel's true ratio only where stable is the champion: the panel is drawn from its bundle's users.)
         up.push(
           await runOne('decisions-challenger-canary', s, dChampion, challenger, shopB.shop.id, {
             stable: g,
             canary: c,
           }),
         );
-        down.push(await runOne('decisions-champion-canary', s, challenger, dChampion, shopB.shop.id));
+        down.push(
+          await runOne('decisions-champion-canary', s, challenger, dChampion, shopB.shop.id, {
+            stable: c,
+            canary: g,
+          }),
+        );
       }
       const [betterAsCanary, worseAsCanary] = better === 'challenger' ? [up, down] : [down, up];
       results.decisions = {
         champion: {
-          kind: 'two-tower',
-          epochs: weakEpochs > 0 ? weakEpochs : 2,
+          model: pick ? pick.spec : 'two-tower, 2 epochs (the demo champion)',
+          candidates: specs,
           validationNdcg10: round(dChamp.metrics.ndcg10),
           trueCtr: round(g.all),
         },
@@ -408,6 +429,7 @@ async function main(): Promise<void> {
         trueCtrRatio: round(c.all / g.all),
         trulyBetter: better,
         panelTrueRatioChallengerAsCanary: spread(up.map((r) => r.panelTrueRatio ?? NaN)),
+        panelTrueRatioChampionAsCanary: spread(down.map((r) => r.panelTrueRatio ?? NaN)),
         challengerAsCanary: summarise(up),
         championAsCanary: summarise(down),
         betterPromotedEveryTime: betterAsCanary.every((r) => r.outcome === 'promoted'),
@@ -480,6 +502,8 @@ interface RolloutSettings {
   salt: string;
   seed: number;
   windowMs: number;
+  /** The pre-rollout window (the workflow's `rollout.preWindow`; default: the analysis window). */
+  preWindowMs: number;
   rps: number;
   feedbackDelayMs: number;
 }
@@ -516,11 +540,11 @@ async function runRollout(
       reason: `bench rollout ${s.salt}: setWeight ${w}%`,
       waitForReplicasMs: 60_000,
     });
-  const measure = async (step: number, extension: number) => {
-    const plan = windowPlan(s.windowMs, step, extension, s.seed);
+  const measure = async (step: number, extension: number, windowMs = s.windowMs) => {
+    const plan = windowPlan(windowMs, step, extension, s.seed);
     const statsP = call(acts.readFleetStats, {
       fleet: FLEET,
-      windowMs: s.windowMs,
+      windowMs,
       feedbackDelayMs: s.feedbackDelayMs,
       sliceMs: plan.sliceMs,
     });
@@ -557,7 +581,7 @@ async function runRollout(
 
   // Pre-rollout window: the canary loaded at 0 % under the rollout's salt, everyone on stable.
   await setWeight(0);
-  const pre = await measure(-1, 0);
+  const pre = await measure(-1, 0, s.preWindowMs);
   looks.setPre(pre.stats.buckets!.stable);
   let last = '';
   for (let i = 0; i < DEMO.steps.length; i++) {
