@@ -135,7 +135,14 @@ export interface SimulateTrafficInput {
   users?: number;
   durationMs: number;
   rps: number;
+  /** Seed of the request stream (which user asks when, their clicks). @default 1 */
   seed?: number;
+  /**
+   * Seed of the sample of `users`: a rollout passes one seed for all its windows (`windowPlan` `panelSeed`), so the
+   * same users come back in every window, as active users do over a real rollout. @default `seed` (a new sample
+   * per window)
+   */
+  panelSeed?: number;
 }
 export interface SimulateTrafficResult {
   requests: number;
@@ -433,6 +440,17 @@ export function sampleByWeight(
   return { users: keyed.map((x) => x.u), weights: keyed.map((x) => x.w) };
 }
 
+/**
+ * The users `simulateTraffic` replays for `input`: `input.users` of the bundle's users drawn by activity with the
+ * panel seed (`panelSeed`, else the stream's `seed`), so windows with one panel seed replay the same users.
+ */
+export function simulatedUsers(
+  all: { users: string[]; weights: number[] },
+  input: Pick<SimulateTrafficInput, 'users' | 'seed' | 'panelSeed'>,
+): { users: string[]; weights: number[] } {
+  return sampleByWeight(all.users, all.weights, input.users ?? all.users.length, input.panelSeed ?? input.seed ?? 1);
+}
+
 /** Serving-control activities (see lib/fleet.ts for the desired state contract). */
 export function createServingActivities(deps: ActivityDeps, opts: ServingActivityOptions = {}) {
   const store = (fleet?: string) => new FleetStore(deps.config.registryDir, fleet ?? DEFAULT_FLEET);
@@ -596,12 +614,7 @@ export function createServingActivities(deps: ActivityDeps, opts: ServingActivit
         log.warn('no user activity for the bundle (no histories, dataset not in the store): users drawn uniformly', {
           bundleDir,
         });
-      const { users, weights } = sampleByWeight(
-        all.users,
-        all.weights,
-        input.users ?? all.users.length,
-        input.seed ?? 1,
-      );
+      const { users, weights } = simulatedUsers(all, input);
       // A search model gets searchers (queries, clicks by graded relevance) against /v1/search.
       const search = await searchersOf(bundleDir, input.shopId, opts);
       const clickModel =

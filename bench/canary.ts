@@ -7,23 +7,28 @@
  * looks) through the same pieces as the rollout workflow (workflows/lifecycle/canary.ts): the serving activities
  * `applyFleetState`, `readFleetStats` and `simulateTraffic`, the `analyzeRollout` activity, and lib/canary's
  * `RolloutLooks`, `windowPlan`, `afterLook` and `droppedInWindow`, called in-process without a Temporal server.
- * Every rollout has its own salt (a fresh user split) and traffic seed.
+ * Every rollout has its own salt (a fresh user split) and traffic seed; the simulator replays one panel of users,
+ * drawn by activity from that seed, in all the rollout's windows (`windowPlan` `panelSeed`), as the workflow does.
  *
  * Modes:
  * - `--aa`: the champion on both sides: false rollbacks (and inconclusive rollouts) of identical models;
  * - `--ab`: a canary 10 % worse in true CTR: the champion's bundle with a deterministic share of users served
- *   another user's recommendations (vocab.json permuted for them), the share set from the ground truth's expected
- *   CTR of the champion and of a fully permuted copy; the measured true CTR ratio is reported;
+ *   another user's recommendations (vocab.json permuted for them), the share searched until the ground truth's
+ *   expected CTR drops by 10 % (± 0.2 points); the measured true CTR ratio, over all users and over each rollout's
+ *   panel, is reported;
  * - `--decisions`: the demo's pair (champion: a quick two-tower on the shop; challenger: the best by validation
  *   NDCG@10 of the fitted kinds on fresher data of the same shop), both ways round over `--seeds` seeds: the one
- *   truly better by ground-truth expected CTR should be promoted every time, the truly worse rolled back.
+ *   truly better by ground-truth expected CTR should be promoted every time, the truly worse rolled back. That pair
+ *   is a near tie in true CTR; `--decisions-champion 'als:{"factors":2,"iterations":1,"grid":[]};...'` makes the
+ *   champion the first of those models (trained on the champion's data) at least 10 % away in true CTR from the
+ *   challenger (else the farthest), a pair that truly differs.
  *
  * Time is compressed: a window of the demo (20 s at 80 requests/s) becomes `20 s / compress` at `80 × compress`
  * requests/s, the same requests per window and per user.
  *
  *   nice -n 10 node --import tsx bench/canary.ts [--aa] [--ab] [--decisions] [--rollouts 8] [--seeds 5]
- *     [--compress 2] [--replicas 2] [--challenger-kinds ease,als] [--feedback-delay-ms 2000] [--work DIR]
- *     [--out canary.json]
+ *     [--compress 2] [--replicas 2] [--challenger-kinds ease,als] [--decisions-champion 'KIND[:CONFIG];...']
+ *     [--pre-window-ms 20000] [--feedback-delay-ms 2000] [--work DIR] [--out canary.json]
  *
  * On a host the replicas must share with other work, `--compress 1` (the demo's own 80 requests/s): requests the
  * load generator drops make a look inconclusive, so an overloaded fleet measures the host, not the analysis.
@@ -85,6 +90,11 @@ interface RolloutRecord {
   seconds: number;
   requests: number;
   dropped: number;
+  /**
+   * The ground truth's expected CTR ratio canary / stable over this rollout's user panel (the users the simulator
+   * replays in all its windows), when both sides' per-user truth is known: what this rollout could detect.
+   */
+  panelTrueRatio?: number;
   /** Each look: step weight, extension, verdict, CTR ratio estimate when available. */
   trail: Array<{ weight: number; extension: number; verdict: string; summary: string }>;
 }
@@ -112,6 +122,7 @@ async function main(): Promise<void> {
   const out = strArg('out', 'canary.json');
   const feedbackDelayMs = numArg('feedback-delay-ms', msToNumber(DEFAULT_FEEDBACK_DELAY));
   const windowMs = Math.round(DEMO.windowMs / compress);
+  const preWindowMs = Math.round(numArg('pre-window-ms', DEMO.windowMs) / compress);
   const rps = DEMO.rps * compress;
   await mkdir(work, { recursive: true });
 
@@ -164,8 +175,14 @@ async function main(): Promise<void> {
     });
     log(`${replicaCount} replicas: ${replicas.urls.join(' ')}`);
 
-    // The simulator's user distribution: the stable bundle's users by activity, sampled as each window does.
-    const population = await simulatedPopulation(champion.bundlePath, deps.store, DEMO.users);
+    // The simulator's user distribution: the stable bundle's users by activity, a panel drawn per rollout.
+    const activity = await usersByActivity(champion.bundlePath, deps.store);
+    const population = simulatedPopulation(activity, DEMO.users);
+    /** A rollout's panel, as `simulateTraffic` draws it from the stable bundle's users. */
+    const panelOf = async (stable: SlotState, seed: number) => {
+      const all = await usersByActivity(stable.bundlePath, deps.store);
+      return sampleByWeight(all.users, all.weights, DEMO.users, windowPlan(windowMs, -1, 0, seed).panelSeed);
+    };
     const truth = (s: SlotState, clicks: ClickModel) =>
       trueCtr(acts, call, store, s, clicks, population, replicas.urls);
 
@@ -176,6 +193,7 @@ async function main(): Promise<void> {
       demoTraffic: DEMO,
       compress,
       windowMs,
+      preWindowMs,
       rps,
       feedbackDelayMs,
       replicas: replicaCount,
@@ -186,7 +204,15 @@ async function main(): Promise<void> {
       usersPerWindow: DEMO.users,
       cpus: cpus().length,
     };
-    const runOne = async (mode: string, index: number, stable: SlotState, canary: SlotState, shopId: string) => {
+    type Truth = Awaited<ReturnType<typeof truth>>;
+    const runOne = async (
+      mode: string,
+      index: number,
+      stable: SlotState,
+      canary: SlotState,
+      shopId: string,
+      truths?: { stable: Truth; canary: Truth },
+    ) => {
       const seed = hash32(`${mode}|${index}|${Date.now()}`) % 1_000_000;
       const salt = `bench-canary-${mode}-${index}-${seed}`;
       const r = await runRollout(acts, call, {
@@ -196,14 +222,20 @@ async function main(): Promise<void> {
         salt,
         seed,
         windowMs,
+        preWindowMs,
         rps,
         feedbackDelayMs,
       });
       const rec: RolloutRecord = { mode, index, salt, seed, ...r };
+      if (truths) {
+        const panel = await panelOf(stable, seed);
+        rec.panelTrueRatio = round(panelCtr(truths.canary, panel) / panelCtr(truths.stable, panel));
+      }
       records.push(rec);
       log(
         `${mode} #${index + 1}: ${rec.outcome.padEnd(12)} ${rec.looks} looks, ${rec.seconds.toFixed(1)} s, ` +
-          `${rec.requests} requests, ${rec.dropped} dropped; ${rec.reason.slice(0, 140)}`,
+          `${rec.requests} requests, ${rec.dropped} dropped` +
+          `${rec.panelTrueRatio !== undefined ? `, panel true ratio ${rec.panelTrueRatio}` : ''}; ${rec.reason.slice(0, 140)}`,
       );
       return rec;
     };
@@ -260,23 +292,36 @@ async function main(): Promise<void> {
       const g = await championTruth();
       const full = await permutedBundle(config.artifactsDir, champion, 1, 'full');
       const d = await truth(full, truthA);
-      // Target the ratio over all traffic (new users, identical on both sides, included).
-      let share = Math.min(1, (0.1 * g.all) / Math.max(1e-9, g.all - d.all));
-      let worse = await permutedBundle(config.artifactsDir, champion, share, 'ab');
-      let w = await truth(worse, truthA);
-      // One correction: which users are permuted is chance, so the first share lands near, not on, 10 %.
-      const drop = 1 - w.all / g.all;
-      if (Math.abs(drop - 0.1) > 0.005 && drop > 0) {
-        share = Math.min(1, (share * 0.1) / drop);
-        worse = await permutedBundle(config.artifactsDir, champion, share, 'ab');
-        w = await truth(worse, truthA);
+      // Target the ratio over all traffic (new users, identical on both sides, included). The drop is not linear in
+      // the share: which users are permuted, how active they are and whose recommendations they get change with it
+      // (a heavy user weighs up to 20 light ones), so one proportional correction landed at 8.2 %, not 10 %. Search
+      // the share by bisection on the measured drop, keeping the closest.
+      const target = 0.1;
+      let lo = 0;
+      let hi = 1;
+      let share = Math.min(1, (target * g.all) / Math.max(1e-9, g.all - d.all));
+      let best: { share: number; worse: SlotState; w: Truth } | undefined;
+      for (let it = 0; it < 8; it++) {
+        const worse = await permutedBundle(config.artifactsDir, champion, share, 'ab');
+        const w = await truth(worse, truthA);
+        const drop = 1 - w.all / g.all;
+        log(`A/B share ${(share * 100).toFixed(2)} %: true CTR drop ${(drop * 100).toFixed(2)} %`);
+        if (!best || Math.abs(drop - target) < Math.abs(1 - best.w.all / g.all - target)) best = { share, worse, w };
+        if (Math.abs(drop - target) <= 0.002) break;
+        if (drop < target) lo = share;
+        else hi = share;
+        share = (lo + hi) / 2;
       }
+      if (!best) throw new Error('no A/B canary');
+      ({ share } = best);
+      const { worse, w } = best;
       log(
         `A/B canary: ${(share * 100).toFixed(1)} % of users served another user's recommendations; true CTR ` +
           `${w.all.toFixed(4)} vs ${g.all.toFixed(4)} (ratio ${(w.all / g.all).toFixed(4)}; fully permuted ${(d.all / g.all).toFixed(4)})`,
       );
       const recs: RolloutRecord[] = [];
-      for (let i = 0; i < rollouts; i++) recs.push(await runOne('ab', i, champion, worse, shopA.shop.id));
+      for (let i = 0; i < rollouts; i++)
+        recs.push(await runOne('ab', i, champion, worse, shopA.shop.id, { stable: g, canary: w }));
       results.ab = {
         ...summarise(recs),
         goal: 'detection (rolled back) >= 80 %',
@@ -286,6 +331,7 @@ async function main(): Promise<void> {
           trueCtr: { stable: round(g.all), canary: round(w.all), ratio: round(w.all / g.all) },
           trueCtrKnownUsers: { stable: round(g.known), canary: round(w.known), ratio: round(w.known / g.known) },
           fullyPermutedRatio: round(d.all / g.all),
+          panelTrueRatio: spread(recs.map((r) => r.panelTrueRatio ?? NaN)),
         },
       };
       await save();
@@ -317,8 +363,38 @@ async function main(): Promise<void> {
       // measured on it.
       const truthB = await clickModelFor(shopB.shop.id);
       if (!truthB) throw new Error(`shop ${shopB.shop.id} has no ground truth`);
-      const g = await truth(champion, truthB);
       const c = await truth(challenger, truthB);
+      // The champion of the pair: the demo's, or (`--decisions-champion`) the first of the given models (kind and
+      // config, trained on the champion's data) whose true CTR is at least 10 % away from the challenger's, else the
+      // one farthest away: the demo's pair is a near tie in true CTR, which shows nothing about decisions.
+      const specs = strArg('decisions-champion', '')
+        .split(';')
+        .map((x) => x.trim())
+        .filter(Boolean);
+      let pick: { spec: string; trained: typeof champTrained; slot: SlotState; truth: Truth } | undefined;
+      for (const [n, spec] of specs.entries()) {
+        const colon = spec.indexOf(':');
+        const kind = (colon < 0 ? spec : spec.slice(0, colon)) as 'ease' | 'als' | 'two-tower' | 'sequential';
+        const cfg = colon < 0 ? {} : (JSON.parse(spec.slice(colon + 1)) as Record<string, unknown>);
+        const trained = await call(acts.trainModel, { kind, datasetId: dsA.dataset.id, config: cfg, seed: 7 });
+        const e = await call(acts.exportModel, {
+          kind,
+          checkpointId: trained.checkpoint.id,
+          datasetId: dsA.dataset.id,
+          modelName: MODEL,
+        });
+        const sl = slot(`${MODEL}@v1-weak${n + 1}`, e.bundle.path, e.servingPrecision?.preferred);
+        const t = await truth(sl, truthB);
+        const gap = Math.abs(c.all / t.all - 1);
+        log(
+          `decisions champion candidate ${spec}: true CTR ${t.all.toFixed(4)}, challenger / it ${(c.all / t.all).toFixed(4)}`,
+        );
+        if (!pick || gap > Math.abs(c.all / pick.truth.all - 1)) pick = { spec, trained, slot: sl, truth: t };
+        if (gap >= 0.1) break;
+      }
+      const dChamp = pick?.trained ?? champTrained;
+      const dChampion = pick?.slot ?? champion;
+      const g = pick?.truth ?? (await truth(champion, truthB));
       const better = c.all > g.all ? 'challenger' : 'champion';
       log(
         `decisions: challenger ${best.kind} (validation ndcg@10 ${best.ndcg10.toFixed(4)}), true CTR ${c.all.toFixed(4)} ` +
@@ -328,20 +404,32 @@ async function main(): Promise<void> {
       const down: RolloutRecord[] = [];
       for (let s = 0; s < seeds; s++) {
         // The challenger as canary of the champion (the demo's rollout), and the reverse.
-        up.push(await runOne('decisions-challenger-canary', s, champion, challenger, shopB.shop.id));
-        down.push(await runOne('decisions-champion-canary', s, challenger, champion, shopB.shop.id));
+        up.push(
+          await runOne('decisions-challenger-canary', s, dChampion, challenger, shopB.shop.id, {
+            stable: g,
+            canary: c,
+          }),
+        );
+        down.push(
+          await runOne('decisions-champion-canary', s, challenger, dChampion, shopB.shop.id, {
+            stable: c,
+            canary: g,
+          }),
+        );
       }
       const [betterAsCanary, worseAsCanary] = better === 'challenger' ? [up, down] : [down, up];
       results.decisions = {
         champion: {
-          kind: 'two-tower',
-          epochs: 2,
-          validationNdcg10: round(champTrained.metrics.ndcg10),
+          model: pick ? pick.spec : 'two-tower, 2 epochs (the demo champion)',
+          candidates: specs,
+          validationNdcg10: round(dChamp.metrics.ndcg10),
           trueCtr: round(g.all),
         },
         challenger: { kind: best.kind, candidates, validationNdcg10: round(best.ndcg10), trueCtr: round(c.all) },
         trueCtrRatio: round(c.all / g.all),
         trulyBetter: better,
+        panelTrueRatioChallengerAsCanary: spread(up.map((r) => r.panelTrueRatio ?? NaN)),
+        panelTrueRatioChampionAsCanary: spread(down.map((r) => r.panelTrueRatio ?? NaN)),
         challengerAsCanary: summarise(up),
         championAsCanary: summarise(down),
         betterPromotedEveryTime: betterAsCanary.every((r) => r.outcome === 'promoted'),
@@ -414,6 +502,8 @@ interface RolloutSettings {
   salt: string;
   seed: number;
   windowMs: number;
+  /** The pre-rollout window (the workflow's `rollout.preWindow`; default: the analysis window). */
+  preWindowMs: number;
   rps: number;
   feedbackDelayMs: number;
 }
@@ -450,11 +540,11 @@ async function runRollout(
       reason: `bench rollout ${s.salt}: setWeight ${w}%`,
       waitForReplicasMs: 60_000,
     });
-  const measure = async (step: number, extension: number) => {
-    const plan = windowPlan(s.windowMs, step, extension, s.seed);
+  const measure = async (step: number, extension: number, windowMs = s.windowMs) => {
+    const plan = windowPlan(windowMs, step, extension, s.seed);
     const statsP = call(acts.readFleetStats, {
       fleet: FLEET,
-      windowMs: s.windowMs,
+      windowMs,
       feedbackDelayMs: s.feedbackDelayMs,
       sliceMs: plan.sliceMs,
     });
@@ -465,6 +555,7 @@ async function runRollout(
       rps: s.rps,
       users: DEMO.users,
       seed: plan.seed,
+      panelSeed: plan.panelSeed,
     });
     const stats: ReadFleetStatsResult = await statsP;
     const sim = await simP.catch((e: unknown) => {
@@ -490,7 +581,7 @@ async function runRollout(
 
   // Pre-rollout window: the canary loaded at 0 % under the rollout's salt, everyone on stable.
   await setWeight(0);
-  const pre = await measure(-1, 0);
+  const pre = await measure(-1, 0, s.preWindowMs);
   looks.setPre(pre.stats.buckets!.stable);
   let last = '';
   for (let i = 0; i < DEMO.steps.length; i++) {
@@ -536,15 +627,11 @@ async function runRollout(
 }
 
 /**
- * How often the simulator shows each known user: the stable bundle's users by activity, `users` of them sampled
- * per window (seeded) and drawn by weight within the sample, averaged over 200 window seeds. Shares sum to 1.
+ * How often the simulator shows each known user, over rollouts: the stable bundle's users by activity, a panel of
+ * `users` of them sampled per rollout (seeded) and drawn by weight within the panel, averaged over 200 panel seeds.
+ * Shares sum to 1.
  */
-async function simulatedPopulation(
-  bundleDir: string,
-  store: ReturnType<typeof defaultDeps>['store'],
-  users: number,
-): Promise<Map<string, number>> {
-  const all = await usersByActivity(bundleDir, store);
+function simulatedPopulation(all: { users: string[]; weights: number[] }, users: number): Map<string, number> {
   const share = new Map<string, number>();
   const windows = 200;
   for (let s = 0; s < windows; s++) {
@@ -569,7 +656,7 @@ async function trueCtr(
   click: ClickModel,
   population: Map<string, number>,
   urls: string[],
-): Promise<{ known: number; all: number }> {
+): Promise<{ known: number; all: number; fresh: number; perUser: Map<string, number> }> {
   await call(acts.applyFleetState, {
     fleet: FLEET,
     stable: s,
@@ -582,6 +669,7 @@ async function trueCtr(
   const users = [...population.keys()];
   let known = 0;
   let next = 0;
+  const perUser = new Map<string, number>();
   const worker = async (w: number) => {
     for (;;) {
       const u = users[next++];
@@ -595,13 +683,32 @@ async function trueCtr(
       if (!res.ok) throw new Error(`${url}: HTTP ${res.status} for ${u}`);
       const body = (await res.json()) as { items: Array<{ itemId: string; score: number | null }> };
       const p = body.items.reduce((a, it, rank) => a + click(u, it.itemId, it.score, rank), 0) / K;
+      perUser.set(u, p);
       known += (population.get(u) ?? 0) * p;
     }
   };
   await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
   let fresh = 0;
   for (let rank = 0; rank < K; rank++) fresh += click('sim-new-0', 'none', null, rank) / K;
-  return { known, all: 0.95 * known + 0.05 * fresh };
+  return { known, all: 0.95 * known + 0.05 * fresh, fresh, perUser };
+}
+
+/** The expected CTR of `t` over one panel: its users drawn by weight (as the simulator does), 5 % new users. */
+function panelCtr(t: { fresh: number; perUser: Map<string, number> }, panel: { users: string[]; weights: number[] }) {
+  const total = panel.weights.reduce((a, w) => a + w, 0);
+  const known = panel.users.reduce((a, u, i) => a + ((panel.weights[i] ?? 0) / total) * (t.perUser.get(u) ?? 0), 0);
+  return 0.95 * known + 0.05 * t.fresh;
+}
+
+/** Min, mean and max of the finite values. */
+function spread(xs: number[]): { min: number; mean: number; max: number } | undefined {
+  const v = xs.filter(Number.isFinite);
+  if (!v.length) return undefined;
+  return {
+    min: round(Math.min(...v)),
+    mean: round(v.reduce((a, x) => a + x, 0) / v.length),
+    max: round(Math.max(...v)),
+  };
 }
 
 /**

@@ -95,8 +95,14 @@ export interface WindowPlan {
   sliceMs: number;
   /** How long the simulator drives traffic: the window and a second (the stats window starts on a slot boundary). */
   trafficMs: number;
-  /** The simulator's seed: a different user sample and stream per window, reproducible from the rollout's seed. */
+  /** The simulator's stream seed: a different request stream per window, reproducible from the rollout's seed. */
   seed: number;
+  /**
+   * The seed of the rollout's user panel (`SimulateTrafficInput` `panelSeed`): the users the simulator replays are
+   * drawn once per rollout and come back in every window (the pre-rollout window, every step and extension), as
+   * the same active users do over a real rollout; the per-user adjustment by the pre-rollout window needs them.
+   */
+  panelSeed: number;
 }
 
 /**
@@ -108,6 +114,7 @@ export function windowPlan(windowMs: number, step: number, extension: number, tr
     sliceMs: Math.max(1000, Math.floor(windowMs / 6)),
     trafficMs: windowMs + 1000,
     seed: trafficSeed + (step + 1) * 100 + extension,
+    panelSeed: trafficSeed,
   };
 }
 

@@ -3,6 +3,7 @@
  * see. Activities only; the workflow under test is real.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import type { SimulateTrafficInput } from '../../activities/serving';
 import type { VariantWindowStats } from '../../lib/canary/analysis';
 import type { FleetDesiredState, SlotState } from '../../lib/fleet/types';
 
@@ -29,6 +30,8 @@ export class FakeWorld {
   kindScores: Record<string, number | 'unavailable'> = {};
   /** Kinds the export was asked for. */
   exportedKinds: string[] = [];
+  /** What each `simulateTraffic` call was asked for, in order. */
+  trafficInputs: SimulateTrafficInput[] = [];
   constructor(
     public traffic: Traffic = 'good',
     public blessed = true,
@@ -136,7 +139,10 @@ export class FakeWorld {
         const s = this.stats(this.traffic);
         return { variants: s, replicas: 2 };
       },
-      simulateTraffic: async () => ({ requests: 0, errors: 0, clicks: 0 }),
+      simulateTraffic: async (i: SimulateTrafficInput) => {
+        this.trafficInputs.push(i);
+        return { requests: 0, errors: 0, clicks: 0 };
+      },
       writeRunReport: async () => ({ report: ref('report', 'r1'), html: '/store/report/r1/index.html' }),
     };
   }

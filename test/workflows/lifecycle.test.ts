@@ -507,4 +507,19 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
     assert.deepEqual(world.fleetChanges, ['shop-recs@v2@0', 'shop-recs@v2@10', 'shop-recs@v2@100', '-@0']);
     assert.ok(result.status.steps.some((st) => st.detail?.includes('pre-rollout window')));
   });
+
+  it('drives one user panel through every window of a rollout (the pre-rollout window included)', async () => {
+    const world = new FakeWorld('good');
+    const rollout = { ...baseInput.rollout, preWindow: '5 minutes', traffic: { rps: 20, users: 50, seed: 4242 } };
+    const result = await run(world, { ...baseInput, approval: { autoApprove: true }, rollout }, (h) => h.result());
+    assert.equal(result.outcome, 'promoted', result.reason);
+    const windows = world.trafficInputs;
+    assert.equal(windows.length, 3, 'the pre-rollout window and the two steps');
+    assert.deepEqual(
+      windows.map((w) => w.panelSeed),
+      [4242, 4242, 4242],
+      'the same users in every window',
+    );
+    assert.equal(new Set(windows.map((w) => w.seed)).size, 3, 'a request stream of its own per window');
+  });
 });

@@ -13,6 +13,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   log,
+  patched,
   setHandler,
 } from '@temporalio/workflow';
 import type { Duration } from '@temporalio/common';
@@ -42,6 +43,9 @@ export interface RolloutResult {
   reason: string;
 }
 
+/** The patch that gave the simulated traffic of a rollout one user panel for all its windows. */
+export const CANARY_USER_PANEL = 'canary-user-panel';
+
 type Stats = ReadFleetStatsResult['variants']['stable'];
 
 /** One measured window, and what the load generator and the replicas could not serve during it. */
@@ -65,6 +69,11 @@ export class CanaryRollout {
   private stableBaseline: Stats | undefined;
   /** The sequential analysis: every step's counts, the pre-rollout window, the test's state (lib/canary). */
   private readonly looks = new RolloutLooks();
+  /**
+   * The simulator replays one user panel in every window of the rollout (`panelSeed`); decided once, at the first
+   * window, so a run started before the patch keeps a new sample per window to its end.
+   */
+  private userPanel: boolean | undefined;
 
   constructor(
     private readonly run: LifecycleRun,
@@ -334,6 +343,7 @@ export class CanaryRollout {
     const w = windowActs(windowMs + feedbackDelayMs);
     const scope = new CancellationScope();
     const plan = windowPlan(windowMs, i, extension, traffic?.seed);
+    const panel = traffic !== undefined && (this.userPanel ??= patched(CANARY_USER_PANEL));
     const statsP = scope.run(() =>
       w.readFleetStats({ fleet: this.fleet, windowMs, feedbackDelayMs, sliceMs: plan.sliceMs }),
     );
@@ -346,6 +356,7 @@ export class CanaryRollout {
             rps: traffic.rps,
             users: traffic.users,
             seed: plan.seed,
+            ...(panel ? { panelSeed: plan.panelSeed } : {}),
           }),
         )
       : undefined;

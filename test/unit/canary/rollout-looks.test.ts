@@ -112,10 +112,17 @@ describe('RolloutLooks', () => {
 
 describe('windowPlan, droppedInWindow, afterLook', () => {
   it('plans a window: slices of a sixth (at least 1 s), traffic a second longer, a seed per step and extension', () => {
-    assert.deepEqual(windowPlan(300_000, 1, 0, 5), { sliceMs: 50_000, trafficMs: 301_000, seed: 205 });
-    assert.deepEqual(windowPlan(3000, -1, 0), { sliceMs: 1000, trafficMs: 4000, seed: 0 });
+    assert.deepEqual(windowPlan(300_000, 1, 0, 5), { sliceMs: 50_000, trafficMs: 301_000, seed: 205, panelSeed: 5 });
+    assert.deepEqual(windowPlan(3000, -1, 0), { sliceMs: 1000, trafficMs: 4000, seed: 0, panelSeed: 0 });
     const seeds = new Set([-1, 1, 3, 5].flatMap((s) => [0, 1, 2].map((e) => windowPlan(20_000, s, e, 7).seed)));
     assert.equal(seeds.size, 12, 'every window of a rollout has its own traffic seed');
+  });
+
+  it('plans one user panel per rollout: the same in every window of a rollout, another in the next rollout', () => {
+    const panels = (trafficSeed: number) =>
+      new Set([-1, 1, 3, 5].flatMap((s) => [0, 1].map((e) => windowPlan(20_000, s, e, trafficSeed).panelSeed)));
+    assert.deepEqual([...panels(7)], [7], 'the pre-rollout window, every step and extension share the panel');
+    assert.deepEqual([...panels(8)], [8]);
   });
 
   it('counts what the window could not measure: dropped, timed out and shed requests', () => {
