@@ -522,4 +522,20 @@ describe('modelLifecycleWorkflow (time-skipping)', () => {
     );
     assert.equal(new Set(windows.map((w) => w.seed)).size, 3, 'a request stream of its own per window');
   });
+
+  it('without a traffic seed, each rollout replays a panel of its own (from its salt)', async () => {
+    const rollout = { ...baseInput.rollout, preWindow: '5 minutes', traffic: { rps: 20, users: 50 } };
+    const panels: number[] = [];
+    for (let k = 0; k < 2; k++) {
+      const world = new FakeWorld('good');
+      const result = await run(world, { ...baseInput, approval: { autoApprove: true }, rollout }, (h) => h.result());
+      assert.equal(result.outcome, 'promoted', result.reason);
+      const seeds = new Set(world.trafficInputs.map((w) => w.panelSeed));
+      assert.equal(seeds.size, 1, 'one panel for every window of the rollout');
+      const [seed] = seeds;
+      assert.equal(typeof seed, 'number');
+      panels.push(seed as number);
+    }
+    assert.notEqual(panels[0], panels[1], 'another rollout, another panel');
+  });
 });

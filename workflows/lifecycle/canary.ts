@@ -20,6 +20,7 @@ import type { Duration } from '@temporalio/common';
 import { msToNumber } from '@temporalio/common/lib/time';
 import type { ReadFleetStatsResult } from '../../activities/serving';
 import type { CanaryAnalysis } from '../../lib/canary/analysis';
+import { hash32 } from '../../lib/canary/buckets';
 import {
   afterLook,
   DEFAULT_FEEDBACK_DELAY,
@@ -356,7 +357,13 @@ export class CanaryRollout {
             rps: traffic.rps,
             users: traffic.users,
             seed: plan.seed,
-            ...(panel ? { panelSeed: plan.panelSeed } : {}),
+            // Without a traffic seed, the panel follows the rollout's salt: each rollout replays its own users.
+            ...(panel
+              ? {
+                  panelSeed:
+                    traffic.seed !== undefined ? plan.panelSeed : hash32(this.rollout.salt ?? this.run.workflowId),
+                }
+              : {}),
           }),
         )
       : undefined;
