@@ -48,7 +48,7 @@ export function watchRun(
             : a.verdict === 'fail'
               ? paint.bad(a.verdict)
               : paint.warn(a.verdict);
-        ui.line(`   window ${describeStep(st)}${k ? ` +${k}` : ''} at ${s.rollout!.weight}%: ${v} - ${a.summary}`);
+        ui.line(`   window ${describeStep(st)}${k ? ` +${k}` : ''} at ${weightAt(s, i)}%: ${v} - ${a.summary}`);
       }),
     );
     const live = (await inFlight(handle))[0];
@@ -74,6 +74,19 @@ export function watchRun(
       ui.settle();
     },
   };
+}
+
+/**
+ * The canary weight during rollout step `i`: the last `setWeight` before it (the live weight has often moved on by
+ * the time a window's verdict is printed).
+ */
+export function weightAt(s: LifecycleStatus, i: number): number {
+  const steps = s.rollout?.steps ?? [];
+  for (let j = i - 1; j >= 0; j--) {
+    const st = steps[j];
+    if (st && 'setWeight' in st && typeof st.setWeight === 'number') return st.setWeight;
+  }
+  return s.rollout?.weight ?? 0;
 }
 
 /** Ask on the terminal; the same decision can come from another terminal with `npx recflow approve`. */
