@@ -121,8 +121,10 @@ async function main(): Promise<void> {
   const work = strArg('work', join(tmpdir(), 'recflow-bench-canary'));
   const out = strArg('out', 'canary.json');
   const feedbackDelayMs = numArg('feedback-delay-ms', msToNumber(DEFAULT_FEEDBACK_DELAY));
-  const windowMs = Math.round(DEMO.windowMs / compress);
-  const preWindowMs = Math.round(numArg('pre-window-ms', DEMO.windowMs) / compress);
+  // `--window-ms`: the analysis window before compression (the demo's default size: 40 s).
+  const demoWindowMs = numArg('window-ms', DEMO.windowMs);
+  const windowMs = Math.round(demoWindowMs / compress);
+  const preWindowMs = Math.round(numArg('pre-window-ms', demoWindowMs) / compress);
   const rps = DEMO.rps * compress;
   await mkdir(work, { recursive: true });
 

@@ -9,7 +9,7 @@ import {
   DEFAULT_SEARCH_MODEL_NAME,
   lifecycleWorkflowId,
 } from '../../lib/constants';
-import { DEFAULT_GATES } from '../../lib/eval/gates';
+import { DEFAULT_GATES, SEARCH_GATES } from '../../lib/eval/gates';
 import { DEFAULT_FLEET } from '../../lib/fleet/types';
 import { FleetStore } from '../../lib/fleet/store';
 import type { LifecycleInput, LifecycleResult } from '../../lib/lifecycle/types';
@@ -301,6 +301,10 @@ async function runDemo(o: DemoOptions): Promise<void> {
         ...common,
         modelName: searchModel,
         kind: 'search',
+        // --small: a few hundred test queries cannot show "no worse by 2 %" either; the canary decides.
+        ...(small
+          ? { gates: { ...SEARCH_GATES, champion: [{ metric: 'ndcg@10', maxRelativeDrop: 0.5, confidence: 0.9 }] } }
+          : {}),
         // The champion's shop with a larger search log (queries.csv, search_events.csv): about 900 test queries, so
         // the champion gate's 95 % bound can tell "no worse by 2 %" (with the default log's ~270 it is about ±3 %).
         data: { kind: 'synthetic', seed: 1, ...shop, ...(small ? {} : { queries: 10_000 }) },

@@ -1,8 +1,8 @@
 /**
  * README command 1, unattended: `recflow demo --auto-approve --small` as a user runs it (a child process, its own
  * embedded Temporal dev server, workers, two serving replicas, the simulator), on a fresh home. It must finish with a
- * champion and a challenger that was promoted or rolled back by the canary, and leave the registry and the fleet
- * agreeing.
+ * champion and a challenger that was promoted or rolled back by the canary, for recommendations and then for search,
+ * and leave the registry and both fleets agreeing.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -41,5 +41,14 @@ describe('npm run demo (unattended)', () => {
     const desired = await new FleetStore(join(home, 'registry'), 'default').readDesired();
     assert.equal(desired?.stable?.version, `shop-recs@v${champion.version}`);
     assert.equal(desired?.canary, null);
+
+    // Search after it: the zero-shot champion, then a fine-tuned challenger that the canary decides (no gate stops it).
+    const searched = /^search result: (promoted|rolled_back) - /m.exec(out);
+    assert.ok(searched, out.slice(-2000));
+    const searchChampion = await registry.get('shop-search@champion');
+    assert.equal(searchChampion.version, searched[1] === 'promoted' ? 2 : 1);
+    const searchFleet = await new FleetStore(join(home, 'registry'), 'search').readDesired();
+    assert.equal(searchFleet?.stable?.version, `shop-search@v${searchChampion.version}`);
+    assert.equal(searchFleet?.canary, null);
   });
 });
