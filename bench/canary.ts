@@ -23,12 +23,12 @@
  *   champion the first of those models (trained on the champion's data) at least 10 % away in true CTR from the
  *   challenger (else the farthest), a pair that truly differs.
  *
- * Time is compressed: a window of the demo (20 s at 80 requests/s) becomes `20 s / compress` at `80 × compress`
- * requests/s, the same requests per window and per user.
+ * Time is compressed: a window of the demo (20 s at 80 requests/s; `--window-ms` for another length) becomes
+ * `20 s / compress` at `80 × compress` requests/s, the same requests per window and per user.
  *
  *   nice -n 10 node --import tsx bench/canary.ts [--aa] [--ab] [--decisions] [--rollouts 8] [--seeds 5]
  *     [--compress 2] [--replicas 2] [--challenger-kinds ease,als] [--decisions-champion 'KIND[:CONFIG];...']
- *     [--pre-window-ms 20000] [--feedback-delay-ms 2000] [--work DIR] [--out canary.json]
+ *     [--window-ms 20000] [--pre-window-ms 20000] [--feedback-delay-ms 2000] [--work DIR] [--out canary.json]
  *
  * On a host the replicas must share with other work, `--compress 1` (the demo's own 80 requests/s): requests the
  * load generator drops make a look inconclusive, so an overloaded fleet measures the host, not the analysis.
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   const work = strArg('work', join(tmpdir(), 'recflow-bench-canary'));
   const out = strArg('out', 'canary.json');
   const feedbackDelayMs = numArg('feedback-delay-ms', msToNumber(DEFAULT_FEEDBACK_DELAY));
-  // `--window-ms`: the analysis window before compression (the demo's default size: 40 s).
+  // `--window-ms`: the analysis window before compression (default: the demo's 20 s).
   const demoWindowMs = numArg('window-ms', DEMO.windowMs);
   const windowMs = Math.round(demoWindowMs / compress);
   const preWindowMs = Math.round(numArg('pre-window-ms', demoWindowMs) / compress);
