@@ -4,14 +4,15 @@
  * the catalogue's item ids. It serves the variant's ranker (kinds/search/served.ts, the same code the evaluation's
  * gates judge): the hybrid of BM25 (built over the bundle's item texts at load) and the graph's dense scores over
  * the whole catalogue with the variant's tuned dense weight, or the graph's dense top-k alone at weight 1 (and for
- * bundles without per-variant weights). It has the lifecycle of a recommender's {@link LoadedModel} (loaded and warmed before it
- * takes traffic, reference-counted so a swap never fails a request in flight), and answers `/v1/search` only.
+ * bundles without per-variant weights). It has the lifecycle of a recommender's {@link LoadedModel} (loaded and
+ * warmed before it takes traffic, reference-counted so a swap never fails a request in flight), and answers
+ * `/v1/search` only.
  */
 import type { Precision } from '../lib/bundle';
 import type { SlotState } from '../lib/fleet/types';
 import { loadServedSearch, readSearchBundle, type SearchBundle } from '../kinds/search/bundle';
 import type { LoadedSearchModel } from '../kinds/search/export';
-import type { ServedRanker } from '../kinds/search/served';
+import { hitsOf, type ServedRanker } from '../kinds/search/served';
 import { Batcher } from './batcher';
 import { RefCountedModel } from './refcount';
 
@@ -134,9 +135,6 @@ export class LoadedSearch extends RefCountedModel {
       k,
     );
     const ids = this.model.manifest.itemIds;
-    return xs.map((x, i) => {
-      const r = ranked[i] ?? { rows: [], scores: [] };
-      return r.rows.slice(0, x.k).map((row, j) => ({ id: ids[row] ?? String(row), score: r.scores[j] ?? 0 }));
-    });
+    return xs.map((x, i) => hitsOf(ranked[i] ?? { rows: [], scores: [] }, ids, x.k));
   }
 }

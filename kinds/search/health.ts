@@ -11,7 +11,7 @@ import type { Blessing, GateResult } from '../../lib/eval/gates';
 import { infraBlessing, infraGates, loadsGate, type ServingHealthOptions } from '../../lib/eval/serving-health';
 import { loadServedSearch, readSearchBundle, type SearchBundle } from './bundle';
 import type { LoadedSearchModel } from './export';
-import type { ServedRanker } from './served';
+import { hitsOf, type ServedRanker } from './served';
 
 /** Smoke queries: the first two or three words of catalogue texts, and a few odd inputs. */
 function smokeQueries(b: SearchBundle, n: number): string[] {
@@ -37,10 +37,7 @@ interface Served {
 
 function served(v: { model: LoadedSearchModel; ranker: ServedRanker }): Served {
   const ids = v.model.manifest.itemIds;
-  const searchBatch = async (qs: string[], k: number) =>
-    (await v.ranker.rank(qs, k)).map((r) =>
-      r.rows.map((row, j) => ({ id: ids[row] ?? String(row), score: r.scores[j] ?? 0 })),
-    );
+  const searchBatch = async (qs: string[], k: number) => (await v.ranker.rank(qs, k)).map((r) => hitsOf(r, ids));
   return { session: v.model.session, searchBatch, search: async (q, k) => (await searchBatch([q], k))[0] ?? [] };
 }
 

@@ -37,6 +37,11 @@ export interface RankedRows {
   scores: number[];
 }
 
+/** The first `k` (default: all) of a ranking as served hits: item ids (`ids[row]`) and scores. */
+export function hitsOf(r: RankedRows, ids: readonly string[], k = r.rows.length): Array<{ id: string; score: number }> {
+  return r.rows.slice(0, k).map((row, j) => ({ id: ids[row] ?? String(row), score: r.scores[j] ?? 0 }));
+}
+
 /** What a {@link ServedRanker} ranks with. */
 export interface ServedRankerOptions {
   /** The variant's search graph (the item index inside). */
