@@ -14,7 +14,7 @@ import { FleetStore, REPLICA_LIVE_MS } from '../lib/fleet/store';
 import type { ArtifactStore } from '../lib/artifacts';
 import { loadDataset } from '../lib/data/dataset';
 import { HISTORY_MAX_PER_USER, historyOf, loadBundle, readHistories } from '../lib/onnx/bundle-io';
-import { mulberry32 } from '../lib/rng';
+import { weightedSampleIndices } from '../lib/rng';
 import { LATENCY_BUCKETS, quantileFromBuckets, type VariantCounters } from '../serving/metrics';
 import { routeUser } from '../serving/router';
 import { readSearchBundle } from '../kinds/search/bundle';
@@ -428,16 +428,8 @@ export function sampleByWeight(
   seed: number,
 ): { users: string[]; weights: number[] } {
   if (n >= users.length) return { users, weights };
-  const r = mulberry32(seed);
-  const keyed = users
-    .map((u, i) => ({
-      u,
-      w: weights[i] ?? 0,
-      key: (weights[i] ?? 0) > 0 ? Math.log(r()) / (weights[i] ?? 1) : -Infinity,
-    }))
-    .sort((a, b) => b.key - a.key)
-    .slice(0, n);
-  return { users: keyed.map((x) => x.u), weights: keyed.map((x) => x.w) };
+  const picked = weightedSampleIndices(weights, n, seed);
+  return { users: picked.map((i) => users[i] ?? ''), weights: picked.map((i) => weights[i] ?? 0) };
 }
 
 /**

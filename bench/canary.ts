@@ -7,8 +7,9 @@
  * looks) through the same pieces as the rollout workflow (workflows/lifecycle/canary.ts): the serving activities
  * `applyFleetState`, `readFleetStats` and `simulateTraffic`, the `analyzeRollout` activity, and lib/canary's
  * `RolloutLooks`, `windowPlan`, `afterLook` and `droppedInWindow`, called in-process without a Temporal server.
- * Every rollout has its own salt (a fresh user split) and traffic seed; the simulator replays one panel of users,
- * drawn by activity from that seed, in all the rollout's windows (`windowPlan` `panelSeed`), as the workflow does.
+ * Every rollout has its own salt (a fresh user split) and traffic seed; the simulator draws each request's user from
+ * the whole user base by activity, as the demo does (`--users N`: a panel of N users per rollout instead, drawn by
+ * activity from the rollout's seed and replayed in all its windows: `windowPlan` `panelSeed`).
  *
  * Modes:
  * - `--aa`: the champion on both sides: false rollbacks (and inconclusive rollouts) of identical models;
@@ -28,7 +29,9 @@
  *
  *   nice -n 10 node --import tsx bench/canary.ts [--aa] [--ab] [--decisions] [--rollouts 8] [--seeds 5]
  *     [--compress 2] [--replicas 2] [--challenger-kinds ease,als] [--decisions-champion 'KIND[:CONFIG];...']
- *     [--window-ms 20000] [--pre-window-ms 20000] [--feedback-delay-ms 2000] [--work DIR] [--out canary.json]
+ *     [--window-ms 20000] [--pre-window-ms 20000] [--users N] [--feedback-delay-ms 2000] [--work DIR] [--out canary.json]
+ *     [--dump-population FILE] (with --ab: the users, activity and true CTR under both models, for
+ *     scripts/canary-simulate.ts --population)
  *
  * On a host the replicas must share with other work, `--compress 1` (the demo's own 80 requests/s): requests the
  * load generator drops make a look inconclusive, so an overloaded fleet measures the host, not the analysis.
@@ -71,7 +74,17 @@ const FLEET = 'bench-canary';
 const MODEL = 'shop-recs';
 /** The demo's shop, traffic and rollout (clients/commands/demo.ts, default size). */
 const SHOP = { seed: 1, users: 3000, items: 1500, events: 200_000 };
-const DEMO = { rps: 80, users: 400, windowMs: 20_000, steps: [10, 50, 95], maxExtensions: 1 };
+/**
+ * The demo's rollout: 80 requests/s from the whole user base drawn by activity (`users` unset: every known user, as
+ * `recflow demo` runs it), 20-second windows, 10 → 50 → 95 % with up to two extensions a step.
+ */
+const DEMO = {
+  rps: 80,
+  users: undefined as number | undefined,
+  windowMs: 20_000,
+  steps: [10, 50, 95],
+  maxExtensions: 2,
+};
 const K = 10;
 
 type Acts = ReturnType<typeof createCpuActivities>;
@@ -126,6 +139,8 @@ async function main(): Promise<void> {
   const windowMs = Math.round(demoWindowMs / compress);
   const preWindowMs = Math.round(numArg('pre-window-ms', demoWindowMs) / compress);
   const rps = DEMO.rps * compress;
+  // `--users N`: a panel of N users per rollout instead of the whole user base (the demo before issue 14's last stop: 400).
+  const panelUsers = has('users') ? numArg('users', 400) : DEMO.users;
   await mkdir(work, { recursive: true });
 
   const config = loadConfig({ ...process.env, RECFLOW_HOME: work, RECFLOW_LOG_LEVEL: 'warn' });
@@ -179,11 +194,16 @@ async function main(): Promise<void> {
 
     // The simulator's user distribution: the stable bundle's users by activity, a panel drawn per rollout.
     const activity = await usersByActivity(champion.bundlePath, deps.store);
-    const population = simulatedPopulation(activity, DEMO.users);
+    const population = simulatedPopulation(activity, panelUsers ?? activity.users.length);
     /** A rollout's panel, as `simulateTraffic` draws it from the stable bundle's users. */
     const panelOf = async (stable: SlotState, seed: number) => {
       const all = await usersByActivity(stable.bundlePath, deps.store);
-      return sampleByWeight(all.users, all.weights, DEMO.users, windowPlan(windowMs, -1, 0, seed).panelSeed);
+      return sampleByWeight(
+        all.users,
+        all.weights,
+        panelUsers ?? all.users.length,
+        windowPlan(windowMs, -1, 0, seed).panelSeed,
+      );
     };
     const truth = (s: SlotState, clicks: ClickModel) =>
       trueCtr(acts, call, store, s, clicks, population, replicas.urls);
@@ -203,7 +223,10 @@ async function main(): Promise<void> {
       maxExtensions: DEMO.maxExtensions,
       onInconclusive: 'rollback (counted apart as inconclusive)',
       criteria: 'DEFAULT_SEQUENTIAL_CRITERIA (lib/canary/analyze.ts)',
-      usersPerWindow: DEMO.users,
+      users:
+        panelUsers === undefined
+          ? `all ${activity.users.length} known users, by activity`
+          : `a panel of ${panelUsers} per rollout`,
       cpus: cpus().length,
     };
     type Truth = Awaited<ReturnType<typeof truth>>;
@@ -227,6 +250,7 @@ async function main(): Promise<void> {
         preWindowMs,
         rps,
         feedbackDelayMs,
+        users: panelUsers,
       });
       const rec: RolloutRecord = { mode, index, salt, seed, ...r };
       if (truths) {
@@ -321,6 +345,31 @@ async function main(): Promise<void> {
         `A/B canary: ${(share * 100).toFixed(1)} % of users served another user's recommendations; true CTR ` +
           `${w.all.toFixed(4)} vs ${g.all.toFixed(4)} (ratio ${(w.all / g.all).toFixed(4)}; fully permuted ${(d.all / g.all).toFixed(4)})`,
       );
+      const dump = strArg('dump-population', '');
+      if (dump) {
+        // The population for the offline simulator (scripts/canary-simulate.ts --population): every user the panels
+        // can draw, with activity and ground-truth CTR under both models.
+        const ids = activity.users
+          .map((_, i) => i)
+          .filter((i) => {
+            const u = activity.users[i] ?? '';
+            return g.perUser.has(u) && w.perUser.has(u);
+          });
+        const at = (m: Map<string, number>) => ids.map((i) => round(m.get(activity.users[i] ?? '') ?? 0, 5));
+        await writeFile(
+          dump,
+          JSON.stringify({
+            shop: SHOP,
+            trueRatio: round(w.all / g.all),
+            users: ids.map((i) => activity.users[i]),
+            weights: ids.map((i) => activity.weights[i]),
+            ctr: at(g.perUser),
+            canaryCtr: at(w.perUser),
+            freshCtr: round(g.fresh, 5),
+          }),
+        );
+        log(`wrote the A/B population (${ids.length} users) to ${dump}`);
+      }
       const recs: RolloutRecord[] = [];
       for (let i = 0; i < rollouts; i++)
         recs.push(await runOne('ab', i, champion, worse, shopA.shop.id, { stable: g, canary: w }));
@@ -506,6 +555,8 @@ interface RolloutSettings {
   windowMs: number;
   /** The pre-rollout window (the workflow's `rollout.preWindow`; default: the analysis window). */
   preWindowMs: number;
+  /** A panel of this many users per rollout; unset: the whole user base by activity (the demo). */
+  users?: number;
   rps: number;
   feedbackDelayMs: number;
 }
@@ -555,7 +606,7 @@ async function runRollout(
       shopId: s.shopId,
       durationMs: plan.trafficMs,
       rps: s.rps,
-      users: DEMO.users,
+      users: s.users,
       seed: plan.seed,
       panelSeed: plan.panelSeed,
     });

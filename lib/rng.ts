@@ -58,3 +58,18 @@ export class AliasTable {
     return r() < (this.prob[i] ?? 1) ? i : (this.alias[i] ?? i);
   }
 }
+
+/**
+ * Indices of `n` distinct items drawn with probability proportional to `weights` without replacement (Efraimidis and
+ * Spirakis keys u^(1/w)), in draw order, seeded; items of weight 0 come last. All indices when `n` covers them.
+ */
+export function weightedSampleIndices(weights: ArrayLike<number>, n: number, seed: number): number[] {
+  const all = Array.from({ length: weights.length }, (_, i) => i);
+  if (n >= weights.length) return all;
+  const r = mulberry32(seed);
+  const key = all.map((i) => {
+    const w = weights[i] ?? 0;
+    return w > 0 ? Math.log(r()) / w : -Infinity;
+  });
+  return all.sort((a, b) => (key[a] === key[b] ? 0 : (key[b] ?? 0) - (key[a] ?? 0))).slice(0, n);
+}

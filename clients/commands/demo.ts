@@ -77,6 +77,12 @@ export function registerDemoCommand(program: Command): void {
     .action(async (o: DemoOptions) => runDemo(o));
 }
 
+/**
+ * The champion gate of `--small` (recommender and search): a few hundred test users or queries cannot show "no worse
+ * than the champion by 2 %" (the bound alone is wider), so the small demo lets the canary decide.
+ */
+const SMALL_CHAMPION_GATE = { metric: 'ndcg@10', maxRelativeDrop: 0.5, confidence: 0.9 } as const;
+
 /** How long a stopping child process gets to finish its work before it is killed. */
 const CHILD_GRACE_MS = 15_000;
 
@@ -139,10 +145,7 @@ async function startReplicas(
         procs,
         urls: live.map((r) => r.url),
         async stop() {
-          for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
-          await Promise.all(
-            procs.map((p) => (p.exitCode === null ? new Promise((r) => p.once('exit', r)) : Promise.resolve())),
-          );
+          await Promise.all(procs.map(stopChild));
         },
       };
     }
@@ -219,19 +222,20 @@ async function runDemo(o: DemoOptions): Promise<void> {
     const champion = await registry.find(`${modelName}@champion`).catch(() => undefined);
     // --small: about 250 test users cannot show "no worse than the champion" within 2 % (the bound alone is wider),
     // nor do two kinds' AUCs compare: the small demo lets the canary decide; the default size keeps the defaults.
-    const recommenderGates = small
-      ? { ...DEFAULT_GATES, champion: [{ metric: 'ndcg@10', maxRelativeDrop: 0.5, confidence: 0.9 }] }
-      : undefined;
+    const recommenderGates = small ? { ...DEFAULT_GATES, champion: [SMALL_CHAMPION_GATE] } : undefined;
     const common: LifecycleInput = {
       modelName,
       requestedBy: REQUESTER,
       rollout: {
         fleet: DEFAULT_FLEET,
         steps,
-        traffic: { rps, users: small ? 150 : 400 },
+        // Requests from the whole user base, each user as often as their activity in the shop (no `users` panel):
+        // a panel of a few hundred heavy users makes the canary's CTR depend on which of them it got
+        // (docs/canary-statistics.md, "On the real fleet").
+        traffic: { rps },
         convergeTimeout: '1 minute',
         criteria: small ? { minRequests: 30, minImpressions: 200 } : undefined,
-        maxExtensions: 1,
+        maxExtensions: 2,
         onInconclusive: o.autoApprove ? 'rollback' : 'wait',
       },
     };
@@ -302,9 +306,7 @@ async function runDemo(o: DemoOptions): Promise<void> {
         modelName: searchModel,
         kind: 'search',
         // --small: a few hundred test queries cannot show "no worse by 2 %" either; the canary decides.
-        ...(small
-          ? { gates: { ...SEARCH_GATES, champion: [{ metric: 'ndcg@10', maxRelativeDrop: 0.5, confidence: 0.9 }] } }
-          : {}),
+        ...(small ? { gates: { ...SEARCH_GATES, champion: [SMALL_CHAMPION_GATE] } } : {}),
         // The champion's shop with a larger search log (queries.csv, search_events.csv): about 900 test queries, so
         // the champion gate's 95 % bound can tell "no worse by 2 %" (with the default log's ~270 it is about ±3 %).
         data: { kind: 'synthetic', seed: 1, ...shop, ...(small ? {} : { queries: 10_000 }) },

@@ -8,7 +8,7 @@
  *   always-valid one-sided p-value of the normal-mixture SPRT (./sequential.ts). Fails when p < alpha_ctr and the
  *   estimated drop is at least `minCtrDropToFail`. At steps of `decisiveWeight` % and more it passes only once the
  *   evidence suffices: the confidence sequence excludes a drop of `ctrDropToDetect`, or the test has had the power to
- *   detect one (`power`) without failing.
+ *   detect one (`power`) without failing and the estimated drop is under `minCtrDropToFail`.
  * - `error-rate`: the absolute error-rate difference, the same way (its own share of alpha).
  * - `latency-p99`: sub-window p99s compared slice by slice with the concurrent stable: a regression must persist
  *   over most slices to fail; an SLO breach that stable shares, or that is not a regression against it, is
@@ -39,11 +39,15 @@ export interface SequentialCriteria {
    * @default 0.1
    */
   ctrDropToDetect: number;
-  /** Practical floor: a significant CTR drop smaller than this (relative) does not fail. @default 0.05 */
+  /**
+   * Practical floor: a significant CTR drop smaller than this (relative) does not fail, and a decisive step does not
+   * pass on power alone while the estimated drop is this large or larger. @default 0.05
+   */
   minCtrDropToFail: number;
   /**
    * Probability of detecting a drop of `ctrDropToDetect` that a decisive step must have reached before it passes on
-   * power (and the confidence level, 1 − power, of the non-inferiority bound). @default 0.8
+   * power, with an estimated drop under `minCtrDropToFail` (and the confidence level, 1 − power, of the
+   * non-inferiority bound). @default 0.8
    */
   power: number;
   /**
@@ -322,7 +326,9 @@ export function analyzeRolloutLook(input: RolloutLookInput): RolloutLookResult {
     const power = detectionPower(tau, ctr.variance, tau2, alphaCtr);
     const fail = ctrPValue < alphaCtr && change <= -c.minCtrDropToFail;
     const notWorse = lower > -c.ctrDropToDetect;
-    const powered = power >= c.power;
+    // Passing on power alone ("a 10 % drop would have been seen") needs the estimate itself to be under the practical
+    // floor: a powered look estimating a drop of 5 % or more is evidence of a drop not yet significant, not of none.
+    const powered = power >= c.power && change > -c.minCtrDropToFail;
     const verdict: Verdict = fail
       ? 'fail'
       : !enoughImpressions
@@ -347,7 +353,7 @@ export function analyzeRolloutLook(input: RolloutLookInput): RolloutLookResult {
           : verdict === 'inconclusive'
             ? !enoughImpressions
               ? `too few impressions this step: stable ${ts.impressions}, canary ${tc.impressions} (need ${c.minImpressions}); ${figures}`
-              : `not enough evidence yet: ${figures}; needs the lower bound above -${fmt(c.ctrDropToDetect * 100, 1)}% or ${fmt(c.power * 100, 0)}% power`
+              : `not enough evidence yet: ${figures}; needs the lower bound above -${fmt(c.ctrDropToDetect * 100, 1)}%, or ${fmt(c.power * 100, 0)}% power with an estimate above -${fmt(c.minCtrDropToFail * 100, 1)}%`
             : `${figures}${decisive ? (notWorse ? ': not worse by the margin' : ': powered, no drop found') : ''}`,
     });
   }

@@ -10,7 +10,7 @@
 import { analyzeWindow, type CanaryCriteria, type VariantWindowStats, type Verdict } from './analysis';
 import { analyzeRolloutLook, type RolloutTestState, type SequentialCriteria } from './analyze';
 import { emptyBuckets, hash32, userBucket, type PeriodBuckets, type VariantBuckets } from './buckets';
-import { gauss, mulberry32 } from '../rng';
+import { gauss, mulberry32, weightedSampleIndices } from '../rng';
 
 /** The traffic and the population of a simulated rollout. Every field has a default ({@link DEMO_TRAFFIC}). */
 export interface SimulatedTraffic {
@@ -34,6 +34,25 @@ export interface SimulatedTraffic {
   errorRate: number;
   /** Number of user buckets B. */
   buckets: number;
+  /**
+   * A measured population instead of the lognormal and Beta draws (e.g. a shop's users with their ground-truth CTR
+   * under both models: bench/canary.ts `--dump-population`). Each rollout samples `users` of them by activity
+   * without replacement (as the fleet's traffic simulator draws its panel), their activity is their request rate
+   * and their CTR is exact; new users click with `freshCtr`.
+   */
+  population?: SimulatedPopulation;
+}
+
+/** Users measured elsewhere: activity weights and click probabilities per user, parallel arrays. */
+export interface SimulatedPopulation {
+  /** Activity weight per user (request rate, relative). */
+  weights: ArrayLike<number>;
+  /** Stable's click probability per impression, per user. */
+  ctr: ArrayLike<number>;
+  /** The canary's, per user (a per-user effect; `canaryCtrFactor` multiplies it when set). @default `ctr` */
+  canaryCtr?: ArrayLike<number>;
+  /** Click probability of a one-off new user (the same on both models). */
+  freshCtr: number;
 }
 
 /**
@@ -214,21 +233,28 @@ export function simulateRollout(
   const t: SimulatedTraffic = { ...DEMO_TRAFFIC, ...traffic };
   const r = mulberry32(hash32(`simulateRollout:${seed}`));
   const salt = `rollout-${seed}`;
-  const n = t.users;
+  const pop = t.population;
+  const panel = pop ? weightedSampleIndices(pop.weights, t.users, hash32(`panel:${seed}`)) : undefined;
+  const n = panel ? panel.length : t.users;
   const position = new Float64Array(n);
   const bucket = new Int32Array(n);
   const rate = new Float64Array(n);
   const ctr = new Float64Array(n);
+  /** The canary's click probability per user when the population gives one (else stable's × the factor). */
+  const canaryCtr = pop?.canaryCtr ? new Float64Array(n) : undefined;
   const a = t.ctrMean * t.ctrConcentration;
   const b = (1 - t.ctrMean) * t.ctrConcentration;
   let totalActivity = 0;
   for (let u = 0; u < n; u++) {
     position[u] = r();
-    bucket[u] = userBucket(`u${u + 1}`, t.buckets, salt);
-    rate[u] = Math.exp(t.activitySigma * gauss(r));
+    const id = panel ? (panel[u] ?? 0) : u;
+    bucket[u] = userBucket(`u${id + 1}`, t.buckets, salt);
+    rate[u] = pop ? (pop.weights[id] ?? 0) : Math.exp(t.activitySigma * gauss(r));
     totalActivity += rate[u] ?? 0;
-    ctr[u] = beta(r, a, b);
+    ctr[u] = pop ? (pop.ctr[id] ?? 0) : beta(r, a, b);
+    if (canaryCtr && pop?.canaryCtr) canaryCtr[u] = pop.canaryCtr[id] ?? 0;
   }
+  const freshCtr = () => (pop ? pop.freshCtr : beta(r, a, b));
   const knownRequests = t.rps * t.bakeSeconds * (1 - t.newUserShare);
   const newRequests = t.rps * t.bakeSeconds * t.newUserShare;
   const ctrFactor = effect.canaryCtrFactor ?? 1;
@@ -267,7 +293,8 @@ export function simulateRollout(
     for (let u = 0; u < n; u++) {
       const req = poisson(r, (knownRequests * (rate[u] ?? 0)) / totalActivity);
       const onCanary = (position[u] ?? 1) * 100 < weight;
-      const p = (ctr[u] ?? 0) * timeFactor * (onCanary ? ctrFactor : 1);
+      const base = onCanary && canaryCtr ? (canaryCtr[u] ?? 0) : (ctr[u] ?? 0);
+      const p = base * timeFactor * (onCanary ? ctrFactor : 1);
       if (onCanary) serve(period.canary, win.canary, bucket[u] ?? 0, req, canaryErrors, p);
       else serve(period.stable, win.stable, bucket[u] ?? 0, req, t.errorRate, p);
     }
@@ -275,7 +302,7 @@ export function simulateRollout(
     for (let i = 0; i < fresh; i++) {
       const bk = userBucket(`new-${newUsers++}`, t.buckets, salt);
       const onCanary = r() * 100 < weight;
-      const p = beta(r, a, b) * timeFactor * (onCanary ? ctrFactor : 1);
+      const p = freshCtr() * timeFactor * (onCanary ? ctrFactor : 1);
       if (onCanary) serve(period.canary, win.canary, bk, 1, canaryErrors, p);
       else serve(period.stable, win.stable, bk, 1, t.errorRate, p);
     }

@@ -51,4 +51,10 @@ void describe('simulatedUsers', () => {
       simulatedUsers(all, { users: n, seed: 5 }).users,
     );
   });
+
+  void it('without `users` (the demo, the workflow default), every known user, each by activity', () => {
+    const w = simulatedUsers(all, { seed: 5, panelSeed: 9 });
+    assert.deepEqual(w.users, all.users);
+    assert.deepEqual(w.weights, all.weights);
+  });
 });

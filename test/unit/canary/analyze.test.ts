@@ -95,6 +95,21 @@ describe('sequential canary analysis: CTR', () => {
     assert.ok((check(plenty, 'ctr').lower ?? -1) > -0.1);
   });
 
+  it('a powered look passes only when its estimate is under the practical floor', () => {
+    // 6 % worse, 60 buckets a side: 93 % power for a 10 % drop, estimate -5.7 %, not yet significant (p 0.19), and
+    // the 80 % lower bound (-10.7 %) does not exclude 10 %: evidence of a drop, not of none, so the step waits.
+    const p = [period(50, arm(60, 0.3), arm(60, 0.3 * 0.94), 1)];
+    const c = check(look(p), 'ctr');
+    assert.match(c.reason, /power for a 10% drop (8\d|9\d|100)%/, c.reason);
+    assert.ok((c.estimate ?? 0) <= -0.05 && (c.lower ?? 0) < -0.1 && (c.pValue ?? 0) > 0.04, c.reason);
+    assert.equal(c.verdict, 'inconclusive', c.reason);
+    assert.match(c.reason, /or 80% power with an estimate above -5%/);
+    // With a floor below that estimate the same look passes on power.
+    const lax = check(look(p, { criteria: { minCtrDropToFail: 0.06 } }), 'ctr');
+    assert.equal(lax.verdict, 'pass', lax.reason);
+    assert.match(lax.reason, /powered, no drop found/);
+  });
+
   it('too few users: no test; light steps pass, decisive ones wait', () => {
     const few = [period(10, arm(10, 0.3, 5000), arm(10, 0.3, 5000))];
     assert.equal(check(look(few), 'ctr').verdict, 'pass');
