@@ -177,13 +177,18 @@ export interface FineTuneResult {
 
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-/** Retrieval quality of `weights` on a validation set (onnxruntime, fp32). */
+/**
+ * Retrieval quality of `weights` on a validation set (onnxruntime, fp32). `onProgress(done, total)` after each batch
+ * of texts encoded (the corpus, then the queries): a caller in an activity heartbeats from it, since encoding a
+ * catalogue with a 6-layer encoder takes minutes on a small host.
+ */
 export async function evaluateRetrieval(
   weights: BertWeights,
   config: BertConfig,
   tok: SearchTokenizer,
   validation: ValidationSet,
   lengths: { query?: number; item?: number } = {},
+  onProgress?: (done: number, total: number) => void,
 ): Promise<ValidationMetrics> {
   const corpus = [
     ...new Set([
@@ -206,8 +211,15 @@ export async function evaluateRetrieval(
   const session = await SearchSession.create(buildEncoderGraph(weights, config), tok);
   try {
     const D = session.dim;
-    const docs = await session.encode(corpus, { maxLength: lengths.item ?? 64 });
-    const q = await session.encode(queries, { maxLength: lengths.query ?? 32 });
+    const total = corpus.length + queries.length;
+    const docs = await session.encode(corpus, {
+      maxLength: lengths.item ?? 64,
+      onBatch: (done) => onProgress?.(done, total),
+    });
+    const q = await session.encode(queries, {
+      maxLength: lengths.query ?? 32,
+      onBatch: (done) => onProgress?.(corpus.length + done, total),
+    });
     const cases = queries.map((query, i) => {
       const s = new Float32Array(corpus.length);
       for (let j = 0; j < corpus.length; j++) {
@@ -377,7 +389,14 @@ export async function fineTune(pairs: readonly TrainingPair[], opts: FineTuneOpt
     let zeroShot = state?.zeroShot;
     if (opts.validation && !state) {
       await report({ phase: 'validate', epoch: 0, step: 0, steps: 0 });
-      zeroShot = await evaluateRetrieval(base.weights, base.config, tok, opts.validation, { query: qLen, item: dLen });
+      zeroShot = await evaluateRetrieval(
+        base.weights,
+        base.config,
+        tok,
+        opts.validation,
+        { query: qLen, item: dLen },
+        (done, total) => void opts.onProgress?.({ phase: 'validate', epoch: 0, step: done, steps: total }),
+      );
       bestMrr = zeroShot.mrr10;
     }
 
@@ -562,10 +581,14 @@ export async function fineTune(pairs: readonly TrainingPair[], opts: FineTuneOpt
       };
       if (opts.validation) {
         await report({ phase: 'validate', epoch, step: steps, steps });
-        record.validation = await evaluateRetrieval(enc.toWeights(), enc.config, tok, opts.validation, {
-          query: qLen,
-          item: dLen,
-        });
+        record.validation = await evaluateRetrieval(
+          enc.toWeights(),
+          enc.config,
+          tok,
+          opts.validation,
+          { query: qLen, item: dLen },
+          (done, total) => void opts.onProgress?.({ phase: 'validate', epoch, step: done, steps: total }),
+        );
         if (record.validation.mrr10 > bestMrr) {
           bestMrr = record.validation.mrr10;
           bestEpoch = epoch;

@@ -88,8 +88,14 @@ export class SearchSession {
     return out.embedding?.data as Float32Array;
   }
 
-  /** Embeddings of texts, `batchSize` at a time, row-major `[texts.length, dim]`. */
-  async encode(texts: readonly string[], opts: { batchSize?: number; maxLength?: number } = {}): Promise<Float32Array> {
+  /**
+   * Embeddings of texts, `batchSize` at a time, row-major `[texts.length, dim]`. `onBatch(done, total)` after each
+   * batch (texts encoded so far): long encodes report progress (an activity heartbeats from it).
+   */
+  async encode(
+    texts: readonly string[],
+    opts: { batchSize?: number; maxLength?: number; onBatch?: (done: number, total: number) => void } = {},
+  ): Promise<Float32Array> {
     const bs = opts.batchSize ?? 64;
     const out = new Float32Array(texts.length * this.dim);
     for (let s = 0; s < texts.length; s += bs) {
@@ -97,6 +103,7 @@ export class SearchSession {
         await this.encodeTokens(this.tokenizer.encodeBatch(texts.slice(s, s + bs), { maxLength: opts.maxLength })),
         s * this.dim,
       );
+      opts.onBatch?.(Math.min(texts.length, s + bs), texts.length);
     }
     return out;
   }

@@ -149,10 +149,15 @@ export async function trainSearch(
       const t0 = performance.now();
       const tok = SearchTokenizer.load(base.dir, Math.max(config.queryMaxLength, config.itemMaxLength));
       zeroShot = validation.pairs.length
-        ? await evaluateRetrieval(base.weights, base.config, tok, validation, {
-            query: config.queryMaxLength,
-            item: config.itemMaxLength,
-          })
+        ? await evaluateRetrieval(
+            base.weights,
+            base.config,
+            tok,
+            validation,
+            { query: config.queryMaxLength, item: config.itemMaxLength },
+            // Encoding the catalogue takes minutes on a small host: heartbeat through it.
+            (done, total) => ctx.onProgress(0, done, total, 'validating the pretrained encoder'),
+          )
         : undefined;
       history = [
         {

@@ -202,6 +202,20 @@ describe('search fine-tuning', () => {
     assert.ok(Math.abs(graded.recall10 - 10 / corpus.length) < 1e-9);
     const plain = await evaluateRetrieval(tiny.weights, tiny.config, tok, { pairs: validation, corpus });
     assert.ok(plain.mrr10 < 1);
+    // Progress after every batch of texts encoded (the activity heartbeats from it), up to corpus + queries.
+    const seen: Array<[number, number]> = [];
+    const again = await evaluateRetrieval(tiny.weights, tiny.config, tok, { pairs: validation, corpus }, {}, (d, t) =>
+      seen.push([d, t]),
+    );
+    assert.deepEqual(again, plain);
+    const queries = new Set(validation.map((p) => p.query)).size;
+    const texts = new Set([...corpus, ...validation.map((p) => p.positive)]).size + queries;
+    assert.ok(seen.length >= 2, `progress ${JSON.stringify(seen)}`);
+    assert.ok(
+      seen.every(([d, t], i) => t === texts && d > (seen[i - 1]?.[0] ?? 0)),
+      JSON.stringify(seen),
+    );
+    assert.equal(seen.at(-1)?.[0], texts);
   });
 
   it('mines hard negatives that are neither the positive nor relevant', () => {
